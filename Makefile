@@ -1,0 +1,41 @@
+# The README's commands. Each creates or reuses .venv and installs the project into it.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test check fmt lint types serve venv clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/falnb demo
+
+serve: $(STAMP)
+	$(BIN)/falnb serve
+
+check: $(STAMP)
+	$(BIN)/ruff format --check falnb tests benchmarks
+	$(BIN)/ruff check falnb tests benchmarks
+	$(BIN)/mypy
+
+fmt: $(STAMP)
+	$(BIN)/ruff format falnb tests benchmarks
+	$(BIN)/ruff check --fix falnb tests benchmarks
+
+test: check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,0 +1,126 @@
+"""falnb's private event loop, on a daemon thread, and the bridges to it.
+
+All network I/O runs on this one loop, whatever the caller's context: a plain script, a
+notebook kernel whose own loop is already running, or a widget callback on an ipykernel 7
+subshell thread. Sync callers block on a future; async callers await a wrapped future.
+No nest_asyncio, no use of the caller's loop (reference/notebook-notes.md section 4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["call_soon", "get_loop", "iterate", "run", "run_async", "submit"]
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+_thread: threading.Thread | None = None
+
+
+def get_loop() -> asyncio.AbstractEventLoop:
+    """The falnb loop, started on first use (and again after a fork)."""
+    global _loop, _thread  # noqa: PLW0603 - one process-wide loop is the point
+    with _lock:
+        if _loop is None or _thread is None or not _thread.is_alive():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def main() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=main, name="falnb-loop", daemon=True)
+            thread.start()
+            ready.wait()
+            _loop, _thread = loop, thread
+        return _loop
+
+
+def in_loop_thread() -> bool:
+    return _thread is not None and threading.current_thread() is _thread
+
+
+def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Schedule ``coro`` on the falnb loop and return a thread-safe future."""
+    if in_loop_thread():
+        coro.close()
+        raise RuntimeError("falnb's sync API cannot be called from falnb's own loop thread")
+    return asyncio.run_coroutine_threadsafe(coro, get_loop())
+
+
+def call_soon(callback: Callable[..., object], *args: object) -> None:
+    """Run a plain callback on the falnb loop (thread-safe, never blocks)."""
+    get_loop().call_soon_threadsafe(callback, *args)
+
+
+def run(
+    coro: Coroutine[Any, Any, T],
+    *,
+    on_interrupt: Callable[[], Awaitable[object]] | None = None,
+    interrupt_timeout: float = 10.0,
+) -> T:
+    """Run ``coro`` on the falnb loop and block until it finishes.
+
+    On KeyboardInterrupt the task is cancelled, then ``on_interrupt`` (e.g. a remote cancel)
+    runs to completion before the interrupt is re-raised: nothing paid for keeps running.
+    """
+    future = submit(coro)
+    try:
+        return future.result()
+    except KeyboardInterrupt:
+        future.cancel()
+        if on_interrupt is not None:
+            cleanup = submit(_swallow(on_interrupt))
+            try:
+                cleanup.result(timeout=interrupt_timeout)
+            except (concurrent.futures.TimeoutError, KeyboardInterrupt):
+                cleanup.cancel()
+        raise
+
+
+async def _swallow(fn: Callable[[], Awaitable[object]]) -> None:
+    try:
+        await fn()
+    except Exception:  # noqa: BLE001 - best effort while the user is interrupting
+        return
+
+
+async def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Await ``coro`` on the falnb loop from any other running loop."""
+    if in_loop_thread():
+        return await coro
+    future = submit(coro)
+    try:
+        return await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+
+
+def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Drive an async iterator that lives on the falnb loop from sync code."""
+    try:
+        while True:
+            try:
+                item = run(_anext(agen))
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None and not in_loop_thread():
+            try:
+                run(aclose())
+            except RuntimeError:
+                pass
+
+
+async def _anext(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()

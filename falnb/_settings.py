@@ -1,0 +1,146 @@
+"""Credentials and targets: where requests go and with which key.
+
+A *target* is the set of base URLs fal's protocol uses (run, queue, rest, cdn, realtime),
+scheme included, plus the key. fal's cloud is the default when a key is configured; with no
+key, falnb targets its embedded local server (see ``falnb._embedded``).
+
+Environment variables (all optional):
+
+``FAL_KEY`` or ``FAL_KEY_ID`` + ``FAL_KEY_SECRET``
+    The key, as fal's own clients read it.
+``FALNB_TARGET``
+    ``auto`` (default), ``fal`` or ``local``.
+``FALNB_RUN_URL``, ``FALNB_QUEUE_URL``, ``FALNB_REST_URL``, ``FALNB_CDN_URL``, ``FALNB_REALTIME_URL``
+    Override one base URL of the ``fal`` target (e.g. to reach a ``falnb serve`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from falnb.client.errors import MissingCredentialsError
+
+__all__ = ["FAL_URLS", "Key", "Target", "TargetName", "key_from_env", "target_from_env"]
+
+TargetName = Literal["fal", "local"]
+
+#: fal's public hosts, as the official clients use them (fal-protocol.md section 2.1).
+FAL_URLS: Mapping[str, str] = {
+    "run_url": "https://fal.run",
+    "queue_url": "https://queue.fal.run",
+    "rest_url": "https://rest.fal.ai",
+    "cdn_url": "https://v3.fal.media",
+    "realtime_url": "wss://fal.run",
+}
+
+_URL_ENV = {name: f"FALNB_{name.upper()}" for name in FAL_URLS}
+
+
+class Key:
+    """A fal key. Its value is only reachable through :meth:`reveal`, never through repr/str."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        value = value.strip()
+        if not value:
+            raise ValueError("a fal key cannot be empty")
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def header(self) -> str:
+        """The ``Authorization`` header value fal expects."""
+        return f"Key {self._value}"
+
+    def __repr__(self) -> str:
+        return "Key('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Key) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def key_from_env(environ: Mapping[str, str] | None = None) -> Key | None:
+    """The key fal's clients would find: ``FAL_KEY``, else ``FAL_KEY_ID:FAL_KEY_SECRET``."""
+    env = os.environ if environ is None else environ
+    if env.get("FAL_KEY", "").strip():
+        return Key(env["FAL_KEY"])
+    key_id, secret = env.get("FAL_KEY_ID", "").strip(), env.get("FAL_KEY_SECRET", "").strip()
+    if key_id and secret:
+        return Key(f"{key_id}:{secret}")
+    return None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where fal requests go. URLs carry their scheme and no trailing slash."""
+
+    name: TargetName
+    run_url: str
+    queue_url: str
+    rest_url: str
+    cdn_url: str
+    realtime_url: str
+    key: Key | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in FAL_URLS:
+            object.__setattr__(self, name, getattr(self, name).rstrip("/"))
+
+    @classmethod
+    def fal(cls, key: Key | str | None = None, **urls: str) -> Target:
+        """fal's cloud (or any server at explicit URLs), with ``key`` or the key from env."""
+        resolved = Key(key) if isinstance(key, str) else key
+        return cls(name="fal", key=resolved, **{**FAL_URLS, **urls})
+
+    @classmethod
+    def local(cls, base_url: str, key: Key | str) -> Target:
+        """A falnb local server (embedded or ``falnb serve``) at ``base_url``."""
+        base = base_url.rstrip("/")
+        ws = "ws" + base[len("http") :] if base.startswith("http") else base
+        return cls(
+            name="local",
+            run_url=base,
+            queue_url=f"{base}/_queue",
+            rest_url=f"{base}/_rest",
+            cdn_url=f"{base}/_cdn",
+            realtime_url=ws,
+            key=Key(key) if isinstance(key, str) else key,
+        )
+
+    def with_key(self, key: Key | str | None) -> Target:
+        return replace(self, key=Key(key) if isinstance(key, str) else key)
+
+    def require_key(self) -> Key:
+        if self.key is None:
+            raise MissingCredentialsError(
+                "No fal key found: set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), pass key=..., "
+                "or use the local server with FALNB_TARGET=local."
+            )
+        return self.key
+
+
+def target_from_env(environ: Mapping[str, str] | None = None) -> Target | None:
+    """The cloud target the environment asks for, or None when falnb should run locally.
+
+    ``FALNB_TARGET=local`` (or ``auto`` with no key) returns None: the caller starts or reuses
+    the embedded server.
+    """
+    env = os.environ if environ is None else environ
+    choice = env.get("FALNB_TARGET", "auto").strip().lower() or "auto"
+    if choice not in ("auto", "fal", "local"):
+        raise ValueError(f"FALNB_TARGET must be auto, fal or local, not {choice!r}")
+    key = key_from_env(env)
+    if choice == "local" or (choice == "auto" and key is None):
+        return None
+    urls = {name: env[var] for name, var in _URL_ENV.items() if env.get(var)}
+    return Target.fal(key, **urls)

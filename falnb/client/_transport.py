@@ -1,0 +1,351 @@
+"""HTTP under the protocol: auth header, retries with backoff, errors from responses.
+
+Retry rules (fal-protocol.md section 7.4, plus Retry-After):
+
+* transport errors, and 408 / 409 / 429 / 502 / 503 / 504 are retried with exponential
+  backoff and jitter, honouring ``Retry-After`` and a body's ``retry_after``;
+* a 504 whose ``x-fal-request-timeout-type`` is ``user`` is never retried;
+* a request that creates work (run, submit) is retried only when the server certainly did
+  not accept it: a connect failure, 408/409/429, or a 5xx from the ingress (no
+  ``x-fal-request-id``). A 5xx that carries a request id, or a connection lost after the body
+  was sent, is raised instead, so a paid-for request is never submitted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json as jsonlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from falnb._settings import Target
+from falnb._version import __version__
+from falnb.client.errors import (
+    HTTPError,
+    RateLimitedError,
+    ValidationError,
+)
+
+__all__ = ["RetryPolicy", "Transport", "error_from_response", "redact_url"]
+
+logger = logging.getLogger("falnb.client")
+
+USER_AGENT = f"falnb/{__version__} (python)"
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
+_SECRET_PARAMS = frozenset({"fal_jwt_token", "token", "sig", "signature"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry. ``max_attempts`` counts the first try."""
+
+    max_attempts: int = 6
+    base_delay: float = 0.25
+    max_delay: float = 15.0
+    statuses: frozenset[int] = field(default=RETRYABLE_STATUSES)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before try ``attempt + 1`` (``attempt`` counts from 1)."""
+        if retry_after is not None:
+            return max(0.0, min(retry_after, self.max_delay * 4))
+        backoff = min(self.base_delay * 2 ** (attempt - 1), self.max_delay)
+        return float(backoff * random.uniform(0.5, 1.5))  # noqa: S311 - jitter, not crypto
+
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+def redact_url(url: str | httpx.URL) -> str:
+    """The URL with token-like query values hidden, for messages and logs."""
+    parts = urlsplit(str(url))
+    if not parts.query:
+        return str(url)
+    query = [(k, "***" if k in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, True)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def parse_retry_after(response: httpx.Response, body: Any = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (seconds or HTTP date) or a body's ``retry_after``."""
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            when = email.utils.parsedate_to_datetime(value)
+            if when is not None:
+                return max(0.0, when.timestamp() - time.time())
+    if isinstance(body, dict):
+        raw = body.get("retry_after")
+        if isinstance(raw, (int, float)):
+            return max(0.0, float(raw))
+    return None
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def error_from_response(response: httpx.Response) -> HTTPError:
+    """The one error a failed response turns into, with a readable one-line message."""
+    body = _json_or_none(response)
+    status = response.status_code
+    detail: Any = body.get("detail") if isinstance(body, dict) else None
+    if detail is None and body is None:
+        text = response.text.strip()
+        detail = text[:200] if text and "<html" not in text.lower() else None
+    error_type = (body.get("error_type") if isinstance(body, dict) else None) or response.headers.get(
+        "x-fal-error-type"
+    )
+    request = response.request
+    where = f"{request.method} {redact_url(request.url)}"
+    reason = response.reason_phrase or "Error"
+    kw: dict[str, Any] = {
+        "status_code": status,
+        "url": redact_url(request.url),
+        "detail": detail,
+        "error_type": error_type,
+        "request_id": response.headers.get("x-fal-request-id"),
+        "body": body,
+        "headers": {k.lower(): v for k, v in response.headers.items()},
+    }
+    if status == 422:
+        return ValidationError(
+            f"422 invalid arguments for {where}: {ValidationError.describe(detail)}", **kw
+        )
+    if status == 429:
+        retry_after = parse_retry_after(response, body)
+        hint = f"; retry after {retry_after:g}s" if retry_after is not None else ""
+        return RateLimitedError(
+            f"429 rate limited by {where}{hint}: too many concurrent requests",
+            retry_after=retry_after,
+            **kw,
+        )
+    if status in (401, 403):
+        message = (
+            f"{status} {reason} from {where}: the key was rejected; check FAL_KEY "
+            "(or FAL_KEY_ID/FAL_KEY_SECRET) for this target"
+        )
+        return HTTPError(message, **kw)
+    text = detail if isinstance(detail, str) else (jsonlib.dumps(detail) if detail else reason)
+    suffix = f" [{error_type}]" if error_type else ""
+    return HTTPError(f"{status} from {where}: {text}{suffix}", **kw)
+
+
+def _accepted_by_server(response: httpx.Response) -> bool:
+    """Whether a 5xx comes from the app or gateway (which may have accepted the request)."""
+    return "x-fal-request-id" in response.headers
+
+
+class Transport:
+    """An ``httpx.AsyncClient`` that knows fal's auth and retry rules.
+
+    Pass ``http`` to inject a client (e.g. one with a custom transport) in tests.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> None:
+        self.target = target
+        self.retry = retry or RetryPolicy()
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            timeout=timeout if timeout is not None else httpx.Timeout(120.0, connect=15.0),
+            headers={"User-Agent": USER_AGENT},
+            follow_redirects=True,
+        )
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        return self._http
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": self.target.require_key().header()}
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
+    ) -> httpx.Request:
+        merged = {**(self.auth_headers() if auth else {}), **(headers or {})}
+        extensions = {}
+        if timeout is not httpx.USE_CLIENT_DEFAULT:
+            extensions["timeout"] = httpx.Timeout(timeout).as_dict()  # type: ignore[arg-type]
+        return self._http.build_request(
+            method,
+            url,
+            json=json,
+            content=content,
+            params=params,
+            headers=merged,
+            extensions=extensions or None,
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        content: bytes | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        creates_work: bool = False,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
+        raise_for_status: bool = True,
+    ) -> httpx.Response:
+        """Send with retries; return the 2xx response or raise the matching ``HTTPError``.
+
+        ``creates_work`` marks run/submit: those are retried only when the server certainly
+        did not accept them.
+        """
+        policy = retry or self.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._build(
+                method,
+                url,
+                json=json,
+                content=content,
+                params=params,
+                headers=headers,
+                auth=auth,
+                timeout=timeout,
+            )
+            try:
+                response = await self._http.send(request)
+            except httpx.TransportError as exc:
+                if attempt >= policy.max_attempts or not self._may_retry_exception(
+                    exc, request, creates_work=creates_work
+                ):
+                    raise
+                await self._sleep(policy, attempt, None, f"{type(exc).__name__} on {method}")
+                continue
+            if response.is_success or not raise_for_status:
+                return response
+            await response.aread()
+            error = error_from_response(response)
+            if attempt >= policy.max_attempts or not self._may_retry_status(
+                response, policy, creates_work=creates_work
+            ):
+                raise error
+            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+            if retry_after is None:
+                retry_after = parse_retry_after(response, error.body)
+            await self._sleep(policy, attempt, retry_after, f"{response.status_code} on {method}")
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        creates_work: bool = False,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
+    ) -> AsyncIterator[httpx.Response]:
+        """Open a streaming response (SSE) with the same retry rules for opening it.
+
+        Errors are raised before any body is read, from the status and the JSON error body.
+        """
+        policy = retry or self.retry
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._build(
+                method, url, json=json, params=params, headers=headers, auth=auth, timeout=timeout
+            )
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.TransportError as exc:
+                if attempt >= policy.max_attempts or not self._may_retry_exception(
+                    exc, request, creates_work=creates_work
+                ):
+                    raise
+                await self._sleep(policy, attempt, None, f"{type(exc).__name__} on {method}")
+                continue
+            if response.is_success:
+                break
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            error = error_from_response(response)
+            if attempt >= policy.max_attempts or not self._may_retry_status(
+                response, policy, creates_work=creates_work
+            ):
+                raise error
+            await self._sleep(
+                policy,
+                attempt,
+                parse_retry_after(response, error.body),
+                f"{response.status_code} on {method}",
+            )
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    @staticmethod
+    def _may_retry_exception(
+        exc: httpx.TransportError, request: httpx.Request, *, creates_work: bool
+    ) -> bool:
+        if isinstance(exc, httpx.TimeoutException) and "x-fal-request-timeout" in request.headers:
+            return False
+        if creates_work:
+            # Only failures before the request reached the server are safe to repeat.
+            return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+        return True
+
+    @staticmethod
+    def _may_retry_status(
+        response: httpx.Response, policy: RetryPolicy, *, creates_work: bool
+    ) -> bool:
+        status = response.status_code
+        if status not in policy.statuses:
+            return False
+        if status == 504 and response.headers.get("x-fal-request-timeout-type") == "user":
+            return False
+        return not (creates_work and status >= 500 and _accepted_by_server(response))
+
+    @staticmethod
+    async def _sleep(
+        policy: RetryPolicy, attempt: int, retry_after: float | None, why: str
+    ) -> None:
+        delay = policy.delay(attempt, retry_after)
+        logger.debug("retrying after %.2fs (%s, attempt %d)", delay, why, attempt)
+        await asyncio.sleep(delay)

@@ -1,0 +1,147 @@
+"""One error hierarchy for everything the fal protocol can answer.
+
+Every message is one readable line naming the field or the fix. No message, repr or log line
+ever contains the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "FalError",
+    "FieldError",
+    "HTTPError",
+    "MissingCredentialsError",
+    "RateLimitedError",
+    "RealtimeError",
+    "RequestCancelledError",
+    "RequestTimeoutError",
+    "ValidationError",
+    "WebhookVerificationError",
+]
+
+FieldError = dict[str, Any]
+"""One entry of a 422 ``detail`` list: ``{"loc": [...], "msg": str, "type": str, ...}``."""
+
+
+class FalError(Exception):
+    """Base class of every error falnb raises about a fal request."""
+
+
+class MissingCredentialsError(FalError):
+    """No key is configured for a target that needs one."""
+
+
+class HTTPError(FalError):
+    """The server answered with an error status.
+
+    ``detail`` is the body's ``detail`` (a string or fal's list of field errors), ``error_type``
+    fal's request-error type (``request_timeout``, ``runner_server_error`` ...), ``request_id``
+    the ``x-fal-request-id`` header when present.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        url: str = "",
+        detail: Any = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.url = url
+        self.detail = detail
+        self.error_type = error_type
+        self.request_id = request_id
+        self.body = body
+        self.headers: dict[str, str] = dict(headers or {})
+
+    @property
+    def timeout_type(self) -> str | None:
+        return self.headers.get("x-fal-request-timeout-type")
+
+    @property
+    def is_user_timeout(self) -> bool:
+        """A 504 caused by the caller's own ``start_timeout``: never retried."""
+        return self.status_code == 504 and self.timeout_type == "user"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(status_code={self.status_code}, "
+            f"error_type={self.error_type!r}, request_id={self.request_id!r})"
+        )
+
+
+def _field_name(loc: Any) -> str:
+    parts = [str(p) for p in (loc or []) if p != "body"]
+    return ".".join(parts) or "input"
+
+
+class ValidationError(HTTPError):
+    """422: the arguments did not validate. ``field_errors`` always holds a list."""
+
+    @property
+    def field_errors(self) -> list[FieldError]:
+        detail = self.detail
+        if isinstance(detail, list):
+            return [e if isinstance(e, dict) else {"loc": ["body"], "msg": str(e)} for e in detail]
+        return [{"loc": ["body"], "msg": str(detail), "type": "value_error"}]
+
+    def errors_for(self, field: str) -> list[FieldError]:
+        """The field errors whose ``loc`` ends with ``field``."""
+        return [e for e in self.field_errors if (e.get("loc") or [None])[-1] == field]
+
+    @staticmethod
+    def describe(detail: Any) -> str:
+        if not isinstance(detail, list):
+            return str(detail)
+        return "; ".join(
+            f"{_field_name(e.get('loc'))}: {e.get('msg', e)}" if isinstance(e, dict) else str(e)
+            for e in detail
+        )
+
+
+class RateLimitedError(HTTPError):
+    """429: too many concurrent requests. ``retry_after`` in seconds when the server said."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class RequestTimeoutError(FalError, TimeoutError):
+    """The request did not finish within the caller's timeout; falnb cancelled it."""
+
+    def __init__(self, message: str, *, timeout: float, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.timeout = timeout
+        self.request_id = request_id
+
+
+class RequestCancelledError(FalError):
+    """The request was cancelled (by the caller, an interrupt or a timeout)."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class RealtimeError(FalError):
+    """A realtime connection failed or the app sent an ``x-fal-error`` message."""
+
+    def __init__(self, error: str, reason: str = "", payload: Any = None) -> None:
+        super().__init__(f"{error}: {reason}" if reason else error)
+        self.error = error
+        self.reason = reason
+        self.payload = payload
+
+
+class WebhookVerificationError(FalError):
+    """A webhook's signature, timestamp or headers did not verify."""

@@ -1,0 +1,126 @@
+"""Endpoints the local server serves: Python callables under fal endpoint ids.
+
+An endpoint id is ``owner/alias[/path]`` as on fal (``local/echo``, ``me/upscale/fast``).
+Each endpoint has up to three handlers, all taking ``(arguments, ctx)``:
+
+* ``handler``: returns the output dict (sync or async); serves run and the queue;
+* ``stream``: yields partial output dicts (sync or async generator); serves ``/stream``.
+  An endpoint with only a stream handler is run/queued by draining it (the last item wins);
+* ``realtime``: maps one realtime input dict to one output dict (sync or async).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "Context",
+    "Endpoint",
+    "Handler",
+    "LogLevel",
+    "Registry",
+    "RealtimeHandler",
+    "StreamHandler",
+    "validate_endpoint_id",
+]
+
+LogLevel = Literal["STDERR", "STDOUT", "ERROR", "INFO", "WARN", "DEBUG"]
+Output = dict[str, Any]
+Handler = Callable[[dict[str, Any], "Context"], "Output | Awaitable[Output]"]
+StreamHandler = Callable[[dict[str, Any], "Context"], "Iterator[Output] | AsyncIterator[Output]"]
+RealtimeHandler = Callable[[dict[str, Any], "Context"], "Output | Awaitable[Output]"]
+
+_SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_ENDPOINT_ID = re.compile(rf"^{_SEGMENT}/{_SEGMENT}(/{_SEGMENT})*$")
+_RESERVED_LAST = ("stream", "realtime", "requests")
+
+
+def validate_endpoint_id(endpoint_id: str) -> str:
+    """Check ``owner/alias[/path]``; ids may not end in ``/stream`` or ``/realtime``."""
+    if not _ENDPOINT_ID.match(endpoint_id):
+        raise ValueError(
+            f"invalid endpoint id {endpoint_id!r}: use 'owner/alias' or 'owner/alias/path' "
+            "(letters, digits, '.', '_', '-')"
+        )
+    if endpoint_id.startswith("_") or endpoint_id.rsplit("/", 1)[-1] in _RESERVED_LAST:
+        raise ValueError(
+            f"invalid endpoint id {endpoint_id!r}: ids may not end in /stream, /realtime or "
+            "/requests (those paths are the protocol's own)"
+        )
+    return endpoint_id
+
+
+@dataclass
+class Context:
+    """What a handler gets besides its arguments.
+
+    ``log`` appends a line to the request's status logs; ``store`` puts bytes in the server's
+    CDN store and returns a fal ``File`` dict; ``cancelled`` is set when the caller cancels.
+    """
+
+    request_id: str
+    endpoint_id: str
+    log_sink: Callable[[str, LogLevel], None] = field(repr=False)
+    store_sink: Callable[[bytes, str, str | None], dict[str, Any]] = field(repr=False)
+    cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def log(self, message: str, level: LogLevel = "INFO") -> None:
+        self.log_sink(message, level)
+
+    def store(
+        self, data: bytes, content_type: str, file_name: str | None = None
+    ) -> dict[str, Any]:
+        return self.store_sink(data, content_type, file_name)
+
+
+@dataclass
+class Endpoint:
+    endpoint_id: str
+    handler: Handler | None = None
+    stream: StreamHandler | None = None
+    realtime: RealtimeHandler | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        validate_endpoint_id(self.endpoint_id)
+        if self.handler is None and self.stream is None and self.realtime is None:
+            raise ValueError(f"endpoint {self.endpoint_id!r} needs at least one handler")
+
+
+class Registry:
+    """A thread-safe map of endpoint id to :class:`Endpoint`."""
+
+    def __init__(self, endpoints: list[Endpoint] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._endpoints: dict[str, Endpoint] = {}
+        for endpoint in endpoints or []:
+            self.add(endpoint)
+
+    def add(self, endpoint: Endpoint) -> Endpoint:
+        with self._lock:
+            self._endpoints[endpoint.endpoint_id] = endpoint
+        return endpoint
+
+    def remove(self, endpoint_id: str) -> None:
+        with self._lock:
+            self._endpoints.pop(endpoint_id, None)
+
+    def get(self, endpoint_id: str) -> Endpoint | None:
+        with self._lock:
+            return self._endpoints.get(endpoint_id.strip("/"))
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return sorted(self._endpoints)
+
+    def __iter__(self) -> Iterator[Endpoint]:
+        with self._lock:
+            endpoints = sorted(self._endpoints.values(), key=lambda e: e.endpoint_id)
+        return iter(endpoints)
+
+    def __contains__(self, endpoint_id: object) -> bool:
+        return isinstance(endpoint_id, str) and self.get(endpoint_id) is not None
