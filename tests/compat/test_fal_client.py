@@ -1,0 +1,140 @@
+"""The official fal-client, unchanged, against the local server (fal-protocol.md section 2.3 A).
+
+This is how we know the local server speaks fal's protocol: fal's own client only has to be
+pointed at it by its module URL constants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import fal_client
+import fal_client.client as fal_module
+import httpx
+import pytest
+from PIL import Image
+
+from falnb.local import LocalServer
+
+pytestmark = pytest.mark.compat
+
+
+@pytest.fixture
+def fal(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[fal_client.SyncClient]:
+    base = server.base_url
+    monkeypatch.setattr(fal_module, "RUN_URL_FORMAT", f"{base}/")
+    monkeypatch.setattr(fal_module, "QUEUE_URL_FORMAT", f"{base}/_queue/")
+    monkeypatch.setattr(fal_module, "REALTIME_URL_FORMAT", base.replace("http", "ws", 1) + "/")
+    monkeypatch.setattr(fal_module, "REST_URL", f"{base}/_rest")
+    monkeypatch.setattr(fal_module, "CDN_URL", f"{base}/_cdn")
+    monkeypatch.setenv("FAL_KEY", server.key)
+    yield fal_client.SyncClient(key=server.key)
+
+
+@pytest.fixture
+def fal_async(fal: fal_client.SyncClient, server: LocalServer) -> fal_client.AsyncClient:
+    return fal_client.AsyncClient(key=server.key)
+
+
+def test_run(fal: fal_client.SyncClient) -> None:
+    assert fal.run("local/echo", {"prompt": "a red fox", "seed": 7}) == {
+        "prompt": "a red fox",
+        "seed": 7,
+    }
+
+
+def test_subscribe_with_logs(fal: fal_client.SyncClient) -> None:
+    updates: list[Any] = []
+    enqueued: list[str] = []
+    result = fal.subscribe(
+        "local/slow",
+        {"duration": 0.6, "steps": 3},
+        with_logs=True,
+        on_enqueue=enqueued.append,
+        on_queue_update=updates.append,
+    )
+    assert len(enqueued) == 1
+    assert isinstance(updates[-1], fal_client.Completed)
+    assert updates[-1].error is None
+    messages = [
+        log["message"]
+        for update in updates
+        if isinstance(update, (fal_client.InProgress, fal_client.Completed))
+        for log in (update.logs or [])
+    ]
+    assert "step 3/3" in messages
+    assert isinstance(result, dict)
+
+
+def test_submit_status_result(fal: fal_client.SyncClient, server: LocalServer) -> None:
+    handle = fal.submit("local/echo", {"value": 1})
+    assert handle.status_url.startswith(server.base_url)
+    assert handle.get() == {"value": 1}
+    status = fal.status("local/echo", handle.request_id, with_logs=True)
+    assert isinstance(status, fal_client.Completed)
+    assert fal.result("local/echo", handle.request_id) == {"value": 1}
+
+
+def test_cancel_running_request(fal: fal_client.SyncClient, server: LocalServer) -> None:
+    handle = fal.submit("local/slow", {"duration": 30, "steps": 30})
+    for event in handle.iter_events(with_logs=True, interval=0.05):
+        if isinstance(event, fal_client.InProgress):
+            break
+    handle.cancel()
+    final = fal.status("local/slow", handle.request_id)
+    assert isinstance(final, fal_client.Completed)
+    assert final.error_type == "client_cancelled"
+    with pytest.raises(fal_client.FalClientHTTPError) as caught:
+        handle.get()
+    assert caught.value.status_code == 499
+
+
+def test_stream(fal: fal_client.SyncClient) -> None:
+    events = list(fal.stream("local/stream-text", {"prompt": "one two three"}))
+    assert len(events) >= 3
+    assert events[-1]["text"] == "one two three"
+
+
+def test_upload_bytes_and_image(fal: fal_client.SyncClient) -> None:
+    url = fal.upload(b"hello falnb", "text/plain", file_name="hello.txt")
+    response = httpx.get(url)
+    assert response.content == b"hello falnb"
+    assert response.headers["content-type"].startswith("text/plain")
+
+    image = Image.new("RGB", (8, 6), (200, 30, 40))
+    image_url = fal.upload_image(image, format="png")
+    fetched = Image.open(io.BytesIO(httpx.get(image_url).content))
+    assert fetched.size == (8, 6)
+    assert fetched.convert("RGB").getpixel((0, 0)) == (200, 30, 40)
+
+
+def test_realtime(fal: fal_client.SyncClient) -> None:
+    with fal.realtime("local/realtime-echo") as connection:
+        connection.send({"prompt": "hi", "n": 1})
+        reply = connection.recv()
+    assert reply is not None
+    assert reply["prompt"] == "hi"
+    assert reply["n"] == 1
+
+
+def test_validation_error_detail_list(fal: fal_client.SyncClient) -> None:
+    with pytest.raises(fal_client.FalClientHTTPError) as caught:
+        fal.run("local/fail", {"status": 422})
+    error = caught.value
+    assert error.status_code == 422
+    assert isinstance(error.message, list)
+    assert {"loc", "msg", "type"} <= set(error.message[0])
+
+
+def test_unauthorized(fal: fal_client.SyncClient) -> None:
+    with pytest.raises(fal_client.FalClientHTTPError) as caught:
+        fal_client.SyncClient(key="wrong:key").run("local/echo", {})
+    assert caught.value.status_code == 401
+
+
+def test_async_subscribe(fal_async: fal_client.AsyncClient) -> None:
+    result = asyncio.run(fal_async.subscribe("local/echo", {"n": 3}, with_logs=True))
+    assert result == {"n": 3}
