@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check fmt lint types serve venv clean bench
+.PHONY: demo test check check-js js fmt serve venv clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,21 @@ check: $(STAMP)
 	$(BIN)/ruff format --check falnb tests benchmarks
 	$(BIN)/ruff check falnb tests benchmarks
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory check-js
+
+# The widget sources: biome (format + lint), and the shipped falnb/static must match js/src.
+check-js:
+	@if command -v node >/dev/null 2>&1; then \
+		cd js && npm install --silent --no-audit --no-fund && npm run --silent check; \
+	else echo "node not found: skipping the JS checks"; fi
+
+js:
+	cd js && npm install --silent --no-audit --no-fund && npm run --silent build
 
 fmt: $(STAMP)
 	$(BIN)/ruff format falnb tests benchmarks
 	$(BIN)/ruff check --fix falnb tests benchmarks
+	cd js && npm run --silent fmt
 
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,85 @@
+// Built from js/src by js/build.mjs; do not edit.
+
+// src/progress.js
+var LABELS = {
+  SUBMITTING: "submitting",
+  IN_QUEUE: "in queue",
+  IN_PROGRESS: "running",
+  COMPLETED: "done",
+  CANCELLED: "cancelled",
+  ERROR: "failed"
+};
+var FINAL = /* @__PURE__ */ new Set(["COMPLETED", "CANCELLED", "ERROR"]);
+function element(tag, className, parent) {
+  const node = document.createElement(tag);
+  node.className = className;
+  parent.appendChild(node);
+  return node;
+}
+function formatSeconds(seconds) {
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  return `${minutes} min ${Math.floor(seconds % 60)} s`;
+}
+function render({ model, el }) {
+  const root = element("div", "falnb-progress", el);
+  const head = element("div", "falnb-progress-head", root);
+  const endpoint = element("span", "falnb-progress-endpoint", head);
+  const status = element("span", "falnb-progress-status", head);
+  const detail = element("span", "falnb-progress-detail", head);
+  const elapsed = element("span", "falnb-progress-elapsed", head);
+  const cancel = element("button", "falnb-progress-cancel", head);
+  cancel.type = "button";
+  cancel.textContent = "Cancel";
+  const track = element("div", "falnb-progress-track", root);
+  const bar = element("div", "falnb-progress-bar", track);
+  const logs = element("pre", "falnb-progress-logs", root);
+  cancel.addEventListener("click", () => {
+    cancel.disabled = true;
+    cancel.textContent = "Cancelling\u2026";
+    model.send({ type: "cancel" });
+  });
+  function tick() {
+    const started = model.get("started_at");
+    const ended = model.get("ended_at");
+    if (!started) {
+      elapsed.textContent = "";
+      return;
+    }
+    const until = ended || Date.now();
+    elapsed.textContent = formatSeconds(Math.max(0, (until - started) / 1e3));
+  }
+  function update() {
+    const state = model.get("status");
+    root.dataset.status = state;
+    endpoint.textContent = model.get("endpoint");
+    status.textContent = LABELS[state] || state.toLowerCase();
+    const position = model.get("queue_position");
+    const label = model.get("progress_label");
+    const error = model.get("error");
+    if (error) detail.textContent = error;
+    else if (state === "IN_QUEUE" && position >= 0)
+      detail.textContent = `queue position ${position}`;
+    else detail.textContent = label;
+    const progress = model.get("progress");
+    track.classList.toggle("falnb-indeterminate", progress < 0 && !FINAL.has(state));
+    bar.style.width = progress >= 0 ? `${Math.round(progress * 100)}%` : FINAL.has(state) ? "100%" : "";
+    logs.textContent = model.get("logs").join("\n");
+    logs.hidden = model.get("logs").length === 0;
+    const finished = FINAL.has(state);
+    cancel.hidden = finished || !model.get("cancellable");
+    if (finished) cancel.disabled = true;
+    tick();
+  }
+  const timer = setInterval(tick, 100);
+  const names = ["status", "queue_position", "progress", "progress_label", "logs", "error"];
+  for (const name of [...names, "endpoint", "started_at", "ended_at", "cancellable"]) {
+    model.on(`change:${name}`, update);
+  }
+  update();
+  return () => clearInterval(timer);
+}
+var progress_default = { render };
+export {
+  progress_default as default
+};

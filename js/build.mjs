@@ -1,0 +1,42 @@
+// Builds each widget module in src/ into ../falnb/static/, the files the wheel ships.
+// `node build.mjs --verify` rebuilds in memory and fails when the shipped files drift.
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import { build } from "esbuild";
+
+const here = new URL(".", import.meta.url).pathname;
+const src = join(here, "src");
+const out = join(here, "..", "falnb", "static");
+const verify = process.argv.includes("--verify");
+
+const entries = readdirSync(src).filter((f) => f.endsWith(".js") || f.endsWith(".css"));
+let drifted = 0;
+for (const entry of entries) {
+  const result = await build({
+    entryPoints: [join(src, entry)],
+    bundle: true,
+    format: "esm",
+    target: "es2020",
+    write: false,
+    legalComments: "none",
+    banner: {
+      js: "// Built from js/src by js/build.mjs; do not edit.",
+      css: "/* Built from js/src by js/build.mjs; do not edit. */",
+    },
+  });
+  const text = result.outputFiles[0].text;
+  const target = join(out, basename(entry));
+  if (verify) {
+    let shipped = "";
+    try {
+      shipped = readFileSync(target, "utf8");
+    } catch {}
+    if (shipped !== text) {
+      process.stderr.write(`falnb/static/${entry} differs from js/src/${entry}: run 'make js'\n`);
+      drifted += 1;
+    }
+  } else {
+    writeFileSync(target, text);
+  }
+}
+if (drifted) process.exit(1);
