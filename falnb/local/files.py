@@ -1,16 +1,21 @@
 """The local server's CDN store: uploaded and generated files, served by unguessable URL.
 
 Files live under ``root/<id>/<name>``. The id is random (``secrets.token_urlsafe``), the name
-is reduced to a safe basename, so no uploaded file name can escape the store.
+is reduced to a safe basename, so no uploaded file name can escape the store. A file reserved
+for a later upload (signed PUT, multipart) is *pending*: it is not served until it is filled.
+Multipart parts wait under ``root/<id>/.parts/<upload_id>/<n>`` until the upload completes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mimetypes
 import re
 import secrets
+import shutil
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +23,7 @@ __all__ = ["FileStore", "StoredFile", "safe_file_name"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _ID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+MAX_PART_NUMBER = 10_000
 
 
 def safe_file_name(name: str | None, content_type: str | None = None) -> str:
@@ -28,6 +34,11 @@ def safe_file_name(name: str | None, content_type: str | None = None) -> str:
         ext = mimetypes.guess_extension(content_type or "") or ".bin"
         base = f"file{ext}"
     return base
+
+
+def valid_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a store id (file id or multipart upload id)."""
+    return bool(_ID.match(value))
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,15 @@ class FileStore:
         self._lock = threading.Lock()
 
     def put(self, data: bytes, content_type: str, file_name: str | None = None) -> StoredFile:
+        return self._create(data, content_type, file_name, pending=False)
+
+    def reserve(self, content_type: str, file_name: str | None = None) -> StoredFile:
+        """A pending entry, not served until :meth:`fill` or :meth:`complete_multipart`."""
+        return self._create(b"", content_type, file_name, pending=True)
+
+    def _create(
+        self, data: bytes, content_type: str, file_name: str | None, *, pending: bool
+    ) -> StoredFile:
         content_type = content_type or "application/octet-stream"
         name = safe_file_name(file_name, content_type)
         file_id = secrets.token_urlsafe(16)
@@ -67,24 +87,37 @@ class FileStore:
         folder.mkdir(parents=True)
         path = folder / name
         path.write_bytes(data)
-        (folder / ".meta.json").write_text(json.dumps({"content_type": content_type}))
+        self._write_meta(folder, content_type, pending=pending)
         return StoredFile(file_id, name, content_type, len(data), path)
 
-    def reserve(self, content_type: str, file_name: str | None = None) -> StoredFile:
-        """An empty entry to be filled later by :meth:`fill` (signed PUT uploads)."""
-        return self.put(b"", content_type, file_name)
+    @staticmethod
+    def _write_meta(folder: Path, content_type: str, *, pending: bool) -> None:
+        meta = {"content_type": content_type, "pending": pending}
+        (folder / ".meta.json").write_text(json.dumps(meta))
 
-    def fill(self, file_id: str, file_name: str, data: bytes) -> StoredFile | None:
-        stored = self.get(file_id, file_name)
+    def fill(
+        self, file_id: str, file_name: str, data: bytes, content_type: str | None = None
+    ) -> StoredFile | None:
+        """Write the bytes of a pending (or existing) entry and make it servable.
+
+        ``content_type`` replaces the reserved one only when that was the generic default.
+        """
+        stored = self.get(file_id, file_name, include_pending=True)
         if stored is None:
             return None
+        kept = stored.content_type
+        if content_type and kept == "application/octet-stream":
+            kept = content_type
         with self._lock:
             stored.path.write_bytes(data)
+            self._write_meta(stored.path.parent, kept, pending=False)
         return self.get(file_id, file_name)
 
-    def get(self, file_id: str, file_name: str) -> StoredFile | None:
+    def get(
+        self, file_id: str, file_name: str, *, include_pending: bool = False
+    ) -> StoredFile | None:
         """The stored file, or None; ids and names that could escape the store are refused."""
-        if not _ID.match(file_id) or safe_file_name(file_name) != file_name:
+        if not valid_id(file_id) or safe_file_name(file_name) != file_name:
             return None
         folder = self.root / file_id
         path = folder / file_name
@@ -93,4 +126,59 @@ class FileStore:
             size = path.stat().st_size
         except (OSError, ValueError):
             return None
+        if meta.get("pending") and not include_pending:
+            return None
         return StoredFile(file_id, file_name, str(meta["content_type"]), size, path)
+
+    # Multipart uploads: parts are kept apart, then concatenated in part-number order.
+
+    def begin_multipart(self, file_id: str, file_name: str) -> str | None:
+        """Start a multipart upload into a pending entry; returns the upload id."""
+        stored = self.get(file_id, file_name, include_pending=True)
+        if stored is None:
+            return None
+        upload_id = secrets.token_urlsafe(16)
+        (stored.path.parent / ".parts" / upload_id).mkdir(parents=True)
+        return upload_id
+
+    def _parts_dir(self, file_id: str, file_name: str, upload_id: str) -> Path | None:
+        if not valid_id(upload_id) or self.get(file_id, file_name, include_pending=True) is None:
+            return None
+        folder = self.root / file_id / ".parts" / upload_id
+        return folder if folder.is_dir() else None
+
+    def put_part(
+        self, file_id: str, file_name: str, upload_id: str, part_number: int, data: bytes
+    ) -> str | None:
+        """Store one part (1-based); returns its etag, or None for an unknown upload."""
+        folder = self._parts_dir(file_id, file_name, upload_id)
+        if folder is None or not 1 <= part_number <= MAX_PART_NUMBER:
+            return None
+        (folder / str(part_number)).write_bytes(data)
+        return hashlib.sha256(data).hexdigest()[:32]
+
+    def complete_multipart(
+        self,
+        file_id: str,
+        file_name: str,
+        upload_id: str,
+        parts: Iterable[tuple[int, str]],
+    ) -> StoredFile | None:
+        """Join the listed ``(part_number, etag)`` parts; None if any is missing or differs."""
+        folder = self._parts_dir(file_id, file_name, upload_id)
+        if folder is None:
+            return None
+        chunks: list[bytes] = []
+        for number, etag in sorted(parts):
+            part = folder / str(number)
+            if not 1 <= number <= MAX_PART_NUMBER or not part.is_file():
+                return None
+            data = part.read_bytes()
+            if hashlib.sha256(data).hexdigest()[:32] != etag.strip('"'):
+                return None
+            chunks.append(data)
+        if not chunks:
+            return None
+        stored = self.fill(file_id, file_name, b"".join(chunks))
+        shutil.rmtree(folder, ignore_errors=True)
+        return stored

@@ -1,0 +1,189 @@
+"""Realtime sessions over WebSocket, as fal apps serve them (fal-protocol.md section 5).
+
+Inputs arrive as binary msgpack maps and wait in a bounded buffer (``max_buffering``, 1..60)
+that drops the *oldest* input when full, so a busy handler always works on recent inputs.
+Each input gets one binary msgpack reply, followed by a JSON ``timings`` message. Errors are
+JSON text frames (``x-fal-error``) and the session goes on; after an idle period with no
+input the server says ``TIMEOUT`` and closes normally (1000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import msgpack
+from starlette.websockets import WebSocket, WebSocketState
+
+from falnb.local.registry import Endpoint, LogLevel
+
+if TYPE_CHECKING:
+    from falnb.local.state import ServerState
+
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_BUFFERING", "serve_realtime"]
+
+logger = logging.getLogger("falnb.local.realtime")
+
+DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_MAX_BUFFERING = 16
+MAX_BUFFERING_RANGE = (1, 60)
+#: Close code for a refused session (policy violation), never 1000.
+CLOSE_REFUSED = 1008
+
+
+def _alias(endpoint_id: str) -> str:
+    return endpoint_id.split("/")[1]
+
+
+def _idle_timeout(state: ServerState) -> float:
+    value = state.realtime_idle_timeout
+    return float(value) if value else DEFAULT_IDLE_TIMEOUT
+
+
+def _parse_max_buffering(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return DEFAULT_MAX_BUFFERING
+    low, high = MAX_BUFFERING_RANGE
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+class _Session:
+    """One connection: a receive loop filling the buffer, a worker draining it."""
+
+    def __init__(
+        self, websocket: WebSocket, state: ServerState, endpoint: Endpoint, buffering: int
+    ) -> None:
+        self.websocket = websocket
+        self.state = state
+        self.endpoint = endpoint
+        self.inputs: deque[dict[str, Any]] = deque(maxlen=buffering)
+        self.arrived = asyncio.Event()
+        self.last_input = time.monotonic()
+        self.send_lock = asyncio.Lock()
+        self.context = state.make_context(str(uuid.uuid4()), endpoint.endpoint_id, self._log)
+
+    def _log(self, message: str, level: LogLevel) -> None:
+        logger.debug("%s [%s] %s", self.endpoint.endpoint_id, level, message)
+
+    async def send_json(self, message: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.websocket.send_text(json.dumps(message))
+
+    async def send_error(self, error: str, reason: str) -> None:
+        await self.send_json({"type": "x-fal-error", "error": error, "reason": reason})
+
+    async def receive_loop(self) -> None:
+        """Read frames until the client leaves; bad frames are answered, not fatal."""
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("bytes")
+            if raw is None:
+                await self.send_error("BAD_INPUT", "send inputs as binary msgpack frames")
+                continue
+            try:
+                value = msgpack.unpackb(raw, raw=False)
+            except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+                await self.send_error("BAD_INPUT", "input is not valid msgpack")
+                continue
+            if not isinstance(value, dict):
+                await self.send_error("BAD_INPUT", "input must be a map of arguments")
+                continue
+            self.inputs.append(value)  # a full deque drops its oldest input
+            self.last_input = time.monotonic()
+            self.arrived.set()
+
+    async def work_loop(self) -> None:
+        """Answer buffered inputs in order; end the session after an idle timeout."""
+        idle = _idle_timeout(self.state)
+        while True:
+            if not self.inputs:
+                self.arrived.clear()
+                remaining = idle - (time.monotonic() - self.last_input)
+                try:
+                    await asyncio.wait_for(self.arrived.wait(), timeout=max(remaining, 0.0))
+                except asyncio.TimeoutError:
+                    if time.monotonic() - self.last_input >= idle:
+                        await self.send_error("TIMEOUT", "no inputs, reconnect when needed!")
+                        await self.websocket.close(code=1000)
+                        return
+                continue
+            await self.answer(self.inputs.popleft())
+
+    async def answer(self, arguments: dict[str, Any]) -> None:
+        handler = self.endpoint.realtime
+        assert handler is not None
+        started = time.perf_counter()
+        try:
+            if inspect.iscoroutinefunction(handler):
+                output = await handler(arguments, self.context)
+            else:
+                output = await anyio.to_thread.run_sync(handler, arguments, self.context)
+                if inspect.isawaitable(output):
+                    output = await output
+            frame = msgpack.packb(output, use_bin_type=True)
+        except Exception as exc:
+            logger.debug("realtime handler of %s failed", self.endpoint.endpoint_id, exc_info=True)
+            await self.send_error("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            return
+        timing = time.perf_counter() - started
+        async with self.send_lock:
+            await self.websocket.send_bytes(frame)
+        await self.send_json({"type": "x-fal-message", "action": "timings", "timing": timing})
+
+
+async def _refuse(websocket: WebSocket, message: dict[str, Any]) -> None:
+    await websocket.accept()
+    await websocket.send_text(json.dumps(message))
+    await websocket.close(code=CLOSE_REFUSED)
+
+
+async def serve_realtime(websocket: WebSocket, state: ServerState, endpoint: Endpoint) -> None:
+    """Run one realtime session for ``endpoint`` on an unaccepted ``websocket``.
+
+    Auth: ``Authorization: Key`` on the handshake, or ``?fal_jwt_token=`` minted by ``/tokens/``
+    for this endpoint's alias. A refused session gets ``{"status": "error", "error":
+    "Unauthorized"}`` and close code 1008.
+    """
+    if not state.authorized(websocket, _alias(endpoint.endpoint_id)):
+        await _refuse(websocket, {"status": "error", "error": "Unauthorized"})
+        return
+    if endpoint.realtime is None:
+        reason = f"endpoint {endpoint.endpoint_id!r} has no realtime handler"
+        await _refuse(websocket, {"type": "x-fal-error", "error": "NOT_FOUND", "reason": reason})
+        return
+    buffering = _parse_max_buffering(websocket.query_params.get("max_buffering"))
+    if buffering is None:
+        low, high = MAX_BUFFERING_RANGE
+        reason = f"max_buffering must be an integer in {low}..{high}"
+        await _refuse(websocket, {"type": "x-fal-error", "error": "BAD_REQUEST", "reason": reason})
+        return
+    await websocket.accept()
+    session = _Session(websocket, state, endpoint, buffering)
+    worker = asyncio.create_task(session.work_loop())
+    receiver = asyncio.create_task(session.receive_loop())
+    try:
+        await asyncio.wait({worker, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (worker, receiver):
+            task.cancel()
+        for task in (worker, receiver):
+            # A client that left mid-send surfaces here as a disconnect or transport error.
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if websocket.client_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(code=1000)

@@ -1,0 +1,315 @@
+"""REST and CDN routes of the local server: tokens, uploads, and public file downloads.
+
+REST (mounted at ``/_rest``, fal's ``rest.fal.ai``):
+
+* ``POST /tokens/``: a short-lived app token (realtime, client-mode streams), as a JSON string;
+* ``POST /storage/auth/token``: a CDN token for ``/files/upload``;
+* ``POST /storage/upload/initiate`` and ``/initiate-multipart``: signed upload URLs;
+* ``GET /.well-known/jwks.json``: the webhook signing key.
+
+CDN (mounted at ``/_cdn``, fal's ``v3.fal.media``):
+
+* ``POST /files/upload`` (Bearer CDN token) and the CDN multipart flow;
+* ``PUT /files/{id}/{name}?expires=..&sig=..``: a signed upload (the JS client sends no key);
+* ``GET /files/{id}/{name}``: public, by unguessable id.
+
+These routes check their own credentials (Key, CDN token or URL signature), so the server's
+auth middleware must let ``/_cdn/...`` and ``/_rest/.well-known/...`` through; see
+:data:`SELF_AUTHENTICATED_PREFIXES`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from falnb.local.files import StoredFile, valid_id
+
+if TYPE_CHECKING:
+    from falnb.local.state import ServerState
+
+__all__ = ["SELF_AUTHENTICATED_PREFIXES", "UploadSigner", "cdn_routes", "rest_routes"]
+
+#: Paths (under the server root) whose routes authenticate requests themselves.
+SELF_AUTHENTICATED_PREFIXES = ("/_cdn/", "/_rest/.well-known/")
+
+CDN_TOKEN_TTL = 3600.0
+SIGNED_URL_TTL = 900
+MAX_APP_TOKEN_TTL = 24 * 3600
+MAX_UPLOAD_BYTES = 1 << 30
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def _unauthorized() -> JSONResponse:
+    return _error(401, "Unauthorized")
+
+
+def _has_key(request: Request, state: ServerState) -> bool:
+    """Only the server's own key: app tokens may not mint further tokens or upload URLs."""
+    header = request.headers.get("authorization", "")
+    return hmac.compare_digest(header.encode(), f"Key {state.key}".encode())
+
+
+def _has_cdn_token(request: Request, state: ServerState) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return state.tokens.check(value.strip(), "cdn")
+    return _has_key(request, state)
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = await request.json()
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+class UploadSigner:
+    """HMAC signatures for upload URLs, keyed by a secret derived from the server key."""
+
+    def __init__(self, server_key: str) -> None:
+        self._secret = hashlib.sha256(b"falnb-upload-url\0" + server_key.encode()).digest()
+
+    def _mac(self, subject: str, expires: int) -> str:
+        message = f"{subject}\n{expires}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
+
+    def query(self, subject: str, ttl: int = SIGNED_URL_TTL) -> str:
+        expires = int(time.time()) + ttl
+        return urlencode({"expires": expires, "sig": self._mac(subject, expires)})
+
+    def check(self, subject: str, request: Request) -> bool:
+        try:
+            expires = int(request.query_params.get("expires", ""))
+        except ValueError:
+            return False
+        given = request.query_params.get("sig", "")
+        return expires >= time.time() and hmac.compare_digest(given, self._mac(subject, expires))
+
+
+def _signer(state: ServerState) -> UploadSigner:
+    return UploadSigner(state.key)
+
+
+def _file_subject(stored: StoredFile) -> str:
+    return f"put:{stored.file_id}/{stored.file_name}"
+
+
+def _multipart_subject(file_id: str, name: str, upload_id: str) -> str:
+    return f"multipart:{file_id}/{name}/{upload_id}"
+
+
+def rest_routes(state: ServerState) -> list[BaseRoute]:
+    """Routes relative to the REST root (the server mounts them at ``/_rest``)."""
+
+    async def tokens(request: Request) -> Response:
+        if not _has_key(request, state):
+            return _unauthorized()
+        body = await _json_object(request)
+        if body is None:
+            return _error(422, "body must be a JSON object")
+        apps = body.get("allowed_apps", [])
+        ttl = body.get("token_expiration", 120)
+        if not isinstance(apps, list) or not all(isinstance(a, str) and a for a in apps):
+            return _error(422, "allowed_apps must be a list of app aliases")
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_APP_TOKEN_TTL:
+            return _error(422, f"token_expiration must be an integer in 1..{MAX_APP_TOKEN_TTL}")
+        token = state.tokens.mint("app", allowed_apps=tuple(apps), ttl=float(ttl))
+        # fal answers with a bare JSON string, which both official clients expect.
+        return JSONResponse(token.value)
+
+    async def cdn_token(request: Request) -> Response:
+        if not _has_key(request, state):
+            return _unauthorized()
+        token = state.tokens.mint("cdn", ttl=CDN_TOKEN_TTL)
+        expires = datetime.fromtimestamp(token.expires_at, tz=timezone.utc)
+        return JSONResponse(
+            {
+                "token": token.value,
+                "token_type": "Bearer",
+                "base_url": state.cdn_url,
+                # Python's fal-client parses this with fromisoformat: an offset, never "Z".
+                "expires_at": expires.isoformat(),
+            }
+        )
+
+    async def _reserve(request: Request) -> StoredFile | Response:
+        if not _has_key(request, state):
+            return _unauthorized()
+        body = await _json_object(request)
+        if body is None:
+            return _error(422, "body must be a JSON object")
+        content_type = body.get("content_type") or "application/octet-stream"
+        file_name = body.get("file_name")
+        if not isinstance(content_type, str) or not isinstance(file_name, (str, type(None))):
+            return _error(422, "file_name and content_type must be strings")
+        return state.files.reserve(content_type, file_name)
+
+    async def initiate(request: Request) -> Response:
+        stored = await _reserve(request)
+        if isinstance(stored, Response):
+            return stored
+        file_url = stored.url(state.cdn_url)
+        query = _signer(state).query(_file_subject(stored))
+        return JSONResponse({"upload_url": f"{file_url}?{query}", "file_url": file_url})
+
+    async def initiate_multipart(request: Request) -> Response:
+        stored = await _reserve(request)
+        if isinstance(stored, Response):
+            return stored
+        upload_id = state.files.begin_multipart(stored.file_id, stored.file_name)
+        if upload_id is None:  # pragma: no cover - the entry was just created
+            return _error(500, "could not start the upload")
+        file_url = stored.url(state.cdn_url)
+        subject = _multipart_subject(stored.file_id, stored.file_name, upload_id)
+        query = _signer(state).query(subject, ttl=4 * SIGNED_URL_TTL)
+        upload_url = f"{file_url}/multipart/{upload_id}?{query}"
+        return JSONResponse({"upload_url": upload_url, "file_url": file_url})
+
+    async def jwks(_: Request) -> Response:
+        return JSONResponse(state.signer.jwks(), headers={"Cache-Control": "max-age=86400"})
+
+    return [
+        Route("/tokens/", tokens, methods=["POST"]),
+        Route("/tokens", tokens, methods=["POST"]),
+        Route("/storage/auth/token", cdn_token, methods=["POST"]),
+        Route("/storage/upload/initiate", initiate, methods=["POST"]),
+        Route("/storage/upload/initiate-multipart", initiate_multipart, methods=["POST"]),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    ]
+
+
+async def _read_body(request: Request) -> bytes | None:
+    """The request body, or None when it is larger than the store accepts."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_UPLOAD_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large() -> JSONResponse:
+    return _error(413, f"uploads are limited to {MAX_UPLOAD_BYTES} bytes")
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").strip() or "application/octet-stream"
+
+
+def cdn_routes(state: ServerState) -> list[BaseRoute]:
+    """Routes relative to the CDN root (the server mounts them at ``/_cdn``)."""
+
+    async def upload(request: Request) -> Response:
+        if not _has_cdn_token(request, state):
+            return _unauthorized()
+        data = await _read_body(request)
+        if data is None:
+            return _too_large()
+        name = request.headers.get("x-fal-file-name")
+        stored = state.files.put(data, _content_type(request), name)
+        return JSONResponse({"access_url": stored.url(state.cdn_url)})
+
+    async def multipart_create(request: Request) -> Response:
+        if not _has_cdn_token(request, state):
+            return _unauthorized()
+        name = request.headers.get("x-fal-file-name")
+        stored = state.files.reserve(_content_type(request), name)
+        upload_id = state.files.begin_multipart(stored.file_id, stored.file_name)
+        return JSONResponse({"access_url": stored.url(state.cdn_url), "uploadId": upload_id})
+
+    def _multipart_allowed(request: Request) -> bool:
+        p = request.path_params
+        subject = _multipart_subject(p["file_id"], p["name"], p["upload_id"])
+        return _has_cdn_token(request, state) or _signer(state).check(subject, request)
+
+    async def multipart_part(request: Request) -> Response:
+        if not _multipart_allowed(request):
+            return _unauthorized()
+        p = request.path_params
+        data = await _read_body(request)
+        if data is None:
+            return _too_large()
+        number: int = p["part"]
+        etag = state.files.put_part(p["file_id"], p["name"], p["upload_id"], number, data)
+        if etag is None:
+            return _error(404, "Unknown upload or part number")
+        # The Python client reads the ETag header, the JS client this JSON body.
+        return JSONResponse({"partNumber": number, "etag": etag}, headers={"ETag": etag})
+
+    async def multipart_complete(request: Request) -> Response:
+        if not _multipart_allowed(request):
+            return _unauthorized()
+        p = request.path_params
+        body = await _json_object(request)
+        parts = body.get("parts") if body else None
+        if not isinstance(parts, list) or not parts:
+            return _error(422, "parts must be a non-empty list of {partNumber, etag}")
+        try:
+            listed = [(int(part["partNumber"]), str(part["etag"])) for part in parts]
+        except (KeyError, TypeError, ValueError):
+            return _error(422, "each part needs an integer partNumber and an etag")
+        stored = state.files.complete_multipart(p["file_id"], p["name"], p["upload_id"], listed)
+        if stored is None:
+            return _error(400, "Unknown upload, or a part is missing or its etag differs")
+        url = stored.url(state.cdn_url)
+        return JSONResponse({"access_url": url, "file_url": url})
+
+    async def signed_put(request: Request) -> Response:
+        p = request.path_params
+        stored = state.files.get(p["file_id"], p["name"], include_pending=True)
+        if stored is None:
+            return _error(404, "Not Found")
+        if not _signer(state).check(_file_subject(stored), request):
+            return _error(403, "Invalid or expired upload signature")
+        data = await _read_body(request)
+        if data is None:
+            return _too_large()
+        state.files.fill(
+            stored.file_id, stored.file_name, data, request.headers.get("content-type")
+        )
+        return JSONResponse({"file_url": stored.url(state.cdn_url)})
+
+    async def download(request: Request) -> Response:
+        p = request.path_params
+        file_id, name = p["file_id"], p["name"]
+        stored = state.files.get(file_id, name) if valid_id(file_id) else None
+        if stored is None:
+            return _error(404, "Not Found")
+        # FileResponse answers HEAD and single Range requests itself.
+        return FileResponse(
+            stored.path,
+            media_type=stored.content_type,
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
+
+    file_path = "/files/{file_id}/{name}"
+    part_path = file_path + "/multipart/{upload_id}"
+    return [
+        Route("/files/upload", upload, methods=["POST"]),
+        Route("/files/upload/multipart", multipart_create, methods=["POST"]),
+        Route(part_path + "/{part:int}", multipart_part, methods=["PUT"]),
+        Route(part_path + "/complete", multipart_complete, methods=["POST"]),
+        Route(file_path, download, methods=["GET", "HEAD"]),
+        Route(file_path, signed_put, methods=["PUT"]),
+    ]
