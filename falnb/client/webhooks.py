@@ -34,7 +34,7 @@ _HEADERS = ("request-id", "user-id", "timestamp", "signature")
 _jwks_cache: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
-class _SignatureMismatch(WebhookVerificationError):
+class _SignatureMismatchError(WebhookVerificationError):
     """No key accepts the signature; the one failure that fresh keys could cure."""
 
 
@@ -102,7 +102,7 @@ def verify_webhook(
         except InvalidSignature:
             continue
         return
-    raise _SignatureMismatch(
+    raise _SignatureMismatchError(
         "signature does not match the body with any key in the JWKS (tampered, or wrong keys)"
     )
 
@@ -148,5 +148,5 @@ async def verify_webhook_with(
     jwks = await fetch_jwks(source)
     try:
         verify_webhook(body, headers, jwks, tolerance=tolerance)
-    except _SignatureMismatch:
+    except _SignatureMismatchError:
         verify_webhook(body, headers, await fetch_jwks(source, refresh=True), tolerance=tolerance)
