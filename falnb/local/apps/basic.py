@@ -1,0 +1,87 @@
+"""The basic built-in endpoints (owner ``local``): echo, slow, fail and stream-text.
+
+They exist to exercise the protocol: every state, log line, error shape and stream a client
+must handle, with no model behind them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from falnb.local.apperror import AppError, validation_error
+from falnb.local.registry import Context, Endpoint
+
+__all__ = ["ENDPOINTS"]
+
+
+def _number(arguments: dict[str, Any], name: str, default: float, *, low: float = 0) -> float:
+    value = arguments.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
+        raise validation_error((name, f"Input should be a number >= {low:g}", "value_error"))
+    return float(value)
+
+
+def echo(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Return the arguments unchanged (so a ``seed`` comes back too)."""
+    return dict(arguments)
+
+
+def slow(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Take ``duration`` seconds over ``steps`` steps, logging ``step i/N``; stops on cancel."""
+    duration = _number(arguments, "duration", 2.0)
+    steps = int(_number(arguments, "steps", 10, low=1))
+    for index in range(1, steps + 1):
+        # Sleeping on the cancel event ends the wait as soon as the caller cancels.
+        if ctx.cancelled.wait(duration / steps):
+            raise AppError(499, "Request cancelled", "client_cancelled")
+        ctx.log(f"step {index}/{steps}")
+    return {"duration": duration, "steps": steps, "seed": arguments.get("seed")}
+
+
+async def fail(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Fail with ``status`` (default 500), ``detail`` and ``error_type``; 422 gives field errors."""
+    status = arguments.get("status", 500)
+    if not isinstance(status, int) or not 400 <= status <= 599:
+        raise validation_error(("status", "Input should be an HTTP error status", "value_error"))
+    ctx.log(f"failing with {status} on purpose", "ERROR")
+    detail = arguments.get("detail")
+    if status == 422 and not isinstance(detail, str):
+        if isinstance(detail, list):
+            raise AppError(422, detail, arguments.get("error_type"))
+        raise validation_error(("prompt", "Field required", "missing"))
+    raise AppError(status, detail or "local/fail failed on purpose", arguments.get("error_type"))
+
+
+async def stream_text(arguments: dict[str, Any], ctx: Context) -> AsyncIterator[dict[str, Any]]:
+    """Stream ``prompt`` word by word (``{"text": partial}``), then ``{"text", "done": true}``."""
+    prompt = arguments.get("prompt", "hello from falnb")
+    if not isinstance(prompt, str):
+        raise validation_error(("prompt", "Input should be a valid string", "string_type"))
+    delay = _number(arguments, "delay", 0.02)
+    words = prompt.split()
+    for count in range(1, len(words) + 1):
+        await asyncio.sleep(delay)
+        yield {"text": " ".join(words[:count])}
+    yield {"text": " ".join(words), "done": True}
+
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint("local/echo", handler=echo, description="Returns its arguments unchanged."),
+    Endpoint(
+        "local/slow",
+        handler=slow,
+        description="Takes `duration` s over `steps` steps, logging 'step i/N'.",
+    ),
+    Endpoint(
+        "local/fail",
+        handler=fail,
+        description="Fails with `status`, `detail` and `error_type` (422: field errors).",
+    ),
+    Endpoint(
+        "local/stream-text",
+        stream=stream_text,
+        description="Streams `prompt` word by word; the last event is the full text.",
+    ),
+]

@@ -1,0 +1,341 @@
+"""The local server's fal routes: run, stream, queue, realtime hand-over and test hooks.
+
+Shapes follow fal-protocol.md sections 3 and 4 and its Addendum; auth, request ids, faults
+and the journal are the gateway's job (:mod:`falnb.local.gateway`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from falnb.local.gateway import strip_namespace
+from falnb.local.jobs import START_TIMEOUT, Failure, Job, call_handler, failure_from, iterate_handler
+from falnb.local.registry import Endpoint
+
+if TYPE_CHECKING:
+    from falnb.local.state import ServerState
+
+__all__ = ["routes"]
+
+#: Request headers fal's queue reads; recorded on the job (fal-protocol.md 3.2).
+QUEUE_OPTIONS = (
+    "x-fal-queue-priority",
+    "x-fal-runner-hint",
+    "x-fal-request-timeout",
+    "x-fal-no-retry",
+    "x-fal-object-lifecycle-preference",
+)
+_REQUEST_PATH = re.compile(
+    r"^(?P<app>[^/]+/[^/]+)/requests/(?P<rid>[^/]+)"
+    r"(?P<tail>/status/stream|/status|/cancel)?/?$"
+)
+_TRUE = ("1", "true", "yes")
+_SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
+
+
+class _Answer(Exception):  # noqa: N818 - control flow, not an error
+    """Raised by request parsing helpers to answer at once with ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _json(status: int, body: Any, request_id: str | None = None, **headers: str) -> JSONResponse:
+    out = {k.replace("_", "-"): v for k, v in headers.items()}
+    if request_id is not None:
+        out["x-fal-request-id"] = request_id
+    return JSONResponse(body, status_code=status, headers=out)
+
+
+def _failure_response(failure: Failure, request_id: str | None = None) -> JSONResponse:
+    response = JSONResponse(failure.body, status_code=failure.status_code, headers=failure.headers)
+    if request_id is not None:
+        response.headers["x-fal-request-id"] = request_id
+    return response
+
+
+def _sse(data: Any, event: str | None = None) -> bytes:
+    head = f"event: {event}\n" if event else ""
+    return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _resolve(state: ServerState, endpoint_path: str) -> tuple[str, Endpoint]:
+    endpoint_id = strip_namespace(endpoint_path)
+    endpoint = state.registry.get(endpoint_id)
+    if endpoint is None:
+        known = ", ".join(state.registry.ids()) or "(none)"
+        raise _Answer(
+            _json(
+                404,
+                {
+                    "detail": f"Unknown endpoint '{endpoint_id}'. Local endpoints: {known}. "
+                    "To use fal's cloud set FAL_KEY (or FALNB_TARGET=fal)."
+                },
+            )
+        )
+    return endpoint_id, endpoint
+
+
+async def _arguments(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        msg = f"Invalid JSON: {exc}"
+        raise _Answer(
+            _json(422, {"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]})
+        ) from exc
+    if not isinstance(value, dict):
+        msg = "Input should be a valid dictionary"
+        raise _Answer(_json(422, {"detail": [{"loc": ["body"], "msg": msg, "type": "dict_type"}]}))
+    return value
+
+
+def _start_timeout(request: Request) -> float | None:
+    raw = request.headers.get("x-fal-request-timeout")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 1:
+        raise _Answer(
+            _json(
+                400,
+                {
+                    "detail": "x-fal-request-timeout must be a number of seconds greater than 1",
+                    "error_type": "bad_request",
+                },
+                x_fal_error_type="bad_request",
+            )
+        )
+    return value
+
+
+def _flag(request: Request, name: str) -> bool:
+    return request.query_params.get(name, "").strip().lower() in _TRUE
+
+
+def routes(state: ServerState) -> list[BaseRoute]:
+    """Run/stream (catch-all POST), queue (``/_queue``), WebSocket and ``/_falnb`` routes."""
+
+    async def run_or_stream(request: Request) -> Response:
+        path: str = request.path_params["path"].strip("/")
+        request_id: str = request.state.falnb_request_id
+        try:
+            if path.endswith("/stream"):
+                endpoint_id, endpoint = _resolve(state, path[: -len("/stream")])
+            else:
+                endpoint_id, endpoint = _resolve(state, path)
+            timeout = _start_timeout(request)
+            arguments = await _arguments(request)
+        except _Answer as answer:
+            return answer.response
+        received: float = request.state.falnb_received
+        if timeout is not None and time.monotonic() > received + timeout:
+            return _failure_response(START_TIMEOUT)
+        ctx = state.make_context(request_id, endpoint_id)
+        if path.endswith("/stream"):
+            return await _stream(request, endpoint, arguments, ctx)
+        try:
+            output = await call_handler(endpoint, arguments, ctx)
+        except Exception as exc:
+            return _failure_response(failure_from(exc))
+        return JSONResponse(output)
+
+    async def _stream(
+        request: Request, endpoint: Endpoint, arguments: dict[str, Any], ctx: Any
+    ) -> Response:
+        items = iterate_handler(endpoint, arguments, ctx)
+        try:
+            first = await items.__anext__()
+        except StopAsyncIteration:
+            return _failure_response(failure_from(RuntimeError("the stream produced no output")))
+        except Exception as exc:
+            return _failure_response(failure_from(exc))
+        drop = bool(getattr(request.state, "falnb_drop", False))
+        return StreamingResponse(
+            _stream_events(items, first, ctx, drop=drop),
+            media_type="text/event-stream",
+            headers=_SSE_HEADERS,
+        )
+
+    async def _stream_events(
+        items: AsyncIterator[dict[str, Any]], first: dict[str, Any], ctx: Any, *, drop: bool
+    ) -> AsyncIterator[bytes]:
+        pending: asyncio.Task[dict[str, Any]] | None = None
+        try:
+            yield _sse(first)
+            if drop:
+                return
+            while True:
+                pending = asyncio.ensure_future(_next(items))
+                while not (await asyncio.wait({pending}, timeout=state.ping_interval))[0]:
+                    yield b": ping\n\n"
+                try:
+                    item = pending.result()
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    failure = failure_from(exc)
+                    yield _sse(failure.body, event="error")
+                    return
+                finally:
+                    pending = None
+                yield _sse(item)
+        finally:
+            ctx.cancelled.set()  # a no-op once the stream is done; stops an abandoned one
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
+            with contextlib.suppress(Exception):
+                await items.aclose()  # type: ignore[attr-defined]
+
+    async def queue(request: Request) -> Response:
+        path = strip_namespace(request.path_params["path"])
+        match = _REQUEST_PATH.match(path)
+        try:
+            if match is None:
+                if request.method != "POST":
+                    return _json(405, {"detail": "Method Not Allowed"})
+                return await _submit(request, path)
+            job = _job(match["app"], match["rid"])
+            tail = match["tail"] or ""
+            if request.method == "PUT" and tail == "/cancel":
+                return _cancel(job, match["rid"])
+            if job is None:
+                return _json(404, {"detail": "Request not found"}, match["rid"])
+            if request.method == "GET" and tail == "/status":
+                with_logs = _flag(request, "logs")
+                body = state.jobs.status_body(job, with_logs=with_logs)
+                return _json(200 if job.done else 202, body, job.request_id)
+            if request.method == "GET" and tail == "/status/stream":
+                return _status_stream(request, job)
+            if request.method == "GET" and tail == "":
+                return _result(job)
+        except _Answer as answer:
+            return answer.response
+        return _json(405, {"detail": "Method Not Allowed"})
+
+    def _job(app_path: str, request_id: str) -> Job | None:
+        job = state.jobs.get(request_id)
+        return job if job is not None and job.app_path == app_path else None
+
+    async def _submit(request: Request, path: str) -> Response:
+        endpoint_id, endpoint = _resolve(state, path)
+        timeout = _start_timeout(request)
+        arguments = await _arguments(request)
+        webhook = request.query_params.get("fal_webhook") or None
+        options = {name: request.headers[name] for name in QUEUE_OPTIONS if name in request.headers}
+        app_path = "/".join(endpoint_id.split("/")[:2])
+        job = await state.jobs.submit(
+            endpoint,
+            endpoint_id,
+            app_path,
+            arguments,
+            webhook_url=webhook,
+            options=options,
+            timeout=timeout,
+        )
+        body: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job.request_id}
+        body.update(state.jobs.urls(job))
+        body["queue_position"] = state.jobs.position(job)
+        if webhook:
+            body["gateway_request_id"] = job.request_id
+        return _json(200, body, job.request_id)
+
+    def _cancel(job: Job | None, request_id: str) -> Response:
+        if job is None:
+            return _json(404, {"status": "NOT_FOUND"}, request_id)
+        if not state.jobs.cancel(job):
+            return _json(400, {"status": "ALREADY_COMPLETED"}, job.request_id)
+        return _json(202, {"status": "CANCELLATION_REQUESTED"}, job.request_id)
+
+    def _result(job: Job) -> Response:
+        if not job.done:
+            return _json(400, {"detail": "Request is still in progress"}, job.request_id)
+        if job.failure is not None:
+            return _failure_response(job.failure, job.request_id)
+        return _json(200, job.output, job.request_id)
+
+    def _status_stream(request: Request, job: Job) -> Response:
+        with_logs = _flag(request, "logs")
+        drop = bool(getattr(request.state, "falnb_drop", False))
+        return StreamingResponse(
+            _status_events(job, with_logs=with_logs, drop=drop),
+            media_type="text/event-stream",
+            headers={**_SSE_HEADERS, "x-fal-request-id": job.request_id},
+        )
+
+    async def _status_events(job: Job, *, with_logs: bool, drop: bool) -> AsyncIterator[bytes]:
+        """Current status at once, then one event per change or batch of new logs."""
+        sent_logs = 0
+        last: tuple[str, int] | None = None
+        while True:
+            changed = job.changed  # taken before reading, so no change slips between
+            new_logs, next_index = job.logs_since(sent_logs) if with_logs else ([], sent_logs)
+            position = state.jobs.position(job) if job.status == "IN_QUEUE" else -1
+            if (job.status, position) != last or new_logs:
+                body = state.jobs.status_body(
+                    job, with_logs=with_logs, logs=new_logs if with_logs else None
+                )
+                yield _sse(body)
+                last, sent_logs = (job.status, position), next_index
+                if job.done or drop:
+                    return
+            if not await job.wait_for(changed, state.ping_interval):
+                yield b": ping\n\n"
+
+    async def websocket(websocket: WebSocket) -> None:
+        from falnb.local.realtime import serve_realtime  # noqa: PLC0415 - C's module
+
+        path: str = websocket.path_params["path"].strip("/")
+        if path.endswith("/realtime"):
+            path = path[: -len("/realtime")]
+        endpoint = state.registry.get(strip_namespace(path))
+        if endpoint is None:
+            # Accept first: a close before accepting reaches clients as a bare HTTP 403.
+            await websocket.accept()
+            reason = f"Unknown endpoint '{strip_namespace(path)}'"
+            await websocket.send_text(
+                json.dumps({"type": "x-fal-error", "error": "NOT_FOUND", "reason": reason})
+            )
+            await websocket.close(code=1008, reason=reason[:120])
+            return
+        await serve_realtime(websocket, state, endpoint)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    async def journal(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.journal.clear()
+            return Response(status_code=204)
+        return JSONResponse(state.journal.as_json())
+
+    return [
+        Route("/_falnb/health", health, methods=["GET"]),
+        Route("/_falnb/journal", journal, methods=["GET", "DELETE"]),
+        Route("/_queue/{path:path}", queue, methods=["GET", "POST", "PUT"]),
+        Route("/{path:path}", run_or_stream, methods=["POST"]),
+        WebSocketRoute("/{path:path}", websocket),
+    ]
+
+
+async def _next(items: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+    return await items.__anext__()

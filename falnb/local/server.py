@@ -1,0 +1,221 @@
+"""The local fal-compatible server: one Starlette app on one loopback port, run by uvicorn.
+
+URL layout (fal's roles as path prefixes, matching :meth:`falnb._settings.Target.local`):
+
+* RUN ``POST /{owner}/{alias}[/path]``, stream ``POST /{id}/stream``
+* QUEUE under ``/_queue/`` (submit, status, status stream, result, cancel)
+* REST under ``/_rest/`` and CDN under ``/_cdn/`` (:mod:`falnb.local.storage`)
+* realtime WebSocket ``/{id}/realtime`` (:mod:`falnb.local.realtime`)
+* test hooks under ``/_falnb/`` (``health`` needs no key; ``journal``)
+
+Example::
+
+    with LocalServer() as server:
+        httpx.post(f"{server.base_url}/local/echo", json={"x": 1},
+                   headers={"Authorization": f"Key {server.key}"})
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from falnb._settings import Target
+from falnb.local.apps import builtin_endpoints
+from falnb.local.faults import Faults
+from falnb.local.files import FileStore
+from falnb.local.gateway import GatewayMiddleware
+from falnb.local.journal import Journal
+from falnb.local.registry import Registry
+from falnb.local.routes import routes
+from falnb.local.state import ServerState
+from falnb.local.storage import cdn_routes, rest_routes
+from falnb.local.webhooks import WebhookSigner
+
+__all__ = ["LocalServer", "build_app"]
+
+
+def build_app(state: ServerState) -> GatewayMiddleware:
+    """The ASGI app for ``state``: the gateway in front of every route."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await state.jobs.start()
+        try:
+            yield
+        finally:
+            await state.jobs.stop()
+
+    app = Starlette(
+        routes=[
+            Mount("/_rest", routes=rest_routes(state)),
+            Mount("/_cdn", routes=cdn_routes(state)),
+            *routes(state),
+        ],
+        lifespan=lifespan,
+    )
+    return GatewayMiddleware(app, state)
+
+
+class LocalServer:
+    """A fal-compatible server on loopback, in a daemon thread with its own event loop.
+
+    ``key`` defaults to a random one; ``port=0`` picks a free port; files go to ``data_dir``
+    (default: a temporary directory removed on :meth:`stop`).
+    """
+
+    def __init__(
+        self,
+        *,
+        key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: Path | None = None,
+        concurrency: int = 2,
+        registry: Registry | None = None,
+    ) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="falnb-") if data_dir is None else None
+        root = Path(self._tmp.name) if self._tmp is not None else Path(data_dir)  # type: ignore[arg-type]
+        self.host = host
+        self.state = ServerState(
+            key=key or secrets.token_urlsafe(24),
+            registry=registry if registry is not None else Registry(builtin_endpoints()),
+            files=FileStore(root / "files"),
+            signer=WebhookSigner(),
+            concurrency=concurrency,
+        )
+        self._socket = _bind(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        url_host = f"[{host}]" if ":" in host else host
+        self.state.base_url = f"http://{url_host}:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- the handy parts of the state ---------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return self.state.base_url
+
+    @property
+    def key(self) -> str:
+        return self.state.key
+
+    @property
+    def target(self) -> Target:
+        """A :class:`~falnb._settings.Target` for falnb's client, key included."""
+        return Target.local(self.base_url, self.key)
+
+    @property
+    def journal(self) -> Journal:
+        return self.state.journal
+
+    @property
+    def faults(self) -> Faults:
+        return self.state.faults
+
+    @property
+    def registry(self) -> Registry:
+        return self.state.registry
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __repr__(self) -> str:
+        return f"LocalServer({self.base_url!r}, running={self.running})"
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def _uvicorn(self) -> uvicorn.Server:
+        config = uvicorn.Config(
+            build_app(self.state),
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+            ws_max_size=64 * 1024 * 1024,
+        )
+        return uvicorn.Server(config)
+
+    def start(self, timeout: float = 15.0) -> LocalServer:
+        """Serve in a daemon thread; returns once the server accepts connections."""
+        if self.running:
+            return self
+        server = self._uvicorn()
+        thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"falnb-server-{self.port}",
+            daemon=True,
+        )
+        self._server, self._thread = server, thread
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the falnb local server failed to start (see the log above)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the falnb local server did not start within {timeout} s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop serving (cancelling running requests) and remove the temporary data dir."""
+        server, thread = self._server, self._thread
+        if server is not None and thread is not None:
+            server.should_exit = True
+            thread.join(timeout)
+            if thread.is_alive():
+                server.force_exit = True
+                thread.join(timeout)
+        self._server = self._thread = None
+        self._socket.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def serve_forever(self) -> None:
+        """Serve in the foreground until Ctrl-C (for ``falnb serve``)."""
+        server = self._uvicorn()
+        try:
+            server.run(sockets=[self._socket])
+        finally:
+            self._socket.close()
+            if self._tmp is not None:
+                self._tmp.cleanup()
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock

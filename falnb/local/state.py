@@ -1,0 +1,106 @@
+"""Everything one local server instance holds: key, endpoints, stores, queue, journal, faults.
+
+Route modules receive a :class:`ServerState` and read what they need from it; nothing is
+global, so several servers can run in one process (tests do).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from falnb.local.faults import Faults
+from falnb.local.files import FileStore
+from falnb.local.journal import Journal
+from falnb.local.registry import Context, LogLevel, Registry
+from falnb.local.tokens import TokenStore
+
+if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
+
+    from falnb.local.jobs import JobManager
+    from falnb.local.webhooks import WebhookSigner
+
+__all__ = ["ServerState"]
+
+
+def _discard_log(message: str, level: LogLevel) -> None:
+    """Direct runs have no status endpoint, so their logs go nowhere."""
+
+
+@dataclass(eq=False)
+class ServerState:
+    """One server's state. URLs follow :meth:`falnb._settings.Target.local`."""
+
+    key: str = field(repr=False)
+    registry: Registry
+    files: FileStore
+    signer: WebhookSigner = field(repr=False)
+    journal: Journal = field(default_factory=Journal, repr=False)
+    faults: Faults = field(default_factory=Faults, repr=False)
+    tokens: TokenStore = field(default_factory=TokenStore, repr=False)
+    base_url: str = ""
+    concurrency: int = 2
+    #: Seconds between ``: ping`` comments on idle SSE streams.
+    ping_interval: float = 5.0
+    #: Seconds a realtime connection may sit without input (None: the realtime module's default).
+    realtime_idle_timeout: float | None = None
+    jobs: JobManager = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from falnb.local.jobs import JobManager  # noqa: PLC0415 - jobs needs this module
+
+        self.jobs = JobManager(self, concurrency=self.concurrency)
+
+    @property
+    def run_url(self) -> str:
+        return self.base_url
+
+    @property
+    def queue_url(self) -> str:
+        return f"{self.base_url}/_queue"
+
+    @property
+    def rest_url(self) -> str:
+        return f"{self.base_url}/_rest"
+
+    @property
+    def cdn_url(self) -> str:
+        return f"{self.base_url}/_cdn"
+
+    @property
+    def realtime_url(self) -> str:
+        base = self.base_url
+        return "ws" + base[len("http") :] if base.startswith("http") else base
+
+    def authorized(
+        self, connection: HTTPConnection, alias: str | None = None, *, allow_token: bool = True
+    ) -> bool:
+        """``Authorization: Key <key>``, or a ``fal_jwt_token`` app token allowing ``alias``."""
+        scheme, _, value = connection.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "key" and hmac.compare_digest(
+            value.strip().encode(), self.key.encode()
+        ):
+            return True
+        token = connection.query_params.get("fal_jwt_token")
+        return bool(allow_token and token and self.tokens.check(token, "app", alias))
+
+    def store(self, data: bytes, content_type: str, file_name: str | None = None) -> dict[str, Any]:
+        """Put bytes in the CDN store; returns fal's ``File`` dict with a URL on this server."""
+        return self.files.put(data, content_type, file_name).as_file(self.cdn_url)
+
+    def make_context(
+        self,
+        request_id: str,
+        endpoint_id: str,
+        log_sink: Callable[[str, LogLevel], None] | None = None,
+    ) -> Context:
+        """A handler :class:`Context` whose ``store`` writes to this server's CDN store."""
+        return Context(
+            request_id=request_id,
+            endpoint_id=endpoint_id,
+            log_sink=log_sink or _discard_log,
+            store_sink=self.store,
+        )
