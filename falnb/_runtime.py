@@ -10,11 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["call_soon", "get_loop", "iterate", "run", "run_async", "submit"]
+__all__ = [
+    "aiterate",
+    "call_soon",
+    "close_soon",
+    "get_loop",
+    "iterate",
+    "run",
+    "run_async",
+    "submit",
+]
 
 T = TypeVar("T")
 
@@ -25,7 +35,7 @@ _thread: threading.Thread | None = None
 
 def get_loop() -> asyncio.AbstractEventLoop:
     """The falnb loop, started on first use (and again after a fork)."""
-    global _loop, _thread  # noqa: PLW0603 - one process-wide loop is the point
+    global _loop, _thread
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
             loop = asyncio.new_event_loop()
@@ -116,10 +126,44 @@ def iterate(agen: AsyncIterator[T]) -> Iterator[T]:
     finally:
         aclose = getattr(agen, "aclose", None)
         if aclose is not None and not in_loop_thread():
-            try:
+            with contextlib.suppress(RuntimeError):
                 run(aclose())
-            except RuntimeError:
-                pass
+
+
+async def aiterate(agen: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Drive an async iterator that lives on the falnb loop from any other running loop."""
+    try:
+        while True:
+            try:
+                item = await run_async(_anext(agen))
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        aclose = getattr(agen, "aclose", None)
+        if aclose is not None:
+            # Never awaited: the caller may be cancelled, and closing must not depend on it.
+            close_soon(aclose)
+
+
+_closing: set[asyncio.Future[Any]] = set()
+
+
+def close_soon(aclose: Callable[[], Awaitable[object]]) -> None:
+    """Run ``aclose()`` on the falnb loop without waiting; errors are ignored."""
+
+    async def close() -> None:
+        try:
+            await aclose()
+        except Exception:  # noqa: BLE001 - already closed, or still running and ending anyway
+            return
+
+    if in_loop_thread():
+        task = asyncio.ensure_future(close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+    else:
+        asyncio.run_coroutine_threadsafe(close(), get_loop())
 
 
 async def _anext(agen: AsyncIterator[T]) -> T:

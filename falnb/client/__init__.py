@@ -1,0 +1,46 @@
+"""fal's protocol over httpx: the client core, with no notebook imports.
+
+Use it through the package: ``from falnb import SyncClient, AsyncClient``.
+"""
+
+from __future__ import annotations
+
+from falnb.client._client import AsyncClient, SyncClient
+from falnb.client._status import Completed, InProgress, Queued, Status
+from falnb.client._transport import RetryPolicy
+from falnb.client.errors import (
+    FalError,
+    HTTPError,
+    MissingCredentialsError,
+    RateLimitedError,
+    RealtimeError,
+    RequestCancelledError,
+    RequestTimeoutError,
+    ValidationError,
+    WebhookVerificationError,
+)
+from falnb.client.queue import AsyncRequestHandle, RequestHandle
+from falnb.client.stream import AsyncStream, Stream
+
+__all__ = [
+    "AsyncClient",
+    "AsyncRequestHandle",
+    "AsyncStream",
+    "Completed",
+    "FalError",
+    "HTTPError",
+    "InProgress",
+    "MissingCredentialsError",
+    "Queued",
+    "RateLimitedError",
+    "RealtimeError",
+    "RequestCancelledError",
+    "RequestHandle",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "Status",
+    "Stream",
+    "SyncClient",
+    "ValidationError",
+    "WebhookVerificationError",
+]

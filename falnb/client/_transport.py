@@ -22,18 +22,22 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
-from falnb._settings import Target
 from falnb._version import __version__
 from falnb.client.errors import (
     HTTPError,
     RateLimitedError,
     ValidationError,
 )
+
+if TYPE_CHECKING:
+    # Only for annotations: _settings imports falnb.client.errors, so a runtime import here
+    # would be circular.
+    from falnb._settings import Target
 
 __all__ = ["RetryPolicy", "Transport", "error_from_response", "redact_url"]
 
@@ -69,7 +73,10 @@ def redact_url(url: str | httpx.URL) -> str:
     parts = urlsplit(str(url))
     if not parts.query:
         return str(url)
-    query = [(k, "***" if k in _SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, True)]
+    query = [
+        (k, "***" if k in _SECRET_PARAMS else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
@@ -105,9 +112,9 @@ def error_from_response(response: httpx.Response) -> HTTPError:
     if detail is None and body is None:
         text = response.text.strip()
         detail = text[:200] if text and "<html" not in text.lower() else None
-    error_type = (body.get("error_type") if isinstance(body, dict) else None) or response.headers.get(
-        "x-fal-error-type"
-    )
+    error_type = (
+        body.get("error_type") if isinstance(body, dict) else None
+    ) or response.headers.get("x-fal-error-type")
     request = response.request
     where = f"{request.method} {redact_url(request.url)}"
     reason = response.reason_phrase or "Error"
@@ -192,7 +199,7 @@ class Transport:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: bool = True,
-        timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
+        timeout: httpx.Timeout | float | object | None = httpx.USE_CLIENT_DEFAULT,
     ) -> httpx.Request:
         merged = {**(self.auth_headers() if auth else {}), **(headers or {})}
         extensions = {}
@@ -220,13 +227,15 @@ class Transport:
         auth: bool = True,
         creates_work: bool = False,
         retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
+        timeout: httpx.Timeout | float | object | None = httpx.USE_CLIENT_DEFAULT,
         raise_for_status: bool = True,
+        final_app_errors: bool = False,
     ) -> httpx.Response:
         """Send with retries; return the 2xx response or raise the matching ``HTTPError``.
 
         ``creates_work`` marks run/submit: those are retried only when the server certainly
-        did not accept them.
+        did not accept them. ``final_app_errors`` marks reads whose 5xx with a request id is the
+        app's own recorded answer (a queue result replays it), so retrying cannot change it.
         """
         policy = retry or self.retry
         attempt = 0
@@ -256,7 +265,7 @@ class Transport:
             await response.aread()
             error = error_from_response(response)
             if attempt >= policy.max_attempts or not self._may_retry_status(
-                response, policy, creates_work=creates_work
+                response, policy, creates_work=creates_work or final_app_errors
             ):
                 raise error
             retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
@@ -276,7 +285,7 @@ class Transport:
         auth: bool = True,
         creates_work: bool = False,
         retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float | None | object = httpx.USE_CLIENT_DEFAULT,
+        timeout: httpx.Timeout | float | object | None = httpx.USE_CLIENT_DEFAULT,
     ) -> AsyncIterator[httpx.Response]:
         """Open a streaming response (SSE) with the same retry rules for opening it.
 

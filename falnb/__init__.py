@@ -1,0 +1,153 @@
+"""falnb: fal.ai's generative-model API, native in Jupyter.
+
+The module-level functions mirror fal_client's, on falnb's default clients: fal's cloud when
+a key is configured, else an embedded local server started on first use::
+
+    import falnb
+
+    result = falnb.subscribe("fal-ai/flux/dev", {"prompt": "a red fox"}, with_logs=True)
+    handle = falnb.submit("fal-ai/flux/dev", {"prompt": "a red fox"})
+    result = await falnb.subscribe_async("fal-ai/flux/dev", {"prompt": "a red fox"})
+
+Importing falnb is light: no server, no event loop and no network until the first request.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from falnb._settings import Target
+from falnb._version import __version__
+from falnb.client import (
+    AsyncClient,
+    AsyncRequestHandle,
+    AsyncStream,
+    Completed,
+    FalError,
+    HTTPError,
+    InProgress,
+    MissingCredentialsError,
+    Queued,
+    RateLimitedError,
+    RealtimeError,
+    RequestCancelledError,
+    RequestHandle,
+    RequestTimeoutError,
+    RetryPolicy,
+    Status,
+    Stream,
+    SyncClient,
+    ValidationError,
+    WebhookVerificationError,
+)
+
+if TYPE_CHECKING:
+    from falnb.client.webhooks import verify_webhook
+
+__all__ = [
+    "AsyncClient",
+    "AsyncRequestHandle",
+    "AsyncStream",
+    "Completed",
+    "FalError",
+    "HTTPError",
+    "InProgress",
+    "MissingCredentialsError",
+    "Queued",
+    "RateLimitedError",
+    "RealtimeError",
+    "RequestCancelledError",
+    "RequestHandle",
+    "RequestTimeoutError",
+    "RetryPolicy",
+    "Status",
+    "Stream",
+    "SyncClient",
+    "Target",
+    "ValidationError",
+    "WebhookVerificationError",
+    "__version__",
+    "cancel",
+    "cancel_async",
+    "default_async_client",
+    "default_client",
+    "get_handle",
+    "get_handle_async",
+    "realtime",
+    "realtime_async",
+    "result",
+    "result_async",
+    "run",
+    "run_async",
+    "status",
+    "status_async",
+    "stream",
+    "stream_async",
+    "submit",
+    "submit_async",
+    "subscribe",
+    "subscribe_async",
+    "upload",
+    "upload_async",
+    "upload_file",
+    "upload_file_async",
+    "upload_image",
+    "upload_image_async",
+    "verify_webhook",
+]
+
+# The default clients cost nothing to create: their target (and with it the embedded server),
+# event loop and connection pool are all resolved on the first request.
+_async_client = AsyncClient()
+_sync_client = SyncClient.wrapping(_async_client)
+
+
+def default_client() -> SyncClient:
+    """The SyncClient behind ``falnb.run``, ``falnb.subscribe`` and the other functions."""
+    return _sync_client
+
+
+def default_async_client() -> AsyncClient:
+    """The AsyncClient behind ``falnb.run_async`` and the other ``*_async`` functions."""
+    return _async_client
+
+
+run = _sync_client.run
+submit = _sync_client.submit
+subscribe = _sync_client.subscribe
+status = _sync_client.status
+result = _sync_client.result
+cancel = _sync_client.cancel
+get_handle = _sync_client.get_handle
+stream = _sync_client.stream
+upload = _sync_client.upload
+upload_file = _sync_client.upload_file
+upload_image = _sync_client.upload_image
+realtime = _sync_client.realtime
+
+run_async = _async_client.run
+submit_async = _async_client.submit
+subscribe_async = _async_client.subscribe
+status_async = _async_client.status
+result_async = _async_client.result
+cancel_async = _async_client.cancel
+get_handle_async = _async_client.get_handle
+stream_async = _async_client.stream
+upload_async = _async_client.upload
+upload_file_async = _async_client.upload_file
+upload_image_async = _async_client.upload_image
+realtime_async = _async_client.realtime
+
+
+def __getattr__(name: str) -> Any:
+    # Webhook verification needs cryptography; import it only when asked for.
+    if name == "verify_webhook":
+        from falnb.client.webhooks import verify_webhook  # noqa: PLC0415
+
+        return verify_webhook
+    raise AttributeError(f"module 'falnb' has no attribute {name!r}")
+
+
+# --- IPython extension -----------------------------------------------------------------------
+# The lead adds `load_ipython_extension(ipython)` here (importing falnb.magics lazily inside
+# it). Nothing above may import IPython.

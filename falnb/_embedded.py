@@ -1,0 +1,69 @@
+"""The default target: fal's cloud with a key, else an embedded local server.
+
+With no key configured (or ``FALNB_TARGET=local``), the first request starts one falnb local
+server per process, on a free loopback port with a random key, says so once on stderr, and
+stops it when the interpreter exits. ``FALNB_TARGET=fal`` always targets the cloud; without a
+key its requests raise MissingCredentialsError.
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from falnb._settings import Target, key_from_env, target_from_env
+
+if TYPE_CHECKING:
+    from falnb.local.server import LocalServer
+
+__all__ = ["default_target", "embedded_server"]
+
+_lock = threading.Lock()
+_server: LocalServer | None = None
+
+
+def default_target() -> Target:
+    """The target requests go to when none is given (see the module docstring)."""
+    target = target_from_env()
+    if target is not None:
+        return target
+    return embedded_server().target
+
+
+def embedded_server() -> LocalServer:
+    """The process's embedded local server, started on first call (thread-safe, once)."""
+    global _server  # noqa: PLW0603 - one embedded server per process is the point
+    with _lock:
+        if _server is None:
+            from falnb.local.server import LocalServer  # noqa: PLC0415 - heavy, only when needed
+
+            server = LocalServer(host="127.0.0.1", port=0)
+            server.start()
+            atexit.register(_stop, server)
+            _server = server
+            print(_announcement(server.base_url), file=sys.stderr, flush=True)  # noqa: T201
+        return _server
+
+
+def _announcement(base_url: str) -> str:
+    if key_from_env() is None:
+        return (
+            f"falnb: no FAL_KEY set; using the embedded local server at {base_url} "
+            "(set FAL_KEY for fal's cloud)"
+        )
+    return (
+        f"falnb: FALNB_TARGET=local; using the embedded local server at {base_url} "
+        "(unset FALNB_TARGET for fal's cloud)"
+    )
+
+
+def _stop(server: LocalServer) -> None:
+    global _server  # noqa: PLW0603
+    try:
+        server.stop()
+    finally:
+        with _lock:
+            if _server is server:
+                _server = None

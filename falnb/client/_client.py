@@ -1,0 +1,733 @@
+"""The two fronts of falnb's fal client: :class:`AsyncClient` and :class:`SyncClient`.
+
+Both speak through one :class:`Transport` that lives on falnb's own event loop. Async methods
+hop onto that loop from whichever loop awaits them, so httpx never crosses loops; sync methods
+block on it, which also works inside a notebook cell whose loop is already running.
+Names and keywords follow fal_client (fal-protocol.md section 9).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, aclosing
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from falnb import _runtime
+from falnb.client._status import Completed, Status
+from falnb.client._transport import RetryPolicy, Transport
+from falnb.client.errors import FalError, RequestTimeoutError
+from falnb.client.queue import (
+    AsyncRequestHandle,
+    Deadline,
+    Priority,
+    RequestHandle,
+    endpoint_app,
+    submit_headers,
+)
+from falnb.client.stream import AsyncStream, Stream, iter_stream
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from falnb._settings import Key, Target
+    from falnb.client.realtime import AsyncRealtimeConnection, RealtimeConnection
+
+__all__ = ["AsyncClient", "SyncClient"]
+
+T = TypeVar("T")
+Arguments = Mapping[str, Any]
+OnEnqueue = Callable[[str], object]
+OnQueueUpdate = Callable[[Status], object]
+#: A run has no read timeout by default: models take as long as they take (like fal_client).
+_RUN_TIMEOUT = httpx.Timeout(None, connect=15.0)
+
+
+def _suffix(path: str) -> str:
+    path = path.strip()
+    return "" if not path.strip("/") else "/" + path.strip("/")
+
+
+def _total_timeout(timeout: float | None, client_timeout: float | None) -> float | None:
+    if timeout is not None and client_timeout is not None and timeout != client_timeout:
+        raise ValueError("pass timeout= or client_timeout= (its fal_client name), not both")
+    return timeout if timeout is not None else client_timeout
+
+
+def _start_timeout(start_timeout: float | None, total: float | None) -> float | None:
+    # Like fal_client: a request that cannot start before the caller gives up is dropped
+    # by the queue instead of running for nobody.
+    if start_timeout is None and total is not None and total > 1:
+        return total
+    return start_timeout
+
+
+async def _call(callback: Callable[[T], object] | None, value: T) -> None:
+    if callback is not None:
+        result = callback(value)
+        if inspect.isawaitable(result):
+            await result
+
+
+async def _anext(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()
+
+
+async def _cancel_from_any_loop(handle: AsyncRequestHandle) -> None:
+    """Cancel ``handle`` remotely from the caller's loop, even while it is being cancelled."""
+    if _runtime.in_loop_thread():
+        await handle.cancel_if_pending()
+        return
+    future = _runtime.submit(handle.cancel_if_pending())
+    try:
+        await asyncio.shield(asyncio.wrap_future(future))
+    except asyncio.CancelledError:
+        return  # the cancel goes on, on falnb's loop
+
+
+class AsyncClient:
+    """fal's API for async code, on any event loop.
+
+    With no ``target``, the default applies: fal's cloud when a key is configured, else
+    falnb's embedded local server (see ``falnb._embedded``). ``key`` overrides the target's.
+    ``http`` injects an ``httpx.AsyncClient`` (used on falnb's loop only).
+
+    >>> client = AsyncClient()
+    >>> result = await client.subscribe("fal-ai/flux/dev", {"prompt": "a fox"}, with_logs=True)
+    """
+
+    def __init__(
+        self,
+        target: Target | None = None,
+        *,
+        key: Key | str | None = None,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> None:
+        self._target_arg = target
+        self._key = key
+        self._http = http
+        self._retry = retry
+        self._timeout = timeout
+        self._target: Target | None = None
+        self._transport_obj: Transport | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        if self._target is None and self._target_arg is None:
+            return f"{type(self).__name__}(target=<default>)"
+        target = self._target or self._target_arg
+        assert target is not None
+        return f"{type(self).__name__}(target={target.name!r}, run_url={target.run_url!r})"
+
+    @property
+    def target(self) -> Target:
+        """Where requests go. Resolving the default may start the embedded local server."""
+        with self._lock:
+            if self._target is None:
+                target = self._target_arg
+                if target is None:
+                    from falnb import _embedded  # noqa: PLC0415 - lazy: may start a server
+
+                    target = _embedded.default_target()
+                self._target = target if self._key is None else target.with_key(self._key)
+            return self._target
+
+    def _transport(self) -> Transport:
+        # Called on falnb's loop only, after ``target`` was resolved in the caller's thread.
+        if self._transport_obj is None:
+            self._transport_obj = Transport(
+                self.target, http=self._http, retry=self._retry, timeout=self._timeout
+            )
+        return self._transport_obj
+
+    async def _on_loop(self, fn: Callable[[Transport], Awaitable[T]]) -> T:
+        _ = self.target
+        return await _runtime.run_async(_apply(fn, self))
+
+    async def aclose(self) -> None:
+        """Close the connection pool (a later call opens a new one)."""
+        transport, self._transport_obj = self._transport_obj, None
+        if transport is not None:
+            await _runtime.run_async(transport.aclose())
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- arguments -------------------------------------------------------------------------
+
+    async def _prepare(self, transport: Transport, arguments: Arguments) -> dict[str, Any]:
+        """Arguments with local files, images and bytes uploaded and replaced by URLs."""
+        from falnb.client.storage import upload_inputs  # noqa: PLC0415 - optional PIL path
+
+        return await upload_inputs(transport, dict(arguments))
+
+    # -- run -------------------------------------------------------------------------------
+
+    async def run(
+        self,
+        endpoint: str,
+        arguments: Arguments,
+        *,
+        path: str = "",
+        timeout: float | None = None,
+        start_timeout: float | None = None,
+        hint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Run ``endpoint`` directly (no queue) and return its output.
+
+        ``timeout`` bounds the whole call (RequestTimeoutError); ``start_timeout`` is fal's
+        server-side deadline for the request to start.
+        """
+        _ = self.target
+        return await _runtime.run_async(
+            self._run(
+                endpoint=endpoint,
+                arguments=arguments,
+                path=path,
+                timeout=timeout,
+                start_timeout=start_timeout,
+                hint=hint,
+                headers=headers,
+            )
+        )
+
+    async def _run(
+        self,
+        *,
+        endpoint: str,
+        arguments: Arguments,
+        path: str,
+        timeout: float | None,
+        start_timeout: float | None,
+        hint: str | None,
+        headers: Mapping[str, str] | None,
+    ) -> dict[str, Any]:
+        transport = self._transport()
+        url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
+        extra = submit_headers(hint=hint, start_timeout=start_timeout, headers=headers)
+
+        async def call() -> dict[str, Any]:
+            body = await self._prepare(transport, arguments)
+            response = await transport.request(
+                "POST", url, json=body, headers=extra, creates_work=True, timeout=_RUN_TIMEOUT
+            )
+            result = response.json()
+            return result if isinstance(result, dict) else {"result": result}
+
+        if timeout is None:
+            return await call()
+        try:
+            return await asyncio.wait_for(call(), Deadline(timeout).remaining())
+        except asyncio.TimeoutError:
+            raise RequestTimeoutError(
+                f"run of {endpoint} did not finish within {timeout:g}s",
+                timeout=timeout,
+            ) from None
+
+    # -- queue -----------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        endpoint: str,
+        arguments: Arguments,
+        *,
+        path: str = "",
+        hint: str | None = None,
+        webhook_url: str | None = None,
+        priority: Priority | None = None,
+        headers: Mapping[str, str] | None = None,
+        start_timeout: float | None = None,
+    ) -> AsyncRequestHandle:
+        """Put a request in ``endpoint``'s queue and return its handle at once."""
+        _ = self.target
+        return await _runtime.run_async(
+            self._submit(
+                endpoint=endpoint,
+                arguments=arguments,
+                path=path,
+                hint=hint,
+                webhook_url=webhook_url,
+                priority=priority,
+                headers=headers,
+                start_timeout=start_timeout,
+            )
+        )
+
+    async def _submit(
+        self,
+        *,
+        endpoint: str,
+        arguments: Arguments,
+        path: str = "",
+        hint: str | None = None,
+        webhook_url: str | None = None,
+        priority: Priority | None = None,
+        headers: Mapping[str, str] | None = None,
+        start_timeout: float | None = None,
+    ) -> AsyncRequestHandle:
+        endpoint_app(endpoint)  # reject a malformed id before anything is uploaded
+        transport = self._transport()
+        extra = submit_headers(
+            hint=hint, priority=priority, start_timeout=start_timeout, headers=headers
+        )
+        body = await self._prepare(transport, arguments)
+        queue_url = self.target.queue_url
+        response = await transport.request(
+            "POST",
+            f"{queue_url}/{endpoint.strip('/')}{_suffix(path)}",
+            json=body,
+            params={"fal_webhook": webhook_url} if webhook_url else None,
+            headers=extra,
+            creates_work=True,
+        )
+        answer = response.json()
+        if not isinstance(answer, dict) or not answer.get("request_id"):
+            raise FalError(f"the queue accepted {endpoint} but returned no request_id")
+        built = AsyncRequestHandle.from_request_id(self, queue_url, endpoint, answer["request_id"])
+        return AsyncRequestHandle(
+            self,
+            request_id=built.request_id,
+            response_url=answer.get("response_url") or built.response_url,
+            status_url=answer.get("status_url") or built.status_url,
+            cancel_url=answer.get("cancel_url") or built.cancel_url,
+            endpoint=endpoint,
+        )
+
+    async def _submit_within(self, deadline: Deadline, **kw: Any) -> AsyncRequestHandle:
+        remaining = deadline.remaining()
+        try:
+            if remaining is None:
+                return await self._submit(**kw)
+            return await asyncio.wait_for(self._submit(**kw), remaining)
+        except asyncio.TimeoutError:
+            assert deadline.timeout is not None
+            raise RequestTimeoutError(
+                f"submitting to {kw['endpoint']} did not finish within {deadline.timeout:g}s",
+                timeout=deadline.timeout,
+            ) from None
+
+    async def subscribe(
+        self,
+        endpoint: str,
+        arguments: Arguments,
+        *,
+        path: str = "",
+        hint: str | None = None,
+        with_logs: bool = False,
+        on_enqueue: OnEnqueue | None = None,
+        on_queue_update: OnQueueUpdate | None = None,
+        priority: Priority | None = None,
+        headers: Mapping[str, str] | None = None,
+        start_timeout: float | None = None,
+        webhook_url: str | None = None,
+        timeout: float | None = None,
+        client_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Submit, follow the request's status, and return its result.
+
+        ``on_enqueue(request_id)`` and ``on_queue_update(status)`` may be sync or async; they
+        run on the caller's loop. ``timeout`` (alias ``client_timeout``) bounds the whole
+        wait: on expiry the request is cancelled and RequestTimeoutError raised. Cancelling
+        the awaiting task cancels the request too.
+        """
+        total = _total_timeout(timeout, client_timeout)
+        deadline = Deadline(total)
+        _ = self.target
+        handle = await _runtime.run_async(
+            self._submit_within(
+                deadline,
+                endpoint=endpoint,
+                arguments=arguments,
+                path=path,
+                hint=hint,
+                webhook_url=webhook_url,
+                priority=priority,
+                headers=headers,
+                start_timeout=_start_timeout(start_timeout, total),
+            )
+        )
+        try:
+            await _call(on_enqueue, handle.request_id)
+            events = handle._events(with_logs=with_logs)
+            try:
+                while True:
+                    try:
+                        status = await _runtime.run_async(handle._guard(_anext(events), deadline))
+                    except StopAsyncIteration:
+                        break
+                    await _call(on_queue_update, status)
+            finally:
+                _runtime.close_soon(events.aclose)
+            return await _runtime.run_async(handle._guard(handle._result(), deadline))
+        except asyncio.CancelledError:
+            await _cancel_from_any_loop(handle)
+            raise
+
+    async def status(self, endpoint: str, request_id: str, *, with_logs: bool = False) -> Status:
+        """The current status of request ``request_id`` to ``endpoint``."""
+        return await self.get_handle(endpoint, request_id).status(with_logs=with_logs)
+
+    async def result(
+        self, endpoint: str, request_id: str, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Wait for request ``request_id`` to complete and return its result."""
+        return await self.get_handle(endpoint, request_id).get(timeout=timeout)
+
+    async def cancel(self, endpoint: str, request_id: str) -> str:
+        """Cancel request ``request_id``; returns the queue's answer (see RequestHandle.cancel)."""
+        return await self.get_handle(endpoint, request_id).cancel()
+
+    def get_handle(self, endpoint: str, request_id: str) -> AsyncRequestHandle:
+        """A handle to an earlier request, e.g. one submitted before a kernel restart."""
+        return AsyncRequestHandle.from_request_id(self, self.target.queue_url, endpoint, request_id)
+
+    # -- streaming -------------------------------------------------------------------------
+
+    def stream(
+        self,
+        endpoint: str,
+        arguments: Arguments,
+        *,
+        path: str = "/stream",
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> AsyncStream:
+        """Partial outputs of a streaming endpoint: ``async for partial in client.stream(...)``.
+
+        The stream's ``final`` holds the last (complete) output once read.
+        """
+        url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
+        return AsyncStream(
+            lambda on_request_id: self._stream_events(
+                url, arguments, timeout, headers, on_request_id
+            )
+        )
+
+    async def _stream_events(
+        self,
+        url: str,
+        arguments: Arguments,
+        timeout: float | None,
+        headers: Mapping[str, str] | None,
+        on_request_id: Callable[[str | None], None],
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        transport = self._transport()
+        body = await self._prepare(transport, arguments)
+        events = iter_stream(
+            transport,
+            url,
+            body,
+            headers=dict(headers or {}),
+            timeout=httpx.Timeout(timeout, connect=15.0),
+            on_request_id=on_request_id,
+        )
+        async with aclosing(events):
+            async for event in events:
+                yield event
+
+    # -- storage and realtime (helper modules) ----------------------------------------------
+
+    async def upload(
+        self, data: bytes, content_type: str | None = None, file_name: str | None = None
+    ) -> str:
+        """Upload ``data`` to the target's CDN and return its URL."""
+        from falnb.client import storage  # noqa: PLC0415
+
+        return await self._on_loop(lambda t: storage.upload(t, data, content_type, file_name))
+
+    async def upload_file(self, path: str | Path) -> str:
+        """Upload a local file and return its URL."""
+        from falnb.client import storage  # noqa: PLC0415
+
+        return await self._on_loop(lambda t: storage.upload_file(t, path))
+
+    async def upload_image(self, image: Image.Image, format: str = "png") -> str:
+        """Upload a PIL image (encoded as ``format``) and return its URL."""
+        from falnb.client import storage  # noqa: PLC0415
+
+        return await self._on_loop(lambda t: storage.upload_image(t, image, format))
+
+    def realtime(
+        self, endpoint: str, **options: Any
+    ) -> AbstractAsyncContextManager[AsyncRealtimeConnection]:
+        """A realtime (WebSocket) connection: ``async with client.realtime(id) as conn``.
+
+        ``options`` are those of ``falnb.client.realtime.connect_realtime`` (``path``,
+        ``use_jwt``, ``max_buffering``, ``throttle_interval``, ``token_expiration``).
+        """
+        return _RealtimeContext(self, endpoint, options)
+
+
+async def _apply(fn: Callable[[Transport], Awaitable[T]], client: AsyncClient) -> T:
+    return await fn(client._transport())
+
+
+class _RealtimeContext(AbstractAsyncContextManager["AsyncRealtimeConnection"]):
+    def __init__(self, client: AsyncClient, endpoint: str, options: dict[str, Any]) -> None:
+        self._client, self._endpoint, self._options = client, endpoint, options
+        self._connection: AsyncRealtimeConnection | None = None
+
+    async def __aenter__(self) -> AsyncRealtimeConnection:
+        from falnb.client.realtime import connect_realtime  # noqa: PLC0415
+
+        self._connection = await self._client._on_loop(
+            lambda t: connect_realtime(t, self._endpoint, **self._options)
+        )
+        return self._connection
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+
+class SyncClient:
+    """fal's API for blocking code: scripts, notebook cells, widget callbacks.
+
+    Works from any thread, including inside a running event loop (a notebook cell), because
+    the work runs on falnb's own loop. A KeyboardInterrupt while waiting on a queued or
+    running request cancels it remotely, then propagates.
+
+    >>> client = SyncClient()
+    >>> client.subscribe("fal-ai/flux/dev", {"prompt": "a fox"}, on_queue_update=print)
+    """
+
+    def __init__(
+        self,
+        target: Target | None = None,
+        *,
+        key: Key | str | None = None,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> None:
+        self._async = AsyncClient(target, key=key, http=http, retry=retry, timeout=timeout)
+
+    @classmethod
+    def wrapping(cls, client: AsyncClient) -> SyncClient:
+        """A sync front sharing ``client``'s target and connection pool."""
+        sync = cls.__new__(cls)
+        sync._async = client
+        return sync
+
+    def __repr__(self) -> str:
+        return repr(self._async).replace("AsyncClient", "SyncClient", 1)
+
+    @property
+    def async_client(self) -> AsyncClient:
+        """The async front sharing this client's connection pool."""
+        return self._async
+
+    @property
+    def target(self) -> Target:
+        return self._async.target
+
+    def close(self) -> None:
+        """Close the connection pool (a later call opens a new one)."""
+        transport, self._async._transport_obj = self._async._transport_obj, None
+        if transport is not None:
+            _runtime.run(transport.aclose())
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return _runtime.run(coro)
+
+    def run(
+        self,
+        endpoint: str,
+        arguments: Arguments,
+        *,
+        path: str = "",
+        timeout: float | None = None,
+        start_timeout: float | None = None,
+        hint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Run ``endpoint`` directly (no queue) and return its output."""
+        _ = self.target
+        return self._run(
+            self._async._run(
+                endpoint=endpoint,
+                arguments=arguments,
+                path=path,
+                timeout=timeout,
+                start_timeout=start_timeout,
+                hint=hint,
+                headers=headers,
+            )
+        )
+
+    def submit(
+        self,
+        endpoint: str,
+        arguments: Arguments,
+        *,
+        path: str = "",
+        hint: str | None = None,
+        webhook_url: str | None = None,
+        priority: Priority | None = None,
+        headers: Mapping[str, str] | None = None,
+        start_timeout: float | None = None,
+    ) -> RequestHandle:
+        """Put a request in ``endpoint``'s queue and return its handle at once."""
+        _ = self.target
+        return RequestHandle(
+            self._run(
+                self._async._submit(
+                    endpoint=endpoint,
+                    arguments=arguments,
+                    path=path,
+                    hint=hint,
+                    webhook_url=webhook_url,
+                    priority=priority,
+                    headers=headers,
+                    start_timeout=start_timeout,
+                )
+            )
+        )
+
+    def subscribe(
+        self,
+        endpoint: str,
+        arguments: Arguments,
+        *,
+        path: str = "",
+        hint: str | None = None,
+        with_logs: bool = False,
+        on_enqueue: OnEnqueue | None = None,
+        on_queue_update: OnQueueUpdate | None = None,
+        priority: Priority | None = None,
+        headers: Mapping[str, str] | None = None,
+        start_timeout: float | None = None,
+        webhook_url: str | None = None,
+        timeout: float | None = None,
+        client_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Submit, follow the request's status, and return its result.
+
+        Callbacks run in the calling thread. ``timeout`` (alias ``client_timeout``) bounds
+        the whole wait: on expiry the request is cancelled and RequestTimeoutError raised.
+        """
+        total = _total_timeout(timeout, client_timeout)
+        deadline = Deadline(total)
+        _ = self.target
+        handle = RequestHandle(
+            self._run(
+                self._async._submit_within(
+                    deadline,
+                    endpoint=endpoint,
+                    arguments=arguments,
+                    path=path,
+                    hint=hint,
+                    webhook_url=webhook_url,
+                    priority=priority,
+                    headers=headers,
+                    start_timeout=_start_timeout(start_timeout, total),
+                )
+            )
+        )
+        try:
+            if on_enqueue is not None:
+                on_enqueue(handle.request_id)
+            for status in handle._iter_events(with_logs=with_logs, deadline=deadline):
+                if on_queue_update is not None:
+                    on_queue_update(status)
+            return handle._wait(handle.async_handle._result(), deadline)
+        except KeyboardInterrupt:
+            # An interrupt inside a callback lands here; one inside a wait was handled there.
+            _runtime.run(handle.async_handle.cancel_if_pending())
+            raise
+
+    def status(self, endpoint: str, request_id: str, *, with_logs: bool = False) -> Status:
+        """The current status of request ``request_id`` to ``endpoint``."""
+        return self.get_handle(endpoint, request_id).status(with_logs=with_logs)
+
+    def result(
+        self, endpoint: str, request_id: str, *, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Wait for request ``request_id`` to complete and return its result."""
+        return self.get_handle(endpoint, request_id).get(timeout=timeout)
+
+    def cancel(self, endpoint: str, request_id: str) -> str:
+        """Cancel request ``request_id``; returns the queue's answer (see RequestHandle.cancel)."""
+        return self.get_handle(endpoint, request_id).cancel()
+
+    def get_handle(self, endpoint: str, request_id: str) -> RequestHandle:
+        """A handle to an earlier request, e.g. one submitted before a kernel restart."""
+        return RequestHandle(self._async.get_handle(endpoint, request_id))
+
+    def stream(
+        self,
+        endpoint: str,
+        arguments: Arguments,
+        *,
+        path: str = "/stream",
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Stream:
+        """Partial outputs of a streaming endpoint: ``for partial in client.stream(...)``.
+
+        The stream's ``final`` holds the last (complete) output once read.
+        """
+        url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
+        return Stream(
+            lambda on_request_id: self._async._stream_events(
+                url, arguments, timeout, headers, on_request_id
+            )
+        )
+
+    def upload(
+        self, data: bytes, content_type: str | None = None, file_name: str | None = None
+    ) -> str:
+        """Upload ``data`` to the target's CDN and return its URL."""
+        return self._run(self._async.upload(data, content_type, file_name))
+
+    def upload_file(self, path: str | Path) -> str:
+        """Upload a local file and return its URL."""
+        return self._run(self._async.upload_file(path))
+
+    def upload_image(self, image: Image.Image, format: str = "png") -> str:
+        """Upload a PIL image (encoded as ``format``) and return its URL."""
+        return self._run(self._async.upload_image(image, format))
+
+    def realtime(self, endpoint: str, **options: Any) -> AbstractContextManager[RealtimeConnection]:
+        """A realtime (WebSocket) connection: ``with client.realtime(id) as conn``."""
+        from falnb.client.realtime import connect_realtime_sync  # noqa: PLC0415
+
+        _ = self.target
+        return connect_realtime_sync(self._async._transport_for_sync(), endpoint, **options)
+
+
+def _is_completed(status: Status) -> bool:
+    return isinstance(status, Completed)

@@ -1,0 +1,447 @@
+"""fal's queue: submit, status (streamed or polled), result, cancel, and request handles.
+
+The coroutines named ``_...`` run on falnb's loop (``falnb._runtime``); the public methods of
+:class:`AsyncRequestHandle` hop onto it from whatever loop calls them, and
+:class:`RequestHandle` blocks on them. Waiting on a request (``get``, ``iter_events``) cancels
+it remotely when the wait is interrupted, cancelled or times out: nothing keeps running unpaid
+for attention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterator,
+    Mapping,
+)
+from contextlib import aclosing
+from typing import Any, Literal, Protocol, TypeVar
+
+import httpx
+from httpx_sse import EventSource, SSEError
+
+from falnb import _runtime
+from falnb.client._status import Completed, LogDeduper, Status, parse_status
+from falnb.client._transport import NO_RETRY, Transport
+from falnb.client.errors import HTTPError, RequestCancelledError, RequestTimeoutError
+
+__all__ = [
+    "AsyncRequestHandle",
+    "Deadline",
+    "Priority",
+    "RequestHandle",
+    "endpoint_app",
+    "submit_headers",
+]
+
+T = TypeVar("T")
+Priority = Literal["normal", "low"]
+
+_NAMESPACES = ("workflows", "comfy")
+_LEGACY_ID = re.compile(r"^([0-9]+)-([a-zA-Z0-9-]+)$")
+#: Consecutive status-stream failures (without an event between) before falling back to polling.
+STREAM_ATTEMPTS = 3
+POLL_START, POLL_MAX = 0.15, 2.0
+#: Errors that polling would meet as well: no point falling back, raise them.
+_FINAL_STATUSES = frozenset({400, 401, 403, 404, 422})
+
+
+class _HasTransport(Protocol):
+    def _transport(self) -> Transport: ...
+
+
+def endpoint_app(endpoint: str) -> str:
+    """The ``[namespace/]owner/alias`` part of an endpoint id, which queue URLs use.
+
+    >>> endpoint_app("fal-ai/flux/dev")
+    'fal-ai/flux'
+    """
+    endpoint = endpoint.strip("/")
+    legacy = _LEGACY_ID.match(endpoint)
+    if legacy:
+        endpoint = f"{legacy[1]}/{legacy[2]}"
+    parts = endpoint.split("/")
+    size = 3 if parts[0] in _NAMESPACES else 2
+    if len(parts) < size or not all(parts):
+        raise ValueError(
+            f"invalid endpoint id {endpoint!r}: use 'owner/alias' or 'owner/alias/path', "
+            "e.g. 'fal-ai/flux/dev'"
+        )
+    return "/".join(parts[:size])
+
+
+def submit_headers(
+    *,
+    hint: str | None = None,
+    priority: Priority | None = None,
+    start_timeout: float | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The optional ``x-fal-*`` headers of a run or submit (fal-protocol.md section 3.2)."""
+    out = dict(headers or {})
+    if priority is not None:
+        if priority not in ("normal", "low"):
+            raise ValueError(f"priority must be 'normal' or 'low', not {priority!r}")
+        out["x-fal-queue-priority"] = priority
+    if hint is not None:
+        out["x-fal-runner-hint"] = hint
+    if start_timeout is not None:
+        if start_timeout <= 1:
+            raise ValueError(f"start_timeout must be more than 1 second, not {start_timeout!r}")
+        out["x-fal-request-timeout"] = str(float(start_timeout))
+    return out
+
+
+class Deadline:
+    """A total time budget shared by the steps of one wait (``None``: no limit)."""
+
+    def __init__(self, timeout: float | None) -> None:
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be positive, not {timeout!r}")
+        self.timeout = timeout
+        self._end = None if timeout is None else time.monotonic() + timeout
+
+    def remaining(self) -> float | None:
+        return None if self._end is None else max(0.0, self._end - time.monotonic())
+
+
+# -- the protocol, on falnb's loop -------------------------------------------------------------
+
+
+async def _fetch_status(
+    transport: Transport, status_url: str, *, with_logs: bool, logs: LogDeduper | None = None
+) -> Status:
+    response = await transport.request(
+        "GET", status_url, params={"logs": "1" if with_logs else "0"}
+    )
+    return parse_status(response.json(), logs)
+
+
+class _StreamUnavailableError(Exception):
+    """The status stream answered, but not with an event stream."""
+
+
+async def _stream_status(
+    transport: Transport, status_url: str, *, with_logs: bool
+) -> AsyncGenerator[Any, None]:
+    # One attempt per open: iter_status decides whether to reopen or to poll instead.
+    async with transport.stream(
+        "GET",
+        f"{status_url}/stream",
+        params={"logs": "1" if with_logs else "0"},
+        headers={"Accept": "text/event-stream"},
+        retry=NO_RETRY,
+    ) as response:
+        content_type = response.headers.get("content-type", "")
+        if "text/event-stream" not in content_type:
+            raise _StreamUnavailableError(content_type)
+        async for event in EventSource(response).aiter_sse():
+            if not event.data.strip():
+                continue
+            try:
+                yield json.loads(event.data)
+            except ValueError as exc:
+                raise _StreamUnavailableError("event data is not JSON") from exc
+
+
+async def iter_status(
+    transport: Transport, status_url: str, *, with_logs: bool
+) -> AsyncGenerator[Status, None]:
+    """Every status of a request until (and including) :class:`Completed`.
+
+    Uses the SSE status stream, reopening it when it drops (the server resends the current
+    status at once); after ``STREAM_ATTEMPTS`` failures in a row it polls with backoff.
+    Log lines are de-duplicated, so each reaches the caller once.
+    """
+    logs = LogDeduper()
+    failures = 0
+    while failures < STREAM_ATTEMPTS:
+        try:
+            async with aclosing(
+                _stream_status(transport, status_url, with_logs=with_logs)
+            ) as events:
+                async for data in events:
+                    failures = 0
+                    status = parse_status(data, logs)
+                    yield status
+                    if isinstance(status, Completed):
+                        return
+        except HTTPError as exc:
+            if exc.status_code in _FINAL_STATUSES:
+                raise
+        except (httpx.TransportError, SSEError, _StreamUnavailableError):
+            pass
+        failures += 1
+        await asyncio.sleep(min(0.05 * 2**failures, POLL_MAX))
+    delay = POLL_START
+    while True:
+        status = await _fetch_status(transport, status_url, with_logs=with_logs, logs=logs)
+        yield status
+        if isinstance(status, Completed):
+            return
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, POLL_MAX)
+
+
+async def _fetch_result(
+    transport: Transport, response_url: str, request_id: str | None = None
+) -> dict[str, Any]:
+    try:
+        # A failed request's result replays the app's answer: retrying it changes nothing.
+        response = await transport.request("GET", response_url, final_app_errors=True)
+    except HTTPError as exc:
+        if exc.status_code == 499 or exc.error_type == "client_cancelled":
+            rid = request_id or exc.request_id
+            raise RequestCancelledError(
+                f"request {rid} was cancelled" if rid else "the request was cancelled",
+                request_id=rid,
+            ) from None
+        raise
+    result = response.json()
+    if not isinstance(result, dict):
+        return {"result": result}
+    return result
+
+
+async def _cancel(transport: Transport, cancel_url: str) -> str:
+    try:
+        response = await transport.request("PUT", cancel_url)
+    except HTTPError as exc:
+        body = exc.body if isinstance(exc.body, dict) else {}
+        if exc.status_code == 400 and body.get("status") == "ALREADY_COMPLETED":
+            return "ALREADY_COMPLETED"
+        raise
+    body = response.json() if response.content else {}
+    return str(body.get("status", "CANCELLATION_REQUESTED")) if isinstance(body, dict) else "OK"
+
+
+# -- handles -----------------------------------------------------------------------------------
+
+
+class AsyncRequestHandle:
+    """A submitted request, for async code: ``await handle.get()``.
+
+    The URLs are the ones the server returned on submit, used verbatim.
+
+    >>> handle = await client.submit("fal-ai/flux/dev", {"prompt": "a fox"})
+    >>> async for status in handle.iter_events(with_logs=True): ...
+    >>> result = await handle.get()
+    """
+
+    def __init__(
+        self,
+        client: _HasTransport,
+        *,
+        request_id: str,
+        response_url: str,
+        status_url: str,
+        cancel_url: str,
+        endpoint: str = "",
+    ) -> None:
+        self.request_id = request_id
+        self.response_url = response_url
+        self.status_url = status_url
+        self.cancel_url = cancel_url
+        self.endpoint = endpoint
+        self._client = client
+        self._completed = False
+        self._cancelling: asyncio.Future[None] | None = None
+
+    @classmethod
+    def from_request_id(
+        cls, client: _HasTransport, queue_url: str, endpoint: str, request_id: str
+    ) -> AsyncRequestHandle:
+        base = f"{queue_url.rstrip('/')}/{endpoint_app(endpoint)}/requests/{request_id}"
+        return cls(
+            client,
+            request_id=request_id,
+            response_url=base,
+            status_url=f"{base}/status",
+            cancel_url=f"{base}/cancel",
+            endpoint=endpoint,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.endpoint!r}, request_id={self.request_id!r})"
+
+    # public: callable from any event loop
+
+    async def status(self, *, with_logs: bool = False) -> Status:
+        """The request's current status."""
+        return await _runtime.run_async(self._status(with_logs=with_logs))
+
+    def iter_events(self, *, with_logs: bool = False) -> AsyncIterator[Status]:
+        """Each status until :class:`Completed` (streamed, polled as a fallback)."""
+        return _runtime.aiterate(self._events(with_logs=with_logs))
+
+    async def get(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for the request and return its result (a timeout cancels the request)."""
+        return await _runtime.run_async(self._guard(self._wait_and_fetch(), Deadline(timeout)))
+
+    async def cancel(self) -> str:
+        """Cancel the request: ``"CANCELLATION_REQUESTED"``, or ``"ALREADY_COMPLETED"``."""
+        return await _runtime.run_async(self._cancel())
+
+    # core: on falnb's loop
+
+    async def _status(self, *, with_logs: bool) -> Status:
+        status = await _fetch_status(
+            self._client._transport(), self.status_url, with_logs=with_logs
+        )
+        self._completed = self._completed or isinstance(status, Completed)
+        return status
+
+    async def _events(self, *, with_logs: bool) -> AsyncGenerator[Status, None]:
+        events = iter_status(self._client._transport(), self.status_url, with_logs=with_logs)
+        async with aclosing(events):
+            async for status in events:
+                self._completed = self._completed or isinstance(status, Completed)
+                yield status
+
+    async def _result(self) -> dict[str, Any]:
+        return await _fetch_result(self._client._transport(), self.response_url, self.request_id)
+
+    async def _wait_and_fetch(self) -> dict[str, Any]:
+        if not self._completed:
+            async with aclosing(self._events(with_logs=False)) as events:
+                async for _ in events:
+                    pass
+        return await self._result()
+
+    async def _cancel(self) -> str:
+        return await _cancel(self._client._transport(), self.cancel_url)
+
+    async def cancel_if_pending(self) -> None:
+        """Cancel remotely unless completed; once, errors swallowed (falnb's loop only)."""
+        if self._completed:
+            return
+        if self._cancelling is None:
+            self._cancelling = asyncio.ensure_future(self._cancel_quietly())
+        await asyncio.shield(self._cancelling)
+
+    async def _cancel_quietly(self) -> None:
+        try:
+            await self._cancel()
+        except Exception:  # noqa: BLE001 - best effort, the caller is already failing
+            return
+
+    async def _guard(self, step: Awaitable[T], deadline: Deadline) -> T:
+        """Await ``step`` of a wait on this request; on timeout or cancellation cancel it."""
+        remaining = deadline.remaining()
+        try:
+            if remaining is None:
+                return await step
+            return await asyncio.wait_for(step, remaining)
+        except asyncio.TimeoutError:
+            await self.cancel_if_pending()
+            assert deadline.timeout is not None
+            raise RequestTimeoutError(
+                f"request {self.request_id} to {self.endpoint or 'fal'} did not finish within "
+                f"{deadline.timeout:g}s; it was cancelled",
+                timeout=deadline.timeout,
+                request_id=self.request_id,
+            ) from None
+        except asyncio.CancelledError:
+            await self.cancel_if_pending()
+            raise
+
+
+class RequestHandle:
+    """A submitted request, for blocking code: ``handle.get()``.
+
+    A KeyboardInterrupt while waiting (``get``, ``iter_events``) cancels the request
+    remotely before it propagates.
+
+    >>> handle = falnb.submit("fal-ai/flux/dev", {"prompt": "a fox"})
+    >>> handle.get(timeout=60)
+    """
+
+    def __init__(self, handle: AsyncRequestHandle) -> None:
+        self._async = handle
+
+    @property
+    def request_id(self) -> str:
+        return self._async.request_id
+
+    @property
+    def response_url(self) -> str:
+        return self._async.response_url
+
+    @property
+    def status_url(self) -> str:
+        return self._async.status_url
+
+    @property
+    def cancel_url(self) -> str:
+        return self._async.cancel_url
+
+    @property
+    def endpoint(self) -> str:
+        return self._async.endpoint
+
+    @property
+    def async_handle(self) -> AsyncRequestHandle:
+        return self._async
+
+    def __repr__(self) -> str:
+        return f"RequestHandle(endpoint={self.endpoint!r}, request_id={self.request_id!r})"
+
+    def status(self, *, with_logs: bool = False) -> Status:
+        """The request's current status."""
+        return _runtime.run(self._async._status(with_logs=with_logs))
+
+    def iter_events(self, *, with_logs: bool = False) -> Iterator[Status]:
+        """Each status until :class:`Completed`; an interrupt cancels the request."""
+        return self._iter_events(with_logs=with_logs, deadline=Deadline(None))
+
+    def get(self, *, timeout: float | None = None) -> dict[str, Any]:
+        """Wait for the request and return its result (a timeout cancels the request)."""
+        return self._wait(self._async._wait_and_fetch(), Deadline(timeout))
+
+    def cancel(self) -> str:
+        """Cancel the request: ``"CANCELLATION_REQUESTED"``, or ``"ALREADY_COMPLETED"``."""
+        return _runtime.run(self._async._cancel())
+
+    def _wait(self, step: Coroutine[Any, Any, T], deadline: Deadline) -> T:
+        try:
+            return _runtime.run(
+                self._async._guard(step, deadline), on_interrupt=self._async.cancel_if_pending
+            )
+        except KeyboardInterrupt:
+            # Also reached when the interrupt lands between steps, outside _runtime.run.
+            _runtime.run(self._async.cancel_if_pending())
+            raise
+
+    def _iter_events(self, *, with_logs: bool, deadline: Deadline) -> Iterator[Status]:
+        events = self._async._events(with_logs=with_logs)
+        try:
+            while True:
+                try:
+                    status = self._wait(_anext(events), deadline)
+                except StopAsyncIteration:
+                    return
+                yield status
+        finally:
+            _runtime.run(_aclose_quietly(events))
+
+
+async def _anext(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()
+
+
+async def _aclose_quietly(agen: AsyncIterator[Any]) -> None:
+    close: Callable[[], Awaitable[object]] | None = getattr(agen, "aclose", None)
+    if close is None:
+        return
+    try:
+        await close()
+    except RuntimeError:  # still running after a cancelled step: it ends by itself
+        return
