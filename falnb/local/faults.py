@@ -155,7 +155,7 @@ class Faults:
     _header_fired: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
-        self._random = random.Random(self.seed)
+        self._random = random.Random(self.seed)  # noqa: S311 - reproducible, not secret
 
     def add(
         self,
@@ -196,7 +196,7 @@ class Faults:
         with self._lock:
             self._rules.clear()
             self._header_fired = 0
-            self._random = random.Random(self.seed)
+            self._random = random.Random(self.seed)  # noqa: S311 - reproducible, not secret
 
     @property
     def rules(self) -> list[FaultRule]:

@@ -154,7 +154,15 @@ class GatewayMiddleware:
             return
         if rule is not None:
             entry.fault = rule.spec
-            if await self._apply_fault(rule, role, scope, receive, stamping_send, send, record):
+            if await self._apply_fault(
+                rule,
+                role=role,
+                scope=scope,
+                receive=receive,
+                send=stamping_send,
+                raw_send=send,
+                record=record,
+            ):
                 return
 
         if not path.startswith(_PUBLIC_PREFIXES) and not state.authorized(
@@ -170,6 +178,7 @@ class GatewayMiddleware:
     async def _apply_fault(
         self,
         rule: FaultRule,
+        *,
         role: Role,
         scope: Scope,
         receive: Receive,

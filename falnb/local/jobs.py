@@ -132,15 +132,15 @@ async def iterate_handler(
         yield await call_handler(endpoint, arguments, ctx)
         return
     if inspect.isasyncgenfunction(stream):
-        async for item in stream(arguments, ctx):  # type: ignore[union-attr]
+        async for item in stream(arguments, ctx):
             yield _check_output(item, endpoint.endpoint_id)
         return
     produced = await to_thread.run_sync(stream, arguments, ctx, abandon_on_cancel=True)
-    if hasattr(produced, "__anext__"):
-        async for item in produced:  # type: ignore[union-attr]
+    if isinstance(produced, AsyncIterator):
+        async for item in produced:
             yield _check_output(item, endpoint.endpoint_id)
         return
-    items: Iterator[Output] = iter(produced)  # type: ignore[arg-type]
+    items: Iterator[Output] = iter(produced)
     done = object()
     while True:
         item = await to_thread.run_sync(next, items, done, abandon_on_cancel=True)
@@ -188,10 +188,10 @@ class Job:
         return self._changed
 
     @staticmethod
-    async def wait_for(event: asyncio.Event, timeout: float | None = None) -> bool:
-        """Wait for ``event`` (from :attr:`changed`); False on timeout."""
+    async def wait_for(event: asyncio.Event, seconds: float | None = None) -> bool:
+        """Wait up to ``seconds`` for ``event`` (from :attr:`changed`); False on timeout."""
         try:
-            await asyncio.wait_for(event.wait(), timeout)
+            await asyncio.wait_for(event.wait(), seconds)
         except asyncio.TimeoutError:
             return False
         return True
@@ -279,10 +279,11 @@ class JobManager:
         *,
         webhook_url: str | None = None,
         options: dict[str, str] | None = None,
-        timeout: float | None = None,
+        start_timeout: float | None = None,
     ) -> Job:
         """Queue a request; it starts when a worker is free."""
-        assert self._wakeup is not None and self._loop is not None, "JobManager not started"
+        assert self._wakeup is not None, "JobManager not started"
+        assert self._loop is not None
         request_id = str(uuid.uuid4())
         loop = self._loop
         job_ref: list[Job] = []
@@ -302,7 +303,7 @@ class JobManager:
             ctx=ctx,
             webhook_url=webhook_url,
             options=dict(options or {}),
-            deadline=None if timeout is None else time.monotonic() + timeout,
+            deadline=None if start_timeout is None else time.monotonic() + start_timeout,
         )
         job_ref.append(job)
         self._jobs[request_id] = job
@@ -343,7 +344,11 @@ class JobManager:
 
     def urls(self, job: Job) -> dict[str, str]:
         base = f"{self.state.queue_url}/{job.app_path}/requests/{job.request_id}"
-        return {"response_url": base, "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
+        return {
+            "response_url": base,
+            "status_url": f"{base}/status",
+            "cancel_url": f"{base}/cancel",
+        }
 
     def status_body(
         self, job: Job, *, with_logs: bool, logs: list[dict[str, Any]] | None = None
@@ -398,7 +403,7 @@ class JobManager:
         except asyncio.CancelledError:
             task.cancel()
             raise
-        if job.done:  # cancelled meanwhile: its answer is already stored
+        if job.finished_at is not None:  # cancelled meanwhile: its answer is stored already
             return
         if task.cancelled():
             self._complete(job, failure=CANCELLED)

@@ -20,7 +20,14 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from falnb.local.gateway import strip_namespace
-from falnb.local.jobs import START_TIMEOUT, Failure, Job, call_handler, failure_from, iterate_handler
+from falnb.local.jobs import (
+    START_TIMEOUT,
+    Failure,
+    Job,
+    call_handler,
+    failure_from,
+    iterate_handler,
+)
 from falnb.local.registry import Endpoint
 
 if TYPE_CHECKING:
@@ -132,15 +139,23 @@ def _flag(request: Request, name: str) -> bool:
 
 def routes(state: ServerState) -> list[BaseRoute]:
     """Run/stream (catch-all POST), queue (``/_queue``), WebSocket and ``/_falnb`` routes."""
+    return _Routes(state).routes()
 
-    async def run_or_stream(request: Request) -> Response:
+
+class _Routes:
+    """The route handlers of one server, sharing its self.state."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    async def run_or_stream(self, request: Request) -> Response:
         path: str = request.path_params["path"].strip("/")
         request_id: str = request.state.falnb_request_id
         try:
             if path.endswith("/stream"):
-                endpoint_id, endpoint = _resolve(state, path[: -len("/stream")])
+                endpoint_id, endpoint = _resolve(self.state, path[: -len("/stream")])
             else:
-                endpoint_id, endpoint = _resolve(state, path)
+                endpoint_id, endpoint = _resolve(self.state, path)
             timeout = _start_timeout(request)
             arguments = await _arguments(request)
         except _Answer as answer:
@@ -148,34 +163,34 @@ def routes(state: ServerState) -> list[BaseRoute]:
         received: float = request.state.falnb_received
         if timeout is not None and time.monotonic() > received + timeout:
             return _failure_response(START_TIMEOUT)
-        ctx = state.make_context(request_id, endpoint_id)
+        ctx = self.state.make_context(request_id, endpoint_id)
         if path.endswith("/stream"):
-            return await _stream(request, endpoint, arguments, ctx)
+            return await self._stream(request, endpoint, arguments, ctx)
         try:
             output = await call_handler(endpoint, arguments, ctx)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
             return _failure_response(failure_from(exc))
         return JSONResponse(output)
 
     async def _stream(
-        request: Request, endpoint: Endpoint, arguments: dict[str, Any], ctx: Any
+        self, request: Request, endpoint: Endpoint, arguments: dict[str, Any], ctx: Any
     ) -> Response:
         items = iterate_handler(endpoint, arguments, ctx)
         try:
             first = await items.__anext__()
         except StopAsyncIteration:
             return _failure_response(failure_from(RuntimeError("the stream produced no output")))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
             return _failure_response(failure_from(exc))
         drop = bool(getattr(request.state, "falnb_drop", False))
         return StreamingResponse(
-            _stream_events(items, first, ctx, drop=drop),
+            self._stream_events(items, first, ctx, drop=drop),
             media_type="text/event-stream",
             headers=_SSE_HEADERS,
         )
 
     async def _stream_events(
-        items: AsyncIterator[dict[str, Any]], first: dict[str, Any], ctx: Any, *, drop: bool
+        self, items: AsyncIterator[dict[str, Any]], first: dict[str, Any], ctx: Any, *, drop: bool
     ) -> AsyncIterator[bytes]:
         pending: asyncio.Task[dict[str, Any]] | None = None
         try:
@@ -184,13 +199,13 @@ def routes(state: ServerState) -> list[BaseRoute]:
                 return
             while True:
                 pending = asyncio.ensure_future(_next(items))
-                while not (await asyncio.wait({pending}, timeout=state.ping_interval))[0]:
+                while not (await asyncio.wait({pending}, timeout=self.state.ping_interval))[0]:
                     yield b": ping\n\n"
                 try:
                     item = pending.result()
                 except StopAsyncIteration:
                     return
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
                     failure = failure_from(exc)
                     yield _sse(failure.body, event="error")
                     return
@@ -206,108 +221,109 @@ def routes(state: ServerState) -> list[BaseRoute]:
             with contextlib.suppress(Exception):
                 await items.aclose()  # type: ignore[attr-defined]
 
-    async def queue(request: Request) -> Response:
+    async def queue(self, request: Request) -> Response:
         path = strip_namespace(request.path_params["path"])
         match = _REQUEST_PATH.match(path)
         try:
             if match is None:
                 if request.method != "POST":
                     return _json(405, {"detail": "Method Not Allowed"})
-                return await _submit(request, path)
-            job = _job(match["app"], match["rid"])
+                return await self._submit(request, path)
+            job = self._job(match["app"], match["rid"])
             tail = match["tail"] or ""
             if request.method == "PUT" and tail == "/cancel":
-                return _cancel(job, match["rid"])
+                return self._cancel(job, match["rid"])
             if job is None:
                 return _json(404, {"detail": "Request not found"}, match["rid"])
             if request.method == "GET" and tail == "/status":
                 with_logs = _flag(request, "logs")
-                body = state.jobs.status_body(job, with_logs=with_logs)
+                body = self.state.jobs.status_body(job, with_logs=with_logs)
                 return _json(200 if job.done else 202, body, job.request_id)
             if request.method == "GET" and tail == "/status/stream":
-                return _status_stream(request, job)
+                return self._status_stream(request, job)
             if request.method == "GET" and tail == "":
-                return _result(job)
+                return self._result(job)
         except _Answer as answer:
             return answer.response
         return _json(405, {"detail": "Method Not Allowed"})
 
-    def _job(app_path: str, request_id: str) -> Job | None:
-        job = state.jobs.get(request_id)
+    def _job(self, app_path: str, request_id: str) -> Job | None:
+        job = self.state.jobs.get(request_id)
         return job if job is not None and job.app_path == app_path else None
 
-    async def _submit(request: Request, path: str) -> Response:
-        endpoint_id, endpoint = _resolve(state, path)
+    async def _submit(self, request: Request, path: str) -> Response:
+        endpoint_id, endpoint = _resolve(self.state, path)
         timeout = _start_timeout(request)
         arguments = await _arguments(request)
         webhook = request.query_params.get("fal_webhook") or None
         options = {name: request.headers[name] for name in QUEUE_OPTIONS if name in request.headers}
         app_path = "/".join(endpoint_id.split("/")[:2])
-        job = await state.jobs.submit(
+        job = await self.state.jobs.submit(
             endpoint,
             endpoint_id,
             app_path,
             arguments,
             webhook_url=webhook,
             options=options,
-            timeout=timeout,
+            start_timeout=timeout,
         )
         body: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job.request_id}
-        body.update(state.jobs.urls(job))
-        body["queue_position"] = state.jobs.position(job)
+        body.update(self.state.jobs.urls(job))
+        body["queue_position"] = self.state.jobs.position(job)
         if webhook:
             body["gateway_request_id"] = job.request_id
         return _json(200, body, job.request_id)
 
-    def _cancel(job: Job | None, request_id: str) -> Response:
+    def _cancel(self, job: Job | None, request_id: str) -> Response:
         if job is None:
             return _json(404, {"status": "NOT_FOUND"}, request_id)
-        if not state.jobs.cancel(job):
+        if not self.state.jobs.cancel(job):
             return _json(400, {"status": "ALREADY_COMPLETED"}, job.request_id)
         return _json(202, {"status": "CANCELLATION_REQUESTED"}, job.request_id)
 
-    def _result(job: Job) -> Response:
+    def _result(self, job: Job) -> Response:
         if not job.done:
             return _json(400, {"detail": "Request is still in progress"}, job.request_id)
         if job.failure is not None:
             return _failure_response(job.failure, job.request_id)
         return _json(200, job.output, job.request_id)
 
-    def _status_stream(request: Request, job: Job) -> Response:
+    def _status_stream(self, request: Request, job: Job) -> Response:
         with_logs = _flag(request, "logs")
         drop = bool(getattr(request.state, "falnb_drop", False))
         return StreamingResponse(
-            _status_events(job, with_logs=with_logs, drop=drop),
+            self._status_events(job, with_logs=with_logs, drop=drop),
             media_type="text/event-stream",
             headers={**_SSE_HEADERS, "x-fal-request-id": job.request_id},
         )
 
-    async def _status_events(job: Job, *, with_logs: bool, drop: bool) -> AsyncIterator[bytes]:
+    async def _status_events(
+        self, job: Job, *, with_logs: bool, drop: bool
+    ) -> AsyncIterator[bytes]:
         """Current status at once, then one event per change or batch of new logs."""
         sent_logs = 0
         last: tuple[str, int] | None = None
         while True:
             changed = job.changed  # taken before reading, so no change slips between
             new_logs, next_index = job.logs_since(sent_logs) if with_logs else ([], sent_logs)
-            position = state.jobs.position(job) if job.status == "IN_QUEUE" else -1
+            position = self.state.jobs.position(job) if job.status == "IN_QUEUE" else -1
             if (job.status, position) != last or new_logs:
-                body = state.jobs.status_body(
+                body = self.state.jobs.status_body(
                     job, with_logs=with_logs, logs=new_logs if with_logs else None
                 )
                 yield _sse(body)
                 last, sent_logs = (job.status, position), next_index
                 if job.done or drop:
                     return
-            if not await job.wait_for(changed, state.ping_interval):
+            if not await job.wait_for(changed, self.state.ping_interval):
                 yield b": ping\n\n"
 
-    async def websocket(websocket: WebSocket) -> None:
+    async def websocket(self, websocket: WebSocket) -> None:
         from falnb.local.realtime import serve_realtime  # noqa: PLC0415 - C's module
 
         path: str = websocket.path_params["path"].strip("/")
-        if path.endswith("/realtime"):
-            path = path[: -len("/realtime")]
-        endpoint = state.registry.get(strip_namespace(path))
+        path = path.removesuffix("/realtime")
+        endpoint = self.state.registry.get(strip_namespace(path))
         if endpoint is None:
             # Accept first: a close before accepting reaches clients as a bare HTTP 403.
             await websocket.accept()
@@ -317,24 +333,25 @@ def routes(state: ServerState) -> list[BaseRoute]:
             )
             await websocket.close(code=1008, reason=reason[:120])
             return
-        await serve_realtime(websocket, state, endpoint)
+        await serve_realtime(websocket, self.state, endpoint)
 
-    async def health(request: Request) -> Response:
+    async def health(self, _request: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    async def journal(request: Request) -> Response:
+    async def journal(self, request: Request) -> Response:
         if request.method == "DELETE":
-            state.journal.clear()
+            self.state.journal.clear()
             return Response(status_code=204)
-        return JSONResponse(state.journal.as_json())
+        return JSONResponse(self.state.journal.as_json())
 
-    return [
-        Route("/_falnb/health", health, methods=["GET"]),
-        Route("/_falnb/journal", journal, methods=["GET", "DELETE"]),
-        Route("/_queue/{path:path}", queue, methods=["GET", "POST", "PUT"]),
-        Route("/{path:path}", run_or_stream, methods=["POST"]),
-        WebSocketRoute("/{path:path}", websocket),
-    ]
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/_falnb/health", self.health, methods=["GET"]),
+            Route("/_falnb/journal", self.journal, methods=["GET", "DELETE"]),
+            Route("/_queue/{path:path}", self.queue, methods=["GET", "POST", "PUT"]),
+            Route("/{path:path}", self.run_or_stream, methods=["POST"]),
+            WebSocketRoute("/{path:path}", self.websocket),
+        ]
 
 
 async def _next(items: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:

@@ -50,7 +50,7 @@ def build_app(state: ServerState) -> GatewayMiddleware:
     """The ASGI app for ``state``: the gateway in front of every route."""
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         await state.jobs.start()
         try:
             yield

@@ -23,7 +23,7 @@ def _number(arguments: dict[str, Any], name: str, default: float, *, low: float 
     return float(value)
 
 
-def echo(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+def echo(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:
     """Return the arguments unchanged (so a ``seed`` comes back too)."""
     return dict(arguments)
 
@@ -54,7 +54,7 @@ async def fail(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     raise AppError(status, detail or "local/fail failed on purpose", arguments.get("error_type"))
 
 
-async def stream_text(arguments: dict[str, Any], ctx: Context) -> AsyncIterator[dict[str, Any]]:
+async def stream_text(arguments: dict[str, Any], _ctx: Context) -> AsyncIterator[dict[str, Any]]:
     """Stream ``prompt`` word by word (``{"text": partial}``), then ``{"text", "done": true}``."""
     prompt = arguments.get("prompt", "hello from falnb")
     if not isinstance(prompt, str):
