@@ -1,0 +1,481 @@
+"""Realtime connections: msgpack over WebSocket, with throttling and latest-wins sends.
+
+The wire follows fal (fal-protocol.md section 5): a short-lived token from
+``POST {rest_url}/tokens/``, then ``{realtime_url}/{endpoint_id}/realtime?fal_jwt_token=...``;
+inputs and results are binary msgpack frames, meta and error messages JSON text frames.
+
+Two send policies help slider-driven use:
+
+* ``latest_wins=True``: at most one input in flight; inputs sent meanwhile replace each other
+  and only the newest goes when the previous result arrives;
+* ``throttle_interval=s``: at most one input per ``s`` seconds, the newest of each window
+  (fal's JS client does this with 0.128 s).
+
+A connection that the server ended (idle ``TIMEOUT``) or that dropped reconnects, with a fresh
+token, on the next :meth:`~AsyncRealtimeConnection.send`.
+
+Example::
+
+    async with await connect_realtime(transport, "fal-ai/fast-lcm", latest_wins=True) as conn:
+        await conn.send({"prompt": "a cat"})
+        result = await conn.recv()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlencode
+
+import msgpack
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+
+from falnb import _runtime
+from falnb.client._transport import USER_AGENT, Transport, redact_url
+from falnb.client.errors import RealtimeError
+
+__all__ = [
+    "AsyncRealtimeConnection",
+    "RealtimeConnection",
+    "connect_realtime",
+    "connect_realtime_sync",
+]
+
+logger = logging.getLogger("falnb.client")
+
+MAX_BUFFERING_RANGE = (1, 60)
+OPEN_TIMEOUT = 90.0
+_NAMESPACES = ("workflows", "comfy")
+#: Errors after which the server closes the session (no more results on that socket).
+_TERMINAL = ("TIMEOUT", "Unauthorized")
+
+
+def _alias(endpoint_id: str) -> str:
+    parts = endpoint_id.strip("/").split("/")
+    if parts and parts[0] in _NAMESPACES:
+        parts = parts[1:]
+    if len(parts) < 2 or not all(parts[:2]):
+        raise ValueError(f"invalid endpoint id {endpoint_id!r}: use 'owner/alias[/path]'")
+    return parts[1]
+
+
+def _socket_url(base: str, endpoint_id: str, path: str) -> str:
+    url = f"{base.rstrip('/')}/{endpoint_id.strip('/')}"
+    suffix = "/" + path.strip("/") if path.strip("/") else ""
+    # As fal's JS client: an id that already ends with the path does not get it twice.
+    return url if not suffix or url.endswith(suffix) else url + suffix
+
+
+def _parse_token(body: Any) -> str:
+    if isinstance(body, str) and body:
+        return body
+    if isinstance(body, dict):
+        for field in ("token", "detail"):
+            if isinstance(body.get(field), str) and body[field]:
+                return str(body[field])
+    raise RealtimeError("TOKEN_ERROR", "the token endpoint answered without a token")
+
+
+async def fetch_token(transport: Transport, endpoint_id: str, expiration: int = 120) -> str:
+    """A short-lived app token for ``endpoint_id`` (its alias only, as fal expects)."""
+    response = await transport.request(
+        "POST",
+        f"{transport.target.rest_url}/tokens/",
+        json={"allowed_apps": [_alias(endpoint_id)], "token_expiration": expiration},
+    )
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text.strip()
+    return _parse_token(body)
+
+
+_Event = tuple[str, Any]  # ("result", dict) | ("error", RealtimeError) | ("end", None)
+
+
+class AsyncRealtimeConnection:
+    """A realtime session with one endpoint. Use :func:`connect_realtime` to make one.
+
+    ``sent`` counts the inputs that actually went over the wire (throttling and latest-wins
+    send fewer than they are given).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        endpoint_id: str,
+        *,
+        path: str = "/realtime",
+        use_jwt: bool = True,
+        max_buffering: int | None = None,
+        token_expiration: int = 120,
+        throttle_interval: float = 0.0,
+        latest_wins: bool = False,
+    ) -> None:
+        if max_buffering is not None:
+            low, high = MAX_BUFFERING_RANGE
+            if not low <= max_buffering <= high:
+                raise ValueError(f"max_buffering must be in {low}..{high}, not {max_buffering}")
+        _alias(endpoint_id)
+        self.transport = transport
+        self.endpoint_id = endpoint_id
+        self.path = path
+        self.use_jwt = use_jwt
+        self.max_buffering = max_buffering
+        self.token_expiration = token_expiration
+        self.throttle_interval = max(0.0, throttle_interval)
+        self.latest_wins = latest_wins
+        self.sent = 0
+        self._ws: ClientConnection | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._events: asyncio.Queue[_Event] = asyncio.Queue()
+        self._open_lock = asyncio.Lock()
+        self._in_flight = False
+        self._pending: dict[str, Any] | None = None
+        self._throttled: dict[str, Any] | None = None
+        self._throttle_timer: asyncio.TimerHandle | None = None
+        self._last_sent_at = float("-inf")
+
+    def __repr__(self) -> str:
+        state = "open" if self._ws is not None else "idle"
+        return f"AsyncRealtimeConnection({self.endpoint_id!r}, {state}, sent={self.sent})"
+
+    @property
+    def is_open(self) -> bool:
+        return self._ws is not None
+
+    # Opening and reading
+
+    async def connect(self) -> None:
+        """Open the socket now (it also opens on the first send)."""
+        await self._ensure_open()
+
+    async def _ensure_open(self) -> ClientConnection:
+        async with self._open_lock:
+            if self._ws is not None:
+                return self._ws
+            url, headers = await self._handshake()
+            try:
+                ws = await connect(
+                    url,
+                    max_size=None,
+                    open_timeout=OPEN_TIMEOUT,
+                    additional_headers=headers,
+                    user_agent_header=USER_AGENT,
+                )
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                error = "Unauthorized" if status in (401, 403) else "CONNECTION_FAILED"
+                raise RealtimeError(error, f"HTTP {status} from {redact_url(url)}") from None
+            except (OSError, asyncio.TimeoutError) as exc:
+                reason = f"{type(exc).__name__} connecting to {redact_url(url)}"
+                raise RealtimeError("CONNECTION_FAILED", reason) from None
+            self._drop_stale_ends()
+            self._ws = ws
+            self._in_flight = False
+            self._reader = asyncio.create_task(self._read(ws))
+            return ws
+
+    async def _handshake(self) -> tuple[str, dict[str, str]]:
+        target = self.transport.target
+        url = _socket_url(target.realtime_url, self.endpoint_id, self.path)
+        query: dict[str, str] = {}
+        headers: dict[str, str] = {}
+        if self.use_jwt:
+            token = await fetch_token(self.transport, self.endpoint_id, self.token_expiration)
+            query["fal_jwt_token"] = token
+        else:
+            headers.update(self.transport.auth_headers())
+        if self.max_buffering is not None:
+            query["max_buffering"] = str(self.max_buffering)
+        return (f"{url}?{urlencode(query)}" if query else url), headers
+
+    def _drop_stale_ends(self) -> None:
+        """A new session supersedes the end markers of the previous one."""
+        kept = []
+        while not self._events.empty():
+            event = self._events.get_nowait()
+            ended = event[0] == "end" or (
+                event[0] == "error" and event[1].error in (*_TERMINAL, "CONNECTION_CLOSED")
+            )
+            if not ended:
+                kept.append(event)
+        for event in kept:
+            self._events.put_nowait(event)
+
+    def _decode(self, message: str | bytes) -> _Event | None:
+        if isinstance(message, bytes):
+            return ("result", msgpack.unpackb(message, raw=False))
+        try:
+            data = json.loads(message)
+        except ValueError:
+            return ("result", {"type": "text", "payload": message})
+        if not isinstance(data, dict):
+            return ("result", {"type": "text", "payload": data})
+        kind = data.get("type")
+        if kind == "x-fal-message":
+            return None
+        if kind == "x-fal-error":
+            error = str(data.get("error") or "ERROR")
+            return ("error", RealtimeError(error, str(data.get("reason") or ""), data))
+        if data.get("status") == "error":
+            error = str(data.get("error") or "ERROR")
+            return ("error", RealtimeError(error, "the server refused the connection", data))
+        return ("result", data)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        ended_by_error = False
+        try:
+            async for message in ws:
+                event = self._decode(message)
+                if event is None:
+                    continue
+                self._events.put_nowait(event)
+                if event[0] == "error" and event[1].error in _TERMINAL:
+                    ended_by_error = True
+                    continue
+                await self._answered()
+        except ConnectionClosedError as exc:
+            if not ended_by_error:
+                code = exc.rcvd.code if exc.rcvd else 1006
+                reason = f"closed with code {code}" + (
+                    f": {exc.rcvd.reason}" if exc.rcvd and exc.rcvd.reason else ""
+                )
+                self._events.put_nowait(("error", RealtimeError("CONNECTION_CLOSED", reason)))
+                ended_by_error = True
+        finally:
+            if not ended_by_error:
+                self._events.put_nowait(("end", None))
+            if self._ws is ws:
+                self._ws = None
+                self._in_flight = False
+
+    async def _answered(self) -> None:
+        """One input was answered (result or error): let the newest pending input go."""
+        self._in_flight = False
+        if self.latest_wins and self._pending is not None:
+            pending, self._pending = self._pending, None
+            try:
+                await self._transmit(pending)
+            except (RealtimeError, ConnectionClosed) as exc:
+                self._report(exc)
+
+    def _report(self, exc: BaseException) -> None:
+        error = exc if isinstance(exc, RealtimeError) else RealtimeError("CONNECTION_CLOSED", "")
+        self._events.put_nowait(("error", error))
+
+    # Sending
+
+    async def _transmit(self, arguments: dict[str, Any]) -> None:
+        frame = msgpack.packb(arguments, use_bin_type=True)
+        for attempt in (1, 2):
+            ws = await self._ensure_open()
+            try:
+                await ws.send(frame)
+            except ConnectionClosed:
+                # The server may have ended an idle session a moment ago: reopen once.
+                if self._ws is ws:
+                    self._ws = None
+                if attempt == 2:
+                    raise
+                continue
+            break
+        self.sent += 1
+        self._last_sent_at = asyncio.get_running_loop().time()
+        if self.latest_wins:
+            self._in_flight = True
+
+    async def send(self, arguments: dict[str, Any]) -> None:
+        """Send one input (opening or reopening the socket as needed), per the send policy."""
+        if not isinstance(arguments, dict):
+            raise TypeError("realtime inputs are dicts of arguments")
+        if self.latest_wins:
+            if self._in_flight and self._ws is not None:
+                self._pending = arguments
+                return
+            await self._transmit(arguments)
+            return
+        if self.throttle_interval <= 0:
+            await self._transmit(arguments)
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_sent_at + self.throttle_interval - loop.time()
+        if wait <= 0 and self._throttle_timer is None:
+            await self._transmit(arguments)
+            return
+        self._throttled = arguments
+        if self._throttle_timer is None:
+            self._throttle_timer = loop.call_later(max(wait, 0.0), self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        self._throttle_timer = None
+        arguments, self._throttled = self._throttled, None
+        if arguments is not None:
+            task = asyncio.ensure_future(self._transmit(arguments))
+            task.add_done_callback(self._after_flush)
+
+    def _after_flush(self, task: asyncio.Future[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._report(task.exception())  # type: ignore[arg-type]
+
+    # Receiving
+
+    async def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """The next result; None once the session has ended and nothing is left to read.
+
+        Raises :class:`RealtimeError` for an ``x-fal-error`` message (``TIMEOUT`` when the
+        server ended an idle session), a refused token, or an abnormal close; and
+        ``TimeoutError`` when ``timeout`` seconds pass without a result.
+        """
+        if self._events.empty() and self._ws is None:
+            return None
+        kind, value = await asyncio.wait_for(self._events.get(), timeout)
+        if kind == "error":
+            raise value
+        if kind == "end":
+            return None
+        result: dict[str, Any] = value
+        return result
+
+    async def close(self) -> None:
+        """Close the socket; a later :meth:`send` opens a new one."""
+        if self._throttle_timer is not None:
+            self._throttle_timer.cancel()
+            self._throttle_timer = None
+        self._pending = self._throttled = None
+        ws, reader = self._ws, self._reader
+        if ws is not None:
+            await ws.close()
+        if reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def __aenter__(self) -> AsyncRealtimeConnection:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
+        """Results until the session ends (an idle ``TIMEOUT`` ends it quietly)."""
+        while True:
+            try:
+                result = await self.recv()
+            except RealtimeError as exc:
+                if exc.error == "TIMEOUT":
+                    return
+                raise
+            if result is None:
+                return
+            yield result
+
+
+async def connect_realtime(
+    transport: Transport,
+    endpoint_id: str,
+    *,
+    path: str = "/realtime",
+    use_jwt: bool = True,
+    max_buffering: int | None = None,
+    token_expiration: int = 120,
+    throttle_interval: float = 0.0,
+    latest_wins: bool = False,
+) -> AsyncRealtimeConnection:
+    """Open a realtime connection to ``endpoint_id`` (see :class:`AsyncRealtimeConnection`)."""
+    connection = AsyncRealtimeConnection(
+        transport,
+        endpoint_id,
+        path=path,
+        use_jwt=use_jwt,
+        max_buffering=max_buffering,
+        token_expiration=token_expiration,
+        throttle_interval=throttle_interval,
+        latest_wins=latest_wins,
+    )
+    await connection.connect()
+    return connection
+
+
+class RealtimeConnection:
+    """The blocking form of :class:`AsyncRealtimeConnection`, driven on falnb's loop thread.
+
+    Example::
+
+        with connect_realtime_sync(transport, "local/realtime-echo") as conn:
+            conn.send({"prompt": "hi"})
+            print(conn.recv())
+    """
+
+    def __init__(self, connection: AsyncRealtimeConnection) -> None:
+        self.connection = connection
+
+    def __repr__(self) -> str:
+        return repr(self.connection).replace("Async", "", 1)
+
+    @property
+    def sent(self) -> int:
+        return self.connection.sent
+
+    def send(self, arguments: dict[str, Any]) -> None:
+        _runtime.run(self.connection.send(arguments))
+
+    def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
+        return _runtime.run(self.connection.recv(timeout))
+
+    def close(self) -> None:
+        _runtime.run(self.connection.close())
+
+    def __enter__(self) -> RealtimeConnection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return _runtime.iterate(aiter(self.connection))
+
+
+def connect_realtime_sync(
+    transport: Transport,
+    endpoint_id: str,
+    *,
+    path: str = "/realtime",
+    use_jwt: bool = True,
+    max_buffering: int | None = None,
+    token_expiration: int = 120,
+    throttle_interval: float = 0.0,
+    latest_wins: bool = False,
+) -> RealtimeConnection:
+    """Blocking :func:`connect_realtime`; ``transport`` must belong to falnb's loop thread."""
+    connection = _runtime.run(
+        connect_realtime(
+            transport,
+            endpoint_id,
+            path=path,
+            use_jwt=use_jwt,
+            max_buffering=max_buffering,
+            token_expiration=token_expiration,
+            throttle_interval=throttle_interval,
+            latest_wins=latest_wins,
+        )
+    )
+    return RealtimeConnection(connection)
