@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from falnb.local import LocalServer
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +49,36 @@ def http(server: LocalServer) -> Iterator[httpx.Client]:
         timeout=15.0,
     ) as client:
         yield client
+
+
+@pytest.fixture
+def make_server() -> Iterator[Callable[..., LocalServer]]:
+    """A factory for extra servers (own concurrency, registry, knobs), stopped after the test."""
+    started: list[LocalServer] = []
+
+    def make(**kwargs: Any) -> LocalServer:
+        running = LocalServer(**kwargs).start()
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.stop()
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 10.0, what: str = "condition") -> T:
+    """Poll ``predicate`` until it returns something truthy, or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def until() -> Callable[..., Any]:
+    """:func:`wait_until` as a fixture: ``until(lambda: ..., timeout=5, what="...")``."""
+    return wait_until
