@@ -1,0 +1,169 @@
+"""The realtime WebSocket route with a plain client: framing, auth, buffering, idle end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import msgpack
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from falnb.local import LocalServer
+from falnb.local.registry import Context, Endpoint
+
+ECHO = "local/realtime-echo"
+
+
+def ws_url(server: LocalServer, endpoint: str = ECHO, **query: str) -> str:
+    url = f"{server.state.realtime_url}/{endpoint}/realtime"
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def key_headers(server: LocalServer) -> dict[str, str]:
+    return {"Authorization": f"Key {server.key}"}
+
+
+def next_frame(ws: ClientConnection) -> Any:
+    """The next reply, skipping timings: a dict from msgpack, or ("text", dict) for JSON."""
+    while True:
+        message = ws.recv(timeout=10)
+        if isinstance(message, bytes):
+            return msgpack.unpackb(message, raw=False)
+        data = json.loads(message)
+        if data.get("type") != "x-fal-message":
+            return ("text", data)
+
+
+def send(ws: ClientConnection, value: Any) -> None:
+    ws.send(msgpack.packb(value, use_bin_type=True))
+
+
+def test_round_trip_with_key_header(server: LocalServer) -> None:
+    with connect(ws_url(server), additional_headers=key_headers(server)) as ws:
+        send(ws, {"prompt": "hi", "n": 1})
+        reply = ws.recv(timeout=10)
+        assert isinstance(reply, bytes)
+        decoded = msgpack.unpackb(reply, raw=False)
+        assert decoded["prompt"] == "hi"
+        assert decoded["n"] == 1
+        assert isinstance(decoded["counter"], int)
+        timings = json.loads(ws.recv(timeout=10))
+        assert timings["type"] == "x-fal-message"
+        assert timings["action"] == "timings"
+        assert timings["timing"] >= 0
+
+
+def test_app_token_for_the_alias(server: LocalServer, http: httpx.Client) -> None:
+    token = http.post("/_rest/tokens/", json={"allowed_apps": ["realtime-echo"]}).json()
+    with connect(ws_url(server, fal_jwt_token=token)) as ws:
+        send(ws, {"x": 1})
+        assert next_frame(ws)["x"] == 1
+
+
+def refused(url: str, headers: dict[str, str] | None = None) -> tuple[Any, int]:
+    with connect(url, additional_headers=headers) as ws:
+        message = json.loads(ws.recv(timeout=10))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    return message, closed.value.rcvd.code
+
+
+@pytest.mark.parametrize("case", ["no-auth", "wrong-key", "other-alias", "bogus-token"])
+def test_unauthorized(server: LocalServer, http: httpx.Client, case: str) -> None:
+    headers = None
+    query: dict[str, str] = {}
+    if case == "wrong-key":
+        headers = {"Authorization": "Key wrong:key"}
+    elif case == "other-alias":
+        query["fal_jwt_token"] = http.post("/_rest/tokens/", json={"allowed_apps": ["echo"]}).json()
+    elif case == "bogus-token":
+        query["fal_jwt_token"] = "bogus"
+    message, code = refused(ws_url(server, **query), headers)
+    assert message == {"status": "error", "error": "Unauthorized"}
+    assert code != 1000
+
+
+def test_bad_inputs_are_answered_and_the_session_goes_on(server: LocalServer) -> None:
+    with connect(ws_url(server), additional_headers=key_headers(server)) as ws:
+        ws.send(b"\xc1")  # never valid msgpack
+        _, error = next_frame(ws)
+        assert (kind, error["type"], error["error"]) == ("text", "x-fal-error", "BAD_INPUT")
+        send(ws, [1, 2])
+        assert next_frame(ws)[1]["error"] == "BAD_INPUT"
+        ws.send("a text frame")
+        assert next_frame(ws)[1]["error"] == "BAD_INPUT"
+        send(ws, {"still": "alive"})
+        assert next_frame(ws)["still"] == "alive"
+
+
+@pytest.fixture
+def failing_endpoint(server: LocalServer) -> Iterator[str]:
+    def realtime(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        if arguments.get("fail"):
+            raise ValueError("asked to fail")
+        return {"ok": True}
+
+    server.registry.add(Endpoint("test/realtime-fail", realtime=realtime))
+    yield "test/realtime-fail"
+    server.registry.remove("test/realtime-fail")
+
+
+def test_handler_exception_is_internal_error(server: LocalServer, failing_endpoint: str) -> None:
+    url = ws_url(server, failing_endpoint)
+    with connect(url, additional_headers=key_headers(server)) as ws:
+        send(ws, {"fail": True})
+        _, error = next_frame(ws)
+        assert error["error"] == "INTERNAL_ERROR"
+        assert "asked to fail" in error["reason"]
+        send(ws, {"fail": False})
+        assert next_frame(ws) == {"ok": True}
+
+
+def test_max_buffering_drops_the_oldest_inputs(server: LocalServer) -> None:
+    url = ws_url(server, max_buffering="1")
+    with connect(url, additional_headers=key_headers(server)) as ws:
+        send(ws, {"i": 0, "delay": 0.5})  # keeps the handler busy while the rest arrive
+        for i in range(1, 6):
+            send(ws, {"i": i})
+        first = next_frame(ws)
+        second = next_frame(ws)
+        send(ws, {"i": "end"})
+        third = next_frame(ws)
+    assert [first["i"], second["i"], third["i"]] == [0, 5, "end"]
+
+
+@pytest.mark.parametrize("value", ["0", "61", "many"])
+def test_invalid_max_buffering_is_refused(server: LocalServer, value: str) -> None:
+    message, code = refused(ws_url(server, max_buffering=value), key_headers(server))
+    assert message["error"] == "BAD_REQUEST"
+    assert code != 1000
+
+
+def test_endpoint_without_realtime_handler(server: LocalServer) -> None:
+    message, code = refused(ws_url(server, "local/echo"), key_headers(server))
+    assert message["error"] == "NOT_FOUND"
+    assert code != 1000
+
+
+def test_idle_session_ends_with_timeout(
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
+    with connect(ws_url(server), additional_headers=key_headers(server)) as ws:
+        send(ws, {"n": 1})
+        assert next_frame(ws)["n"] == 1
+        _, error = next_frame(ws)
+        assert error == {
+            "type": "x-fal-error",
+            "error": "TIMEOUT",
+            "reason": "no inputs, reconnect when needed!",
+        }
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1000
