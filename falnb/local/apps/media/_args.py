@@ -1,0 +1,153 @@
+"""Input validation for the media apps, answering bad input with fal's 422 field errors.
+
+Every check raises through :func:`invalid`, so the error shape lives in one place.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from typing import Any, NoReturn
+
+from falnb.local.apperror import AppError
+from falnb.local.registry import Context
+
+__all__ = [
+    "IMAGE_SIZES",
+    "MAX_SIDE",
+    "invalid",
+    "number",
+    "optional_str",
+    "output_format",
+    "prompt",
+    "seed",
+    "integer",
+    "image_size",
+    "warn_unknown",
+]
+
+IMAGE_SIZES: dict[str, tuple[int, int]] = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+# fal allows up to 14142 a side; a CPU toy stops earlier so a typo can't eat the machine.
+MAX_SIDE = 4096
+
+
+def invalid(field: str | tuple[str, ...], msg: str, kind: str = "value_error") -> NoReturn:
+    """Raise fal's 422 ``{"detail": [{"loc": ["body", *field], "msg", "type"}]}``."""
+    loc = [field] if isinstance(field, str) else list(field)
+    raise AppError(422, [{"loc": ["body", *loc], "msg": msg, "type": kind}])
+
+
+def warn_unknown(arguments: Mapping[str, Any], known: Iterable[str], ctx: Context) -> None:
+    """Log (not reject) fields this app ignores: fal's apps ignore extras, a log shows typos."""
+    extra = sorted(set(arguments) - set(known))
+    if extra:
+        ctx.log(f"ignoring unknown argument(s): {', '.join(extra)}", "WARN")
+
+
+def prompt(arguments: Mapping[str, Any], field: str = "prompt") -> str:
+    """The required, non-empty prompt string."""
+    if field not in arguments or arguments[field] is None:
+        invalid(field, "field required", "missing")
+    value = arguments[field]
+    if not isinstance(value, str):
+        invalid(field, "Input should be a valid string", "string_type")
+    if not value.strip():
+        invalid(field, "String should have at least 1 character", "string_too_short")
+    return value
+
+
+def optional_str(arguments: Mapping[str, Any], field: str, default: str = "") -> str:
+    value = arguments.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        invalid(field, "Input should be a valid string", "string_type")
+    return value
+
+
+def integer(
+    arguments: Mapping[str, Any],
+    field: str,
+    default: int,
+    low: int,
+    high: int,
+    *,
+    within: tuple[str, ...] = (),
+) -> int:
+    """An int in ``low..high`` (inclusive); absent or null gives ``default``.
+
+    ``within`` prefixes the error location for nested fields (``image_size.width``).
+    """
+    loc = (*within, field)
+    value = arguments.get(field)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            invalid(loc, "Input should be a valid integer", "int_type")
+    if not low <= value <= high:
+        invalid(loc, f"Input should be between {low} and {high}", "range_error")
+    return value
+
+
+def number(
+    arguments: Mapping[str, Any], field: str, default: float, low: float, high: float
+) -> float:
+    """A float in ``low..high``; numeric strings such as fal's ``duration: "5"`` are accepted."""
+    value = arguments.get(field)
+    if value is None:
+        return default
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            invalid(field, "Input should be a valid number", "float_parsing")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        invalid(field, "Input should be a valid number", "float_type")
+    if not low <= value <= high:
+        invalid(field, f"Input should be between {low:g} and {high:g}", "range_error")
+    return float(value)
+
+
+def seed(arguments: Mapping[str, Any]) -> int:
+    """The caller's seed, or a fresh one (returned in the output so the run can be pinned)."""
+    if arguments.get("seed") is None:
+        return secrets.randbelow(2**31)
+    return integer(arguments, "seed", 0, 0, 2**63 - 1)
+
+
+def output_format(arguments: Mapping[str, Any], default: str = "jpeg") -> str:
+    value = arguments.get("output_format")
+    if value is None:
+        return default
+    if value not in ("jpeg", "png"):
+        invalid("output_format", "Input should be 'jpeg' or 'png'", "literal_error")
+    return str(value)
+
+
+def image_size(
+    arguments: Mapping[str, Any], default: str | tuple[int, int], field: str = "image_size"
+) -> tuple[int, int]:
+    """``(width, height)`` from a preset name or ``{"width", "height"}`` (fal's ImageSize)."""
+    value = arguments.get(field)
+    if value is None:
+        return IMAGE_SIZES[default] if isinstance(default, str) else default
+    if isinstance(value, str):
+        if value not in IMAGE_SIZES:
+            names = ", ".join(f"'{name}'" for name in IMAGE_SIZES)
+            invalid(field, f"Input should be {names} or {{width, height}}", "enum")
+        return IMAGE_SIZES[value]
+    if not isinstance(value, Mapping):
+        invalid(field, "Input should be a preset name or {width, height}", "model_type")
+    width = integer(value, "width", 512, 1, MAX_SIDE, within=(field,))
+    height = integer(value, "height", 512, 1, MAX_SIDE, within=(field,))
+    return width, height
