@@ -91,7 +91,7 @@ def test_unauthorized(server: LocalServer, http: httpx.Client, case: str) -> Non
 def test_bad_inputs_are_answered_and_the_session_goes_on(server: LocalServer) -> None:
     with connect(ws_url(server), additional_headers=key_headers(server)) as ws:
         ws.send(b"\xc1")  # never valid msgpack
-        _, error = next_frame(ws)
+        kind, error = next_frame(ws)
         assert (kind, error["type"], error["error"]) == ("text", "x-fal-error", "BAD_INPUT")
         send(ws, [1, 2])
         assert next_frame(ws)[1]["error"] == "BAD_INPUT"
