@@ -1,0 +1,114 @@
+"""Retries and recovery, driven by the local server's fault injection."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from falnb import Completed, HTTPError, InProgress, RateLimitedError, Status, SyncClient
+from falnb.local import LocalServer
+
+SLOW = {"duration": 0.5, "steps": 5}
+STEPS = [f"step {i}/5" for i in range(1, 6)]
+
+
+def messages(updates: list[Status]) -> list[str]:
+    return [
+        line["message"]
+        for status in updates
+        if isinstance(status, (InProgress, Completed))
+        for line in status.logs or []
+    ]
+
+
+def test_429_waits_retry_after_then_succeeds(client: SyncClient, server: LocalServer) -> None:
+    server.faults.add("status=429;retry_after=0.4", role="queue", method="POST", times=1)
+    started = time.monotonic()
+    handle = client.submit("local/echo", {"x": 1})
+    assert time.monotonic() - started >= 0.4
+    assert handle.get() == {"x": 1}
+    assert len(server.journal.entries(method="POST", role="queue")) == 2
+    assert len(server.journal.accepted_submissions()) == 1
+
+
+def test_429_exhausted_raises_rate_limited(client: SyncClient, server: LocalServer) -> None:
+    server.faults.add("status=429;retry_after=0.05", role="run")
+    with pytest.raises(RateLimitedError) as info:
+        client.run("local/echo", {})
+    assert info.value.retry_after == 0.05
+    assert "429" in str(info.value)
+    assert len(server.journal.entries(method="POST", role="run")) == 4  # FAST_RETRY's attempts
+
+
+def test_ingress_503_on_submit_is_retried_once_accepted(
+    client: SyncClient, server: LocalServer
+) -> None:
+    server.faults.add("status=503;ingress", role="queue", method="POST", times=2)
+    assert client.subscribe("local/echo", {"y": 2}) == {"y": 2}
+    assert len(server.journal.entries(method="POST", role="queue")) == 3
+    assert len(server.journal.accepted_submissions()) == 1
+
+
+@pytest.mark.parametrize("role", ["queue", "run"])
+def test_app_503_is_not_resubmitted(client: SyncClient, server: LocalServer, role: str) -> None:
+    server.faults.add("status=503", role=role, method="POST", times=1)
+    with pytest.raises(HTTPError) as info:
+        if role == "queue":
+            client.submit("local/echo", {})
+        else:
+            client.run("local/echo", {})
+    assert info.value.status_code == 503
+    assert info.value.request_id  # the app had it: it may have started work
+    assert len(server.journal.entries(method="POST", role=role)) == 1
+
+
+def test_connection_reset_on_get_is_retried(client: SyncClient, server: LocalServer) -> None:
+    handle = client.submit("local/echo", {"z": 3})
+    handle.get()
+    rule = server.faults.add("reset", method="GET", path_contains="/requests/", times=2)
+    assert isinstance(handle.status(), Completed)
+    assert client.result("local/echo", handle.request_id) == {"z": 3}
+    assert rule.fired == 2
+
+
+def test_dropped_status_stream_is_resumed(client: SyncClient, server: LocalServer) -> None:
+    rule = server.faults.add("drop", path_contains="/status/stream", times=2)
+    updates: list[Status] = []
+    enqueued: list[str] = []
+    result = client.subscribe(
+        "local/slow",
+        SLOW,
+        with_logs=True,
+        on_enqueue=enqueued.append,
+        on_queue_update=updates.append,
+    )
+    assert result["steps"] == 5
+    assert rule.fired == 2
+    assert messages(updates) == STEPS
+    opened = server.journal.entries(path_contains=f"{enqueued[0]}/status/stream")
+    assert len(opened) == 3
+
+
+def test_refused_status_stream_falls_back_to_polling(
+    client: SyncClient, server: LocalServer
+) -> None:
+    server.faults.add("status=503;ingress", path_contains="/status/stream")
+    updates: list[Status] = []
+    enqueued: list[str] = []
+    result = client.subscribe(
+        "local/slow",
+        {"duration": 1.5, "steps": 5},
+        with_logs=True,
+        on_enqueue=enqueued.append,
+        on_queue_update=updates.append,
+    )
+    assert result["steps"] == 5
+    assert messages(updates) == STEPS
+    assert isinstance(updates[-1], Completed)
+    polls = [
+        e
+        for e in server.journal.entries(method="GET", path_contains=enqueued[0])
+        if e.path.endswith("/status")
+    ]
+    assert len(polls) >= 2
