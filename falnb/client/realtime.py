@@ -96,7 +96,8 @@ async def fetch_token(transport: Transport, endpoint_id: str, expiration: int = 
     return _parse_token(body)
 
 
-_Event = tuple[str, Any]  # ("result", dict) | ("error", RealtimeError) | ("end", None)
+#: (kind, value, socket generation): ("result", dict) | ("error", RealtimeError) | ("end", None)
+_Event = tuple[str, Any, int]
 
 
 class AsyncRealtimeConnection:
@@ -141,6 +142,7 @@ class AsyncRealtimeConnection:
         self._throttled: dict[str, Any] | None = None
         self._throttle_timer: asyncio.TimerHandle | None = None
         self._last_sent_at = float("-inf")
+        self._generation = 0
 
     def __repr__(self) -> str:
         state = "open" if self._ws is not None else "idle"
@@ -176,10 +178,10 @@ class AsyncRealtimeConnection:
             except (OSError, asyncio.TimeoutError) as exc:
                 reason = f"{type(exc).__name__} connecting to {redact_url(url)}"
                 raise RealtimeError("CONNECTION_FAILED", reason) from None
-            self._drop_stale_ends()
+            self._generation += 1
             self._ws = ws
             self._in_flight = False
-            self._reader = asyncio.create_task(self._read(ws))
+            self._reader = asyncio.create_task(self._read(ws, self._generation))
             return ws
 
     async def _handshake(self) -> tuple[str, dict[str, str]]:
@@ -196,20 +198,8 @@ class AsyncRealtimeConnection:
             query["max_buffering"] = str(self.max_buffering)
         return (f"{url}?{urlencode(query)}" if query else url), headers
 
-    def _drop_stale_ends(self) -> None:
-        """A new session supersedes the end markers of the previous one."""
-        kept = []
-        while not self._events.empty():
-            event = self._events.get_nowait()
-            ended = event[0] == "end" or (
-                event[0] == "error" and event[1].error in (*_TERMINAL, "CONNECTION_CLOSED")
-            )
-            if not ended:
-                kept.append(event)
-        for event in kept:
-            self._events.put_nowait(event)
-
-    def _decode(self, message: str | bytes) -> _Event | None:
+    @staticmethod
+    def _decode(message: str | bytes) -> tuple[str, Any] | None:
         if isinstance(message, bytes):
             return ("result", msgpack.unpackb(message, raw=False))
         try:
@@ -229,29 +219,29 @@ class AsyncRealtimeConnection:
             return ("error", RealtimeError(error, "the server refused the connection", data))
         return ("result", data)
 
-    async def _read(self, ws: ClientConnection) -> None:
+    async def _read(self, ws: ClientConnection, generation: int) -> None:
+        """Queue what arrives on ``ws``; always end with an ``end`` marker for :meth:`recv`."""
         ended_by_error = False
         try:
             async for message in ws:
                 event = self._decode(message)
                 if event is None:
                     continue
-                self._events.put_nowait(event)
+                self._events.put_nowait((*event, generation))
                 if event[0] == "error" and event[1].error in _TERMINAL:
-                    ended_by_error = True
+                    ended_by_error = True  # the server closes next; that close is no news
                     continue
                 await self._answered()
         except ConnectionClosedError as exc:
             if not ended_by_error:
-                code = exc.rcvd.code if exc.rcvd else 1006
-                reason = f"closed with code {code}" + (
-                    f": {exc.rcvd.reason}" if exc.rcvd and exc.rcvd.reason else ""
-                )
-                self._events.put_nowait(("error", RealtimeError("CONNECTION_CLOSED", reason)))
-                ended_by_error = True
+                rcvd = exc.rcvd
+                reason = f"closed with code {rcvd.code if rcvd else 1006}"
+                if rcvd and rcvd.reason:
+                    reason += f": {rcvd.reason}"
+                closed = RealtimeError("CONNECTION_CLOSED", reason)
+                self._events.put_nowait(("error", closed, generation))
         finally:
-            if not ended_by_error:
-                self._events.put_nowait(("end", None))
+            self._events.put_nowait(("end", None, generation))
             if self._ws is ws:
                 self._ws = None
                 self._in_flight = False
@@ -268,7 +258,7 @@ class AsyncRealtimeConnection:
 
     def _report(self, exc: BaseException) -> None:
         error = exc if isinstance(exc, RealtimeError) else RealtimeError("CONNECTION_CLOSED", "")
-        self._events.put_nowait(("error", error))
+        self._events.put_nowait(("error", error, self._generation))
 
     # Sending
 
@@ -333,15 +323,27 @@ class AsyncRealtimeConnection:
         server ended an idle session), a refused token, or an abnormal close; and
         ``TimeoutError`` when ``timeout`` seconds pass without a result.
         """
-        if self._events.empty() and self._ws is None:
-            return None
-        kind, value = await asyncio.wait_for(self._events.get(), timeout)
-        if kind == "error":
-            raise value
-        if kind == "end":
-            return None
-        result: dict[str, Any] = value
-        return result
+        return await asyncio.wait_for(self._next(), timeout)
+
+    async def _next(self) -> dict[str, Any] | None:
+        while True:
+            if self._events.empty() and self._ws is None:
+                return None
+            kind, value, generation = await self._events.get()
+            if kind != "result" and self._stale(value, generation):
+                continue
+            if kind == "error":
+                raise value
+            if kind == "end":
+                return None
+            result: dict[str, Any] = value
+            return result
+
+    def _stale(self, value: Any, generation: int) -> bool:
+        """An end (or the error that ended it) of a socket a newer one has replaced."""
+        if generation == self._generation:
+            return False
+        return value is None or value.error in (*_TERMINAL, "CONNECTION_CLOSED")
 
     async def close(self) -> None:
         """Close the socket; a later :meth:`send` opens a new one."""

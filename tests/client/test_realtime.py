@@ -1,0 +1,208 @@
+"""Realtime connections from falnb's client against the local server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from falnb import _runtime
+from falnb.client import realtime as realtime_module
+from falnb.client._transport import RetryPolicy, Transport
+from falnb.client.errors import HTTPError, RealtimeError
+from falnb.client.realtime import (
+    AsyncRealtimeConnection,
+    connect_realtime,
+    connect_realtime_sync,
+)
+from falnb.local import LocalServer
+from falnb.local.registry import Context, Endpoint
+
+ECHO = "local/realtime-echo"
+run = _runtime.run
+QUICK = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05)
+
+
+@pytest.fixture
+def transport(server: LocalServer) -> Iterator[Transport]:
+    transport = Transport(server.target, retry=QUICK)
+    yield transport
+    run(transport.aclose())
+
+
+def token_requests(server: LocalServer) -> int:
+    return len(server.journal.entries(method="POST", path_contains="/_rest/tokens"))
+
+
+def test_sync_round_trip(transport: Transport, server: LocalServer) -> None:
+    with connect_realtime_sync(transport, ECHO) as connection:
+        connection.send({"prompt": "hi", "n": 1})
+        reply = connection.recv(timeout=10)
+    assert reply is not None
+    assert (reply["prompt"], reply["n"]) == ("hi", 1)
+    assert connection.sent == 1
+    token_body = server.journal.entries(path_contains="/_rest/tokens")[0].body
+    assert token_body == {"allowed_apps": ["realtime-echo"], "token_expiration": 120}
+    (socket,) = server.journal.entries(path_contains="/realtime")
+    assert "fal_jwt_token=" in socket.query
+    assert server.key not in socket.query
+
+
+def test_async_iteration_and_key_auth(transport: Transport, server: LocalServer) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        connection = await connect_realtime(transport, ECHO, use_jwt=False, max_buffering=10)
+        async with connection:
+            for i in range(3):
+                await connection.send({"i": i})
+            replies = []
+            async for reply in connection:
+                replies.append(reply)
+                if len(replies) == 3:
+                    break
+        return replies
+
+    replies = run(scenario())
+    assert [r["i"] for r in replies] == [0, 1, 2]
+    assert token_requests(server) == 0
+    (socket,) = server.journal.entries(path_contains="/realtime")
+    assert "max_buffering=10" in socket.query
+
+
+@pytest.fixture
+def failing_endpoint(server: LocalServer) -> Iterator[str]:
+    def realtime(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        if arguments.get("fail"):
+            raise ValueError("asked to fail")
+        return {"ok": arguments.get("n")}
+
+    server.registry.add(Endpoint("test/realtime-client-fail", realtime=realtime))
+    yield "test/realtime-client-fail"
+    server.registry.remove("test/realtime-client-fail")
+
+
+def test_app_error_raises_and_the_connection_goes_on(
+    transport: Transport, failing_endpoint: str
+) -> None:
+    with connect_realtime_sync(transport, failing_endpoint) as connection:
+        connection.send({"fail": True})
+        with pytest.raises(RealtimeError) as caught:
+            connection.recv(timeout=10)
+        assert caught.value.error == "INTERNAL_ERROR"
+        assert "asked to fail" in caught.value.reason
+        connection.send({"n": 2})
+        assert connection.recv(timeout=10) == {"ok": 2}
+
+
+def test_refused_token_raises_unauthorized(
+    transport: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def bogus_token(*args: Any, **kwargs: Any) -> str:
+        return "expired-or-forged"
+
+    monkeypatch.setattr(realtime_module, "fetch_token", bogus_token)
+    with connect_realtime_sync(transport, ECHO) as connection:
+        with pytest.raises(RealtimeError) as caught:
+            connection.recv(timeout=10)
+        assert caught.value.error == "Unauthorized"
+        assert connection.recv(timeout=10) is None  # the session is over, quietly
+
+
+def test_wrong_key(server: LocalServer) -> None:
+    wrong = Transport(server.target.with_key("wrong:key"), retry=QUICK)
+    try:
+        with pytest.raises(HTTPError) as caught:
+            connect_realtime_sync(wrong, ECHO)
+        assert caught.value.status_code == 401
+        with (
+            connect_realtime_sync(wrong, ECHO, use_jwt=False) as connection,
+            pytest.raises(RealtimeError, match="Unauthorized"),
+        ):
+            connection.recv(timeout=10)
+    finally:
+        run(wrong.aclose())
+
+
+def test_idle_timeout_then_reconnect_on_send(
+    transport: Transport, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
+    with connect_realtime_sync(transport, ECHO) as connection:
+        connection.send({"n": 1})
+        first = connection.recv(timeout=10)
+        assert first is not None
+        assert first["n"] == 1
+        with pytest.raises(RealtimeError) as caught:
+            connection.recv(timeout=10)
+        assert caught.value.error == "TIMEOUT"
+        deadline = time.monotonic() + 5
+        while connection.connection.is_open and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not connection.connection.is_open
+        connection.send({"n": 2})
+        reply = connection.recv(timeout=10)
+    assert reply is not None
+    assert reply["n"] == 2
+    assert token_requests(server) == 2  # a fresh token for the new session
+
+
+def test_latest_wins_coalesces_sends(transport: Transport) -> None:
+    async def scenario() -> tuple[list[Any], int]:
+        connection = await connect_realtime(transport, ECHO, latest_wins=True)
+        async with connection:
+            await connection.send({"i": 0, "delay": 0.4})
+            for i in range(1, 20):
+                await connection.send({"i": i})
+            replies = []
+            while not replies or replies[-1]["i"] != 19:
+                reply = await connection.recv(timeout=10)
+                assert reply is not None
+                replies.append(reply)
+        return [r["i"] for r in replies], connection.sent
+
+    order, sent = run(scenario())
+    assert order == [0, 19]
+    assert sent == 2
+
+
+def test_throttle_sends_the_newest_of_each_window(transport: Transport) -> None:
+    async def scenario() -> tuple[list[Any], int]:
+        connection = await connect_realtime(transport, ECHO, throttle_interval=0.2)
+        async with connection:
+            for i in range(10):
+                await connection.send({"i": i})
+            replies = []
+            while not replies or replies[-1]["i"] != 9:
+                reply = await connection.recv(timeout=10)
+                assert reply is not None
+                replies.append(reply)
+        return [r["i"] for r in replies], connection.sent
+
+    order, sent = run(scenario())
+    assert order == [0, 9]  # the leading input, then the trailing newest
+    assert sent == 2
+
+
+def test_close_then_recv_returns_none(transport: Transport) -> None:
+    connection = connect_realtime_sync(transport, ECHO)
+    connection.send({"n": 1})
+    assert connection.recv(timeout=10) is not None
+    connection.close()
+    assert connection.recv(timeout=1) is None
+    assert "idle" in repr(connection)
+
+
+def test_rejects_bad_options(transport: Transport) -> None:
+    with pytest.raises(ValueError, match="max_buffering"):
+        AsyncRealtimeConnection(transport, ECHO, max_buffering=61)
+    with pytest.raises(ValueError, match="endpoint id"):
+        AsyncRealtimeConnection(transport, "no-slash")
+
+
+def test_url_building() -> None:
+    build = realtime_module._socket_url
+    assert build("ws://h:1", "a/b", "/realtime") == "ws://h:1/a/b/realtime"
+    assert build("ws://h:1/", "a/b/realtime", "/realtime") == "ws://h:1/a/b/realtime"
+    assert build("ws://h:1", "a/b/c", "") == "ws://h:1/a/b/c"
+    assert realtime_module._alias("workflows/me/flow/x") == "flow"
