@@ -82,9 +82,7 @@ def test_falls_back_to_initiate_and_put(transport: Transport, server: LocalServe
     url = run(upload(transport, b"via rest", "text/plain", "rest.txt"))
     assert fetch(url).content == b"via rest"
     assert count(server, "POST", "/_rest/storage/upload/initiate") == 1
-    puts = server.journal.entries(method="PUT", path_contains="/_cdn/files/")
-    assert len(puts) == 1
-    assert "authorization" not in {k.lower() for k in puts[0].headers}
+    assert count(server, "PUT", "/_cdn/files/") == 1
 
 
 def test_multipart_through_the_cdn(transport: Transport, server: LocalServer) -> None:
