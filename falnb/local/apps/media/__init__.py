@@ -1,0 +1,53 @@
+"""falnb's built-in local apps (owner ``local``): procedural stand-ins for fal's media models.
+
+Deterministic per seed, shaped like the fal endpoints they stand in for, fast on a CPU:
+
+* ``local/text-to-image``: flux-style ``{images, timings, seed, has_nsfw_concepts, prompt}``;
+* ``local/image-to-image``: restyles ``image_url``; also served over realtime (msgpack);
+* ``local/text-to-video``: an H.264 mp4 as ``{video: File}``;
+* ``local/text-to-audio``: a WAV as ``{audio: File}``;
+* ``local/llm``: text streamed token by token over ``/stream``.
+"""
+
+from __future__ import annotations
+
+from falnb.local.registry import Endpoint
+
+from .image_to_image import image_to_image, image_to_image_realtime
+from .llm import llm, llm_stream
+from .text_to_audio import text_to_audio
+from .text_to_image import text_to_image
+from .text_to_video import text_to_video
+
+__all__ = ["ENDPOINTS"]
+
+ENDPOINTS: list[Endpoint] = [
+    Endpoint(
+        "local/text-to-image",
+        handler=text_to_image,
+        description="Procedural text-to-image (fal's flux schema): prompt words steer palette, "
+        "composition and mood.",
+    ),
+    Endpoint(
+        "local/image-to-image",
+        handler=image_to_image,
+        realtime=image_to_image_realtime,
+        description="Restyles image_url after the prompt; realtime over WebSocket + msgpack.",
+    ),
+    Endpoint(
+        "local/text-to-video",
+        handler=text_to_video,
+        description="An animated scene as an H.264 mp4 ({video: File}).",
+    ),
+    Endpoint(
+        "local/text-to-audio",
+        handler=text_to_audio,
+        description="A short piece of generated music as WAV ({audio: File}).",
+    ),
+    Endpoint(
+        "local/llm",
+        handler=llm,
+        stream=llm_stream,
+        description="Deterministic text, streamed token by token over /stream.",
+    ),
+]

@@ -1,0 +1,175 @@
+"""``local/image-to-image``: restyles an image after a prompt, in fal's image-to-image schema.
+
+Input: ``image_url`` (an uploaded file URL or a data URI), ``prompt``, ``strength`` (0-1,
+default 0.95 as flux/dev/image-to-image), ``seed``, ``num_inference_steps``, ``num_images``,
+``output_format``, optional ``image_size`` (default: the input's size).
+Output: ``{images, timings, seed, has_nsfw_concepts, prompt}``.
+
+The realtime handler takes one msgpack message per frame and answers with JPEG bytes
+inline (no upload), as fal's realtime LCM apps do; see :func:`image_to_image_realtime`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from falnb.local.registry import Context
+
+from . import _args
+from ._grade import to_uint8
+from ._media import decode_image, encode_image, fetch_bytes, image_file
+from ._noise import Array
+from ._prompt import rng_for
+from ._restyle import restyle, to_float
+from ._sampler import sample
+from ._steps import Timer, steps
+
+__all__ = ["image_to_image", "image_to_image_realtime"]
+
+KNOWN_FIELDS = frozenset(
+    {
+        "image_url", "prompt", "strength", "seed", "num_inference_steps", "num_images",
+        "output_format", "image_size", "sync_mode", "guidance_scale",
+        "enable_safety_checker", "acceleration", "negative_prompt",
+    }
+)  # fmt: skip
+
+
+class _ImageCache:
+    """Decoded input images by URL (or by content hash), newest kept, so slider drags are cheap."""
+
+    def __init__(self, size: int = 16) -> None:
+        self._size = size
+        self._items: OrderedDict[str, Image.Image] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Image.Image | None:
+        with self._lock:
+            image = self._items.get(key)
+            if image is not None:
+                self._items.move_to_end(key)
+            return image
+
+    def put(self, key: str, image: Image.Image) -> None:
+        with self._lock:
+            self._items[key] = image
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+_CACHE = _ImageCache()
+
+
+def _load(url: str | None, data: bytes | None) -> Image.Image:
+    """The input picture from raw bytes or a URL / data URI, through the cache."""
+    if data is not None:
+        key = "sha256:" + hashlib.sha256(data).hexdigest()
+    else:
+        assert url is not None
+        # Data URIs can be megabytes: key them by digest, not by the string itself.
+        key = url if not url.startswith("data:") else "sha256u:" + hashlib.sha256(url.encode()).hexdigest()
+    image = _CACHE.get(key)
+    if image is None:
+        image = decode_image(data, "image") if data is not None else decode_image(fetch_bytes(url or ""))
+        _CACHE.put(key, image)
+    return image
+
+
+def _image_url(arguments: dict[str, Any]) -> str:
+    value = arguments.get("image_url")
+    if value is None:
+        _args.invalid("image_url", "field required", "missing")
+    if not isinstance(value, str) or not value:
+        _args.invalid("image_url", "Input should be a valid URL or data URI", "url_type")
+    return value
+
+
+def _size(arguments: dict[str, Any], image: Image.Image) -> tuple[int, int]:
+    width, height = _args.image_size(arguments, image.size)
+    # Keep within the app's limits; even sides keep JPEG chroma subsampling artefact-free.
+    scale = min(1.0, _args.MAX_SIDE / max(width, height))
+    return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
+
+
+def _render(
+    source: Array, prompt: str, seed: int, strength: float, num_steps: int, ctx: Context | None
+) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    target = restyle(source, prompt, seed, strength)
+    rng = rng_for(seed, prompt, salt=4)
+    # Start from the source noised in proportion to strength, as img2img samplers do.
+    noise = rng.standard_normal(source.shape[:2], dtype=np.float32)[..., None]
+    start = source + noise * np.float32(0.15 * strength)
+    indices = steps(ctx, num_steps) if ctx is not None else range(1, num_steps + 1)
+    return to_uint8(sample(start, target, num_steps, rng, indices, churn=0.04 * strength))
+
+
+def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """Handler for ``local/image-to-image``."""
+    url = _image_url(arguments)
+    prompt = _args.prompt(arguments)
+    strength = _args.number(arguments, "strength", 0.95, 0.0, 1.0)
+    num_images = _args.integer(arguments, "num_images", 1, 1, 4)
+    num_steps = _args.integer(arguments, "num_inference_steps", 28, 1, 50)
+    fmt = _args.output_format(arguments)
+    seed = _args.seed(arguments)
+    sync_mode = bool(arguments.get("sync_mode", False))
+    _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
+
+    timer = Timer()
+    image = _load(url, None)
+    source = to_float(image, _size(arguments, image))
+    images = []
+    for index in range(num_images):
+        pixels = _render(source, prompt, seed + index, strength, num_steps, ctx)
+        images.append(image_file(ctx, pixels, fmt, f"image_{index}", sync_mode=sync_mode))
+    return {
+        "images": images,
+        "timings": timer.timings(),
+        "seed": seed,
+        "has_nsfw_concepts": [False] * num_images,
+        "prompt": prompt,
+    }
+
+
+def image_to_image_realtime(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    """One realtime frame: ``image`` (bytes) or ``image_url`` in; JPEG bytes out.
+
+    Input also takes ``prompt``, ``strength`` (default 0.6), ``seed`` and
+    ``num_inference_steps`` (default 2, as realtime LCM apps use few steps).
+    """
+    data = arguments.get("image")
+    if data is not None and not isinstance(data, (bytes, bytearray)):
+        _args.invalid("image", "Input should be raw image bytes", "bytes_type")
+    url = None if data is not None else _image_url(arguments)
+    prompt = _args.prompt(arguments)
+    strength = _args.number(arguments, "strength", 0.6, 0.0, 1.0)
+    num_steps = _args.integer(arguments, "num_inference_steps", 2, 1, 8)
+    seed = _args.seed(arguments)
+
+    timer = Timer()
+    image = _load(url, bytes(data) if data is not None else None)
+    source = to_float(image, _size(arguments, image))
+    pixels = _render(source, prompt, seed, strength, num_steps, None)
+    height, width = pixels.shape[:2]
+    output: dict[str, Any] = {
+        "images": [
+            {
+                "content": encode_image(pixels, "jpeg"),
+                "content_type": "image/jpeg",
+                "width": width,
+                "height": height,
+            }
+        ],
+        "seed": seed,
+        "timings": timer.timings(),
+    }
+    if "request_id" in arguments:  # fal's JS client tags inputs; echo it so results match
+        output["request_id"] = arguments["request_id"]
+    return output
