@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, aclosing
+from contextlib import AbstractAsyncContextManager, aclosing
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from falnb import _runtime
-from falnb.client._status import Completed, Status
+from falnb.client._status import Status
 from falnb.client._transport import RetryPolicy, Transport
 from falnb.client.errors import FalError, RequestTimeoutError
 from falnb.client.queue import (
@@ -118,7 +118,7 @@ class AsyncClient:
         self._timeout = timeout
         self._target: Target | None = None
         self._transport_obj: Transport | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         if self._target is None and self._target_arg is None:
@@ -141,12 +141,14 @@ class AsyncClient:
             return self._target
 
     def _transport(self) -> Transport:
-        # Called on falnb's loop only, after ``target`` was resolved in the caller's thread.
-        if self._transport_obj is None:
-            self._transport_obj = Transport(
-                self.target, http=self._http, retry=self._retry, timeout=self._timeout
-            )
-        return self._transport_obj
+        # Used on falnb's loop (httpx binds its pool there on first use), but may be created
+        # from any thread: building it does no I/O.
+        with self._lock:
+            if self._transport_obj is None:
+                self._transport_obj = Transport(
+                    self.target, http=self._http, retry=self._retry, timeout=self._timeout
+                )
+            return self._transport_obj
 
     async def _on_loop(self, fn: Callable[[Transport], Awaitable[T]]) -> T:
         _ = self.target
@@ -466,7 +468,7 @@ class AsyncClient:
 
     def realtime(
         self, endpoint: str, **options: Any
-    ) -> AbstractAsyncContextManager[AsyncRealtimeConnection]:
+    ) -> AbstractAsyncContextManager[LoopRealtimeConnection]:
         """A realtime (WebSocket) connection: ``async with client.realtime(id) as conn``.
 
         ``options`` are those of ``falnb.client.realtime.connect_realtime`` (``path``,
@@ -479,17 +481,48 @@ async def _apply(fn: Callable[[Transport], Awaitable[T]], client: AsyncClient) -
     return await fn(client._transport())
 
 
-class _RealtimeContext(AbstractAsyncContextManager["AsyncRealtimeConnection"]):
+class LoopRealtimeConnection:
+    """An ``AsyncRealtimeConnection`` usable from any event loop: each call hops onto falnb's.
+
+    ``send(arguments)``, ``recv(timeout=None)``, ``close()`` and ``async for`` as on
+    :class:`falnb.client.realtime.AsyncRealtimeConnection`.
+    """
+
+    def __init__(self, connection: AsyncRealtimeConnection) -> None:
+        self.connection = connection
+
+    def __repr__(self) -> str:
+        return repr(self.connection)
+
+    @property
+    def sent(self) -> int:
+        return self.connection.sent
+
+    async def send(self, arguments: dict[str, Any]) -> None:
+        await _runtime.run_async(self.connection.send(arguments))
+
+    async def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
+        return await _runtime.run_async(self.connection.recv(timeout))
+
+    async def close(self) -> None:
+        await _runtime.run_async(self.connection.close())
+
+    def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        return _runtime.aiterate(aiter(self.connection))
+
+
+class _RealtimeContext(AbstractAsyncContextManager[LoopRealtimeConnection]):
     def __init__(self, client: AsyncClient, endpoint: str, options: dict[str, Any]) -> None:
         self._client, self._endpoint, self._options = client, endpoint, options
-        self._connection: AsyncRealtimeConnection | None = None
+        self._connection: LoopRealtimeConnection | None = None
 
-    async def __aenter__(self) -> AsyncRealtimeConnection:
+    async def __aenter__(self) -> LoopRealtimeConnection:
         from falnb.client.realtime import connect_realtime  # noqa: PLC0415
 
-        self._connection = await self._client._on_loop(
+        connection = await self._client._on_loop(
             lambda t: connect_realtime(t, self._endpoint, **self._options)
         )
+        self._connection = LoopRealtimeConnection(connection)
         return self._connection
 
     async def __aexit__(
@@ -721,13 +754,11 @@ class SyncClient:
         """Upload a PIL image (encoded as ``format``) and return its URL."""
         return self._run(self._async.upload_image(image, format))
 
-    def realtime(self, endpoint: str, **options: Any) -> AbstractContextManager[RealtimeConnection]:
-        """A realtime (WebSocket) connection: ``with client.realtime(id) as conn``."""
+    def realtime(self, endpoint: str, **options: Any) -> RealtimeConnection:
+        """A realtime (WebSocket) connection, opened now: ``with client.realtime(id) as conn``.
+
+        ``options`` are those of ``falnb.client.realtime.connect_realtime``.
+        """
         from falnb.client.realtime import connect_realtime_sync  # noqa: PLC0415
 
-        _ = self.target
-        return connect_realtime_sync(self._async._transport_for_sync(), endpoint, **options)
-
-
-def _is_completed(status: Status) -> bool:
-    return isinstance(status, Completed)
+        return connect_realtime_sync(self._async._transport(), endpoint, **options)

@@ -19,7 +19,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Coroutine,
-    Iterator,
+    Generator,
     Mapping,
 )
 from contextlib import aclosing
@@ -398,7 +398,7 @@ class RequestHandle:
         """The request's current status."""
         return _runtime.run(self._async._status(with_logs=with_logs))
 
-    def iter_events(self, *, with_logs: bool = False) -> Iterator[Status]:
+    def iter_events(self, *, with_logs: bool = False) -> Generator[Status, None, None]:
         """Each status until :class:`Completed`; an interrupt cancels the request."""
         return self._iter_events(with_logs=with_logs, deadline=Deadline(None))
 
@@ -420,7 +420,7 @@ class RequestHandle:
             _runtime.run(self._async.cancel_if_pending())
             raise
 
-    def _iter_events(self, *, with_logs: bool, deadline: Deadline) -> Iterator[Status]:
+    def _iter_events(self, *, with_logs: bool, deadline: Deadline) -> Generator[Status, None, None]:
         events = self._async._events(with_logs=with_logs)
         try:
             while True:

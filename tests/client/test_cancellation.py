@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ from falnb import (
     Completed,
     InProgress,
     RequestTimeoutError,
+    Status,
     SyncClient,
 )
 from falnb.local import LocalServer
@@ -102,6 +103,19 @@ def test_async_subscribe_timeout(aclient: AsyncClient, client: SyncClient) -> No
     assert_cancelled(client, info.value.request_id)
 
 
+async def _statuses_until_running(aclient: AsyncClient, ids: list[str]) -> AsyncIterator[Status]:
+    """Poll (with a deadline) until the subscribed request is running."""
+    deadline = asyncio.get_running_loop().time() + 10
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+        if ids:
+            status = await aclient.status("local/slow", ids[0])
+            yield status
+            if isinstance(status, InProgress):
+                return
+    pytest.fail("the request never started")
+
+
 def test_cancelling_the_task_cancels_remotely(
     aclient: AsyncClient, client: SyncClient, cancels: Callable[[str], int], wait_until: Any
 ) -> None:
@@ -109,8 +123,8 @@ def test_cancelling_the_task_cancels_remotely(
 
     async def main() -> None:
         task = asyncio.ensure_future(aclient.subscribe("local/slow", LONG, on_enqueue=ids.append))
-        while not ids or not isinstance(await aclient.status("local/slow", ids[0]), InProgress):
-            await asyncio.sleep(0.02)
+        async for status in _statuses_until_running(aclient, ids):
+            assert not isinstance(status, Completed)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -171,9 +185,7 @@ def test_ctrl_c_in_iter_events_and_get(
     assert cancels(second.request_id) == 1
 
 
-def test_no_cancel_after_completion(
-    client: SyncClient, cancels: Callable[[str], int]
-) -> None:
+def test_no_cancel_after_completion(client: SyncClient, cancels: Callable[[str], int]) -> None:
     handle = client.submit("local/echo", {})
     assert handle.get(timeout=10) == {}
     assert client.subscribe("local/echo", {}, timeout=10) == {}

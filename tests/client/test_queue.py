@@ -41,8 +41,10 @@ def blockers(client: SyncClient, server: LocalServer) -> Iterator[Callable[[], N
     started: list[RequestHandle] = []
 
     def fill() -> None:
-        for _ in range(server.state.jobs.concurrency):
-            started.append(client.submit("local/slow", {"duration": 30, "steps": 300}))
+        started.extend(
+            client.submit("local/slow", {"duration": 30, "steps": 300})
+            for _ in range(server.state.jobs.concurrency)
+        )
 
     yield fill
     for handle in started:

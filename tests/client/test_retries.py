@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import pytest
 
@@ -51,13 +52,13 @@ def test_ingress_503_on_submit_is_retried_once_accepted(
 
 
 @pytest.mark.parametrize("role", ["queue", "run"])
-def test_app_503_is_not_resubmitted(client: SyncClient, server: LocalServer, role: str) -> None:
+def test_app_503_is_not_resubmitted(
+    client: SyncClient, server: LocalServer, role: Literal["queue", "run"]
+) -> None:
     server.faults.add("status=503", role=role, method="POST", times=1)
+    call = client.submit if role == "queue" else client.run
     with pytest.raises(HTTPError) as info:
-        if role == "queue":
-            client.submit("local/echo", {})
-        else:
-            client.run("local/echo", {})
+        call("local/echo", {})
     assert info.value.status_code == 503
     assert info.value.request_id  # the app had it: it may have started work
     assert len(server.journal.entries(method="POST", role=role)) == 1

@@ -37,9 +37,11 @@ def test_run_sends_hint_and_start_timeout(client: SyncClient, server: LocalServe
 
 
 def test_bad_key_is_401_with_a_fix(server: LocalServer) -> None:
-    with SyncClient(Target.local(server.base_url, "not-the-key")) as bad:
-        with pytest.raises(HTTPError) as info:
-            bad.run("local/echo", {})
+    with (
+        SyncClient(Target.local(server.base_url, "not-the-key")) as bad,
+        pytest.raises(HTTPError) as info,
+    ):
+        bad.run("local/echo", {})
     assert info.value.status_code == 401
     assert "FAL_KEY" in str(info.value)
 
