@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -25,18 +26,21 @@ def test_key_appears_in_no_message_or_repr(
     server.faults.add("status=503;ingress", role="queue", method="GET", times=1)
     handle.get()
     failures: list[BaseException] = []
-    for call in (
+    bad = SyncClient(Target.local(server.base_url, key + "x"))
+    calls: list[Callable[[], object]] = [
         lambda: client.run("local/nope", {}),
         lambda: client.run("local/fail", {"status": 422}),
         lambda: client.run("local/fail", {"status": 500}),
         lambda: client.subscribe("local/slow", {"duration": 5}, timeout=0.2),
-        lambda: SyncClient(Target.local(server.base_url, key + "x")).run("local/echo", {}),
+        lambda: bad.run("local/echo", {}),
         lambda: client.stream("local/stream-text", {"prompt": 1}).done(),
         lambda: asyncio.run(aclient.run("local/nope", {})),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(FalError) as info:
             call()
         failures.append(info.value)
+    bad.close()
     assert any(isinstance(f, RequestTimeoutError) for f in failures)
     for failure in failures:
         texts += [str(failure), repr(failure), str(getattr(failure, "headers", ""))]
