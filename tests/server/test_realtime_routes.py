@@ -130,11 +130,13 @@ def test_max_buffering_drops_the_oldest_inputs(server: LocalServer) -> None:
         send(ws, {"i": 0, "delay": 0.5})  # keeps the handler busy while the rest arrive
         for i in range(1, 6):
             send(ws, {"i": i})
-        first = next_frame(ws)
-        second = next_frame(ws)
+        answered = [next_frame(ws)["i"]]
+        while answered[-1] != 5:
+            answered.append(next_frame(ws)["i"])
         send(ws, {"i": "end"})
-        third = next_frame(ws)
-    assert [first["i"], second["i"], third["i"]] == [0, 5, "end"]
+        answered.append(next_frame(ws)["i"])
+    # Input 0 may have started before the others arrived; of 1..5 only the newest survives.
+    assert answered in ([0, 5, "end"], [5, "end"])
 
 
 @pytest.mark.parametrize("value", ["0", "61", "many"])
