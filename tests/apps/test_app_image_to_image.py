@@ -68,7 +68,9 @@ def decode(data: bytes) -> np.ndarray[Any, Any]:
 
 def test_data_uri_in_restyled_image_out(harness: Any) -> None:
     ctx = harness.context("local/image-to-image")
-    out = image_to_image({"image_url": data_uri(make_png()), "prompt": "neon night", "seed": 4}, ctx)
+    out = image_to_image(
+        {"image_url": data_uri(make_png()), "prompt": "neon night", "seed": 4}, ctx
+    )
     assert set(out) == {"images", "timings", "seed", "has_nsfw_concepts", "prompt"}
     image = out["images"][0]
     assert (image["width"], image["height"]) == (80, 60)  # the input's size by default
@@ -128,8 +130,14 @@ def test_unreachable_or_missing_file_is_a_422(harness: Any, file_server: Any) ->
     [
         ({"prompt": "x"}, ["body", "image_url"]),
         ({"image_url": "ftp://host/file.png", "prompt": "x"}, ["body", "image_url"]),
-        ({"image_url": "data:image/png;base64,bm90IGFuIGltYWdl", "prompt": "x"}, ["body", "image_url"]),
-        ({"image_url": "data:image/png;base64,", "strength": 2, "prompt": "x"}, ["body", "strength"]),
+        (
+            {"image_url": "data:image/png;base64,bm90IGFuIGltYWdl", "prompt": "x"},
+            ["body", "image_url"],
+        ),
+        (
+            {"image_url": "data:image/png;base64,", "strength": 2, "prompt": "x"},
+            ["body", "strength"],
+        ),
         ({"image_url": "data:image/png;base64,"}, ["body", "prompt"]),
     ],
 )

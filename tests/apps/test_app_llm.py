@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -19,7 +20,7 @@ def test_stream_pieces_build_the_final_output(harness: Any) -> None:
     assert len(partials) > 5
     assert all(e["partial"] is True and e["error"] is None for e in partials)
     texts = [e["output"] for e in partials]
-    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
     assert final["partial"] is False
     assert final["output"] == texts[-1]
     assert "sky" in final["output"]
@@ -28,14 +29,16 @@ def test_stream_pieces_build_the_final_output(harness: Any) -> None:
 
 def test_deterministic_per_seed(harness: Any) -> None:
     ctx = harness.context()
-    outputs = {seed: llm({"prompt": "explain rainbows", "seed": seed}, ctx)["output"] for seed in range(6)}
+    outputs = {
+        seed: llm({"prompt": "explain rainbows", "seed": seed}, ctx)["output"] for seed in range(6)
+    }
     assert llm({"prompt": "explain rainbows", "seed": 0}, ctx)["output"] == outputs[0]
     assert len(set(outputs.values())) > 1
 
 
 def test_max_tokens_limits_the_stream(harness: Any) -> None:
-    events = list(llm_stream({"prompt": "tell me about volcanoes", "max_tokens": 4, "token_delay": 0},
-                             harness.context()))  # fmt: skip
+    args = {"prompt": "tell me about volcanoes", "max_tokens": 4, "token_delay": 0}
+    events = list(llm_stream(args, harness.context()))
     assert len(events) == 5
     assert len(events[-1]["output"].split()) == 4
 

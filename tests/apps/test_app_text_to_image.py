@@ -165,7 +165,11 @@ def test_unknown_fields_are_logged_not_rejected(harness: Any) -> None:
         ({"prompt": ""}, ["body", "prompt"], "string_too_short"),
         ({"prompt": 3}, ["body", "prompt"], "string_type"),
         ({"prompt": "x", "image_size": "huge"}, ["body", "image_size"], "enum"),
-        ({"prompt": "x", "image_size": {"width": 0}}, ["body", "image_size", "width"], "range_error"),
+        (
+            {"prompt": "x", "image_size": {"width": 0}},
+            ["body", "image_size", "width"],
+            "range_error",
+        ),
         ({"prompt": "x", "num_images": 5}, ["body", "num_images"], "range_error"),
         ({"prompt": "x", "num_images": 0}, ["body", "num_images"], "range_error"),
         ({"prompt": "x", "output_format": "gif"}, ["body", "output_format"], "literal_error"),

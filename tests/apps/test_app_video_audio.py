@@ -110,7 +110,11 @@ def test_audio_is_deterministic_per_seed(harness: Any) -> None:
 
 @pytest.mark.parametrize(
     ("arguments", "field"),
-    [({}, "prompt"), ({"prompt": "x", "duration": 600}, "duration"), ({"prompt": "x", "seed": -1}, "seed")],
+    [
+        ({}, "prompt"),
+        ({"prompt": "x", "duration": 600}, "duration"),
+        ({"prompt": "x", "seed": -1}, "seed"),
+    ],
 )
 def test_audio_invalid_input_is_a_422(harness: Any, arguments: dict[str, Any], field: str) -> None:
     with pytest.raises(AppError) as caught:

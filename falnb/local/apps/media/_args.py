@@ -15,14 +15,14 @@ from falnb.local.registry import Context
 __all__ = [
     "IMAGE_SIZES",
     "MAX_SIDE",
+    "image_size",
+    "integer",
     "invalid",
     "number",
     "optional_str",
     "output_format",
     "prompt",
     "seed",
-    "integer",
-    "image_size",
     "warn_unknown",
 ]
 

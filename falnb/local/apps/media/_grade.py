@@ -72,4 +72,5 @@ def _rain(img: Array, rng: np.random.Generator, amount: float) -> Array:
     shear = (np.arange(h)[:, None] * 0.18).astype(np.int64)
     cols = (np.arange(w)[None, :] + shear) % w
     streaks = streaks[np.arange(h)[:, None], cols]
-    return img + (0.75 - img) * (streaks * 0.22 * amount)[..., None]
+    rained: Array = img + (0.75 - img) * (streaks * 0.22 * amount)[..., None]
+    return rained

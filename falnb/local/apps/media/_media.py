@@ -70,9 +70,7 @@ def image_file(
     """fal's ``Image`` (a File plus width and height) for ``pixels``."""
     data = encode_image(pixels, fmt)
     extension = "jpg" if fmt == "jpeg" else fmt
-    file = deliver(
-        ctx, data, _CONTENT_TYPES[fmt], f"{file_name}.{extension}", sync_mode=sync_mode
-    )
+    file = deliver(ctx, data, _CONTENT_TYPES[fmt], f"{file_name}.{extension}", sync_mode=sync_mode)
     height, width = pixels.shape[:2]
     return {**file, "width": width, "height": height}
 
@@ -104,7 +102,11 @@ def fetch_bytes(url: str, field: str = "image_url") -> bytes:
     except httpx.HTTPError as exc:
         invalid(field, f"Could not download the file: {type(exc).__name__}", "file_download_error")
     if response.status_code != 200:
-        invalid(field, f"Could not download the file: HTTP {response.status_code}", "file_download_error")
+        invalid(
+            field,
+            f"Could not download the file: HTTP {response.status_code}",
+            "file_download_error",
+        )
     if len(response.content) > _MAX_INPUT_BYTES:
         invalid(field, "File is too large", "file_too_large")
     return response.content

@@ -7,9 +7,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["Noise1D", "Array", "fbm2d", "smoothstep"]
+__all__ = ["Array", "Noise1D", "fbm2d", "smoothstep"]
 
-Array = np.ndarray[Any, np.dtype[np.float32]]
+# Float images and fields; float32 at run time (numpy's stubs can't follow dtypes through
+# arithmetic, so the alias doesn't try).
+Array = np.ndarray[Any, np.dtype[Any]]
 
 
 def smoothstep(edge0: float, edge1: float, x: Array) -> Array:
@@ -67,4 +69,5 @@ def fbm2d(
         norm += amplitude
         amplitude *= 0.5
         cols, rows = cols * 2, rows * 2
-    return np.clip(total / norm, 0.0, 1.0)
+    field: Array = np.clip(total / norm, 0.0, 1.0)
+    return field

@@ -31,12 +31,10 @@ class Palette:
 
     def mix(self, other: Palette, amount: float) -> Palette:
         def lerp(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, float, float]:
-            r, g, bl = (x + (y - x) * amount for x, y in zip(a, b))
+            r, g, bl = (x + (y - x) * amount for x, y in zip(a, b, strict=True))
             return (r, g, bl)
 
-        return Palette(
-            *(lerp(getattr(self, name), getattr(other, name)) for name in _FIELDS)
-        )
+        return Palette(*(lerp(getattr(self, name), getattr(other, name)) for name in _FIELDS))
 
 
 _FIELDS = ("sky_top", "sky_mid", "horizon", "light", "far", "near", "accent")
@@ -48,44 +46,177 @@ def _rgb(*colours: tuple[int, int, int]) -> Palette:
 
 
 PALETTES: dict[str, Palette] = {
-    "sunset": _rgb((44, 26, 84), (190, 70, 110), (255, 165, 95), (255, 225, 160),
-                   (125, 60, 105), (38, 18, 48), (255, 130, 80)),
-    "night": _rgb((4, 7, 24), (18, 28, 68), (62, 74, 132), (236, 238, 255),
-                  (30, 36, 74), (7, 9, 24), (255, 206, 120)),
-    "ocean": _rgb((18, 74, 140), (70, 150, 205), (190, 228, 242), (255, 250, 232),
-                  (52, 118, 160), (10, 48, 86), (120, 225, 235)),
-    "forest": _rgb((96, 150, 140), (172, 206, 176), (232, 236, 200), (255, 246, 210),
-                   (76, 124, 96), (14, 42, 30), (214, 226, 130)),
-    "golden": _rgb((176, 96, 58), (238, 166, 88), (255, 224, 150), (255, 246, 205),
-                   (168, 98, 54), (62, 30, 18), (255, 208, 96)),
-    "desert": _rgb((70, 134, 200), (160, 196, 226), (246, 218, 176), (255, 250, 236),
-                   (206, 140, 92), (140, 72, 42), (246, 186, 112)),
-    "snow": _rgb((104, 138, 192), (182, 204, 232), (236, 242, 250), (255, 255, 255),
-                 (152, 174, 208), (82, 102, 144), (196, 230, 255)),
-    "neon": _rgb((12, 4, 36), (86, 18, 118), (255, 64, 160), (255, 206, 86),
-                 (58, 10, 88), (9, 0, 24), (0, 236, 255)),
-    "autumn": _rgb((98, 132, 176), (218, 168, 120), (250, 212, 152), (255, 240, 202),
-                   (178, 88, 40), (84, 36, 18), (232, 122, 44)),
-    "pastel": _rgb((164, 184, 238), (238, 198, 228), (255, 232, 212), (255, 250, 242),
-                   (198, 168, 212), (146, 126, 180), (255, 188, 200)),
-    "storm": _rgb((26, 30, 40), (66, 76, 92), (128, 138, 150), (220, 226, 236),
-                  (52, 58, 72), (16, 18, 26), (196, 210, 255)),
-    "red": _rgb((58, 6, 18), (168, 30, 44), (255, 124, 92), (255, 222, 184),
-                (110, 22, 34), (34, 4, 10), (255, 90, 64)),
-    "blue": _rgb((8, 22, 78), (38, 88, 178), (150, 198, 248), (235, 245, 255),
-                 (40, 70, 140), (6, 16, 48), (110, 200, 255)),
-    "green": _rgb((20, 70, 50), (80, 160, 110), (200, 236, 180), (248, 255, 220),
-                  (46, 110, 70), (8, 36, 22), (180, 250, 120)),
-    "purple": _rgb((30, 10, 60), (110, 50, 160), (220, 150, 230), (255, 230, 250),
-                   (80, 40, 120), (20, 6, 40), (240, 120, 255)),
-    "pink": _rgb((120, 50, 110), (236, 120, 170), (255, 200, 210), (255, 245, 240),
-                 (190, 90, 140), (80, 24, 60), (255, 150, 190)),
-    "orange": _rgb((120, 40, 20), (236, 110, 40), (255, 196, 110), (255, 240, 200),
-                   (170, 70, 30), (60, 20, 8), (255, 160, 60)),
-    "teal": _rgb((6, 56, 66), (30, 140, 150), (170, 232, 226), (240, 255, 250),
-                 (20, 96, 104), (4, 32, 38), (120, 255, 220)),
-    "mono": _rgb((24, 24, 26), (96, 96, 100), (200, 200, 204), (250, 250, 250),
-                 (80, 80, 84), (12, 12, 14), (230, 230, 235)),
+    "sunset": _rgb(
+        (44, 26, 84),
+        (190, 70, 110),
+        (255, 165, 95),
+        (255, 225, 160),
+        (125, 60, 105),
+        (38, 18, 48),
+        (255, 130, 80),
+    ),
+    "night": _rgb(
+        (4, 7, 24),
+        (18, 28, 68),
+        (62, 74, 132),
+        (236, 238, 255),
+        (30, 36, 74),
+        (7, 9, 24),
+        (255, 206, 120),
+    ),
+    "ocean": _rgb(
+        (18, 74, 140),
+        (70, 150, 205),
+        (190, 228, 242),
+        (255, 250, 232),
+        (52, 118, 160),
+        (10, 48, 86),
+        (120, 225, 235),
+    ),
+    "forest": _rgb(
+        (96, 150, 140),
+        (172, 206, 176),
+        (232, 236, 200),
+        (255, 246, 210),
+        (76, 124, 96),
+        (14, 42, 30),
+        (214, 226, 130),
+    ),
+    "golden": _rgb(
+        (176, 96, 58),
+        (238, 166, 88),
+        (255, 224, 150),
+        (255, 246, 205),
+        (168, 98, 54),
+        (62, 30, 18),
+        (255, 208, 96),
+    ),
+    "desert": _rgb(
+        (70, 134, 200),
+        (160, 196, 226),
+        (246, 218, 176),
+        (255, 250, 236),
+        (206, 140, 92),
+        (140, 72, 42),
+        (246, 186, 112),
+    ),
+    "snow": _rgb(
+        (104, 138, 192),
+        (182, 204, 232),
+        (236, 242, 250),
+        (255, 255, 255),
+        (152, 174, 208),
+        (82, 102, 144),
+        (196, 230, 255),
+    ),
+    "neon": _rgb(
+        (12, 4, 36),
+        (86, 18, 118),
+        (255, 64, 160),
+        (255, 206, 86),
+        (58, 10, 88),
+        (9, 0, 24),
+        (0, 236, 255),
+    ),
+    "autumn": _rgb(
+        (98, 132, 176),
+        (218, 168, 120),
+        (250, 212, 152),
+        (255, 240, 202),
+        (178, 88, 40),
+        (84, 36, 18),
+        (232, 122, 44),
+    ),
+    "pastel": _rgb(
+        (164, 184, 238),
+        (238, 198, 228),
+        (255, 232, 212),
+        (255, 250, 242),
+        (198, 168, 212),
+        (146, 126, 180),
+        (255, 188, 200),
+    ),
+    "storm": _rgb(
+        (26, 30, 40),
+        (66, 76, 92),
+        (128, 138, 150),
+        (220, 226, 236),
+        (52, 58, 72),
+        (16, 18, 26),
+        (196, 210, 255),
+    ),
+    "red": _rgb(
+        (58, 6, 18),
+        (168, 30, 44),
+        (255, 124, 92),
+        (255, 222, 184),
+        (110, 22, 34),
+        (34, 4, 10),
+        (255, 90, 64),
+    ),
+    "blue": _rgb(
+        (8, 22, 78),
+        (38, 88, 178),
+        (150, 198, 248),
+        (235, 245, 255),
+        (40, 70, 140),
+        (6, 16, 48),
+        (110, 200, 255),
+    ),
+    "green": _rgb(
+        (20, 70, 50),
+        (80, 160, 110),
+        (200, 236, 180),
+        (248, 255, 220),
+        (46, 110, 70),
+        (8, 36, 22),
+        (180, 250, 120),
+    ),
+    "purple": _rgb(
+        (30, 10, 60),
+        (110, 50, 160),
+        (220, 150, 230),
+        (255, 230, 250),
+        (80, 40, 120),
+        (20, 6, 40),
+        (240, 120, 255),
+    ),
+    "pink": _rgb(
+        (120, 50, 110),
+        (236, 120, 170),
+        (255, 200, 210),
+        (255, 245, 240),
+        (190, 90, 140),
+        (80, 24, 60),
+        (255, 150, 190),
+    ),
+    "orange": _rgb(
+        (120, 40, 20),
+        (236, 110, 40),
+        (255, 196, 110),
+        (255, 240, 200),
+        (170, 70, 30),
+        (60, 20, 8),
+        (255, 160, 60),
+    ),
+    "teal": _rgb(
+        (6, 56, 66),
+        (30, 140, 150),
+        (170, 232, 226),
+        (240, 255, 250),
+        (20, 96, 104),
+        (4, 32, 38),
+        (120, 255, 220),
+    ),
+    "mono": _rgb(
+        (24, 24, 26),
+        (96, 96, 100),
+        (200, 200, 204),
+        (250, 250, 250),
+        (80, 80, 84),
+        (12, 12, 14),
+        (230, 230, 235),
+    ),
 }
 
 # Words that pick a palette, by the palette they pick.
@@ -118,15 +249,51 @@ _ELEMENT_WORDS: dict[str, tuple[str, ...]] = {
     "moon": ("moon", "lunar", "moonlight", "moonlit", "crescent"),
     "circle": ("circle", "circles", "ring", "rings", "orb", "sphere", "planet", "portal"),
     "mountains": ("mountain", "mountains", "peak", "peaks", "alps", "hills", "hill", "valley"),
-    "city": ("city", "skyline", "town", "buildings", "building", "tower", "towers",
-             "skyscraper", "skyscrapers", "street", "urban", "downtown", "cyberpunk"),
-    "water": ("wave", "waves", "ocean", "sea", "lake", "water", "river", "beach", "coast",
-              "lagoon", "reflection", "harbor"),
+    "city": (
+        "city",
+        "skyline",
+        "town",
+        "buildings",
+        "building",
+        "tower",
+        "towers",
+        "skyscraper",
+        "skyscrapers",
+        "street",
+        "urban",
+        "downtown",
+        "cyberpunk",
+    ),
+    "water": (
+        "wave",
+        "waves",
+        "ocean",
+        "sea",
+        "lake",
+        "water",
+        "river",
+        "beach",
+        "coast",
+        "lagoon",
+        "reflection",
+        "harbor",
+    ),
     "grid": ("grid", "synthwave", "retro", "vaporwave", "tron", "digital", "grids"),
     "forest": ("forest", "trees", "tree", "woods", "pine", "pines", "jungle"),
     "stars": ("star", "stars", "starry", "galaxy", "space", "night", "cosmic", "milky"),
-    "clouds": ("cloud", "clouds", "cloudy", "sky", "storm", "stormy", "fog", "foggy", "mist",
-               "misty", "overcast"),
+    "clouds": (
+        "cloud",
+        "clouds",
+        "cloudy",
+        "sky",
+        "storm",
+        "stormy",
+        "fog",
+        "foggy",
+        "mist",
+        "misty",
+        "overcast",
+    ),
     "dunes": ("desert", "dune", "dunes", "sand"),
 }
 _WORD_TO_ELEMENTS: dict[str, list[str]] = {}
@@ -209,9 +376,11 @@ def style_for(prompt: str, seed: int) -> Style:
     tokens = words(prompt)
     rng = rng_for(seed, prompt, salt=1)
 
-    palette_names = tuple(dict.fromkeys(_WORD_TO_PALETTE[w] for w in tokens if w in _WORD_TO_PALETTE))
+    palette_names = tuple(
+        dict.fromkeys(_WORD_TO_PALETTE[w] for w in tokens if w in _WORD_TO_PALETTE)
+    )
     if not palette_names:
-        choices = sorted(p for p in PALETTES if p not in ("mono",))
+        choices = sorted(p for p in PALETTES if p != "mono")
         palette_names = (choices[int(rng.integers(len(choices)))],)
     palette = PALETTES[palette_names[0]]
     if len(palette_names) > 1:
@@ -219,8 +388,13 @@ def style_for(prompt: str, seed: int) -> Style:
         second = PALETTES[palette_names[1]]
         palette = palette.mix(second, 0.3)
         palette = Palette(
-            palette.sky_top, palette.sky_mid, palette.horizon, palette.light,
-            palette.far, palette.near, second.accent,
+            palette.sky_top,
+            palette.sky_mid,
+            palette.horizon,
+            palette.light,
+            palette.far,
+            palette.near,
+            second.accent,
         )
 
     elements = {e for w in tokens for e in _WORD_TO_ELEMENTS.get(w, ())}
@@ -251,9 +425,17 @@ def style_for(prompt: str, seed: int) -> Style:
     )
 
 
-_TINTABLE = {"circle": "circle", "ring": "circle", "orb": "circle", "sphere": "circle",
-             "planet": "circle", "portal": "circle", "sun": "sun", "moon": "moon",
-             "grid": "grid"}
+_TINTABLE = {
+    "circle": "circle",
+    "ring": "circle",
+    "orb": "circle",
+    "sphere": "circle",
+    "planet": "circle",
+    "portal": "circle",
+    "sun": "sun",
+    "moon": "moon",
+    "grid": "grid",
+}
 _SKIP = {"a", "an", "the", "big", "small", "giant", "glowing", "bright", "huge", "tiny"}
 
 
@@ -273,11 +455,21 @@ def _tints(tokens: tuple[str, ...]) -> dict[str, tuple[float, float, float]]:
 
 
 _COLOUR_TINTS: dict[str, tuple[float, float, float]] = {
-    "red": (1.0, 0.25, 0.2), "crimson": (0.9, 0.1, 0.2), "orange": (1.0, 0.55, 0.15),
-    "yellow": (1.0, 0.9, 0.3), "golden": (1.0, 0.8, 0.35), "gold": (1.0, 0.8, 0.35),
-    "green": (0.35, 1.0, 0.45), "blue": (0.3, 0.55, 1.0), "cyan": (0.2, 0.95, 1.0),
-    "teal": (0.2, 0.85, 0.8), "purple": (0.7, 0.35, 1.0), "violet": (0.7, 0.35, 1.0),
-    "pink": (1.0, 0.45, 0.75), "magenta": (1.0, 0.25, 0.85), "white": (1.0, 1.0, 1.0),
+    "red": (1.0, 0.25, 0.2),
+    "crimson": (0.9, 0.1, 0.2),
+    "orange": (1.0, 0.55, 0.15),
+    "yellow": (1.0, 0.9, 0.3),
+    "golden": (1.0, 0.8, 0.35),
+    "gold": (1.0, 0.8, 0.35),
+    "green": (0.35, 1.0, 0.45),
+    "blue": (0.3, 0.55, 1.0),
+    "cyan": (0.2, 0.95, 1.0),
+    "teal": (0.2, 0.85, 0.8),
+    "purple": (0.7, 0.35, 1.0),
+    "violet": (0.7, 0.35, 1.0),
+    "pink": (1.0, 0.45, 0.75),
+    "magenta": (1.0, 0.25, 0.85),
+    "white": (1.0, 1.0, 1.0),
     "silver": (0.85, 0.88, 0.95),
 }
 

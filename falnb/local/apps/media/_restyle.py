@@ -7,7 +7,6 @@ seed and size, so a realtime slider drag only pays for the per-frame blend.
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import numpy as np
 from PIL import Image

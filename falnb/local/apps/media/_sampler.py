@@ -21,6 +21,7 @@ def sample(
     num_steps: int,
     rng: np.random.Generator,
     step_indices: Iterable[int],
+    *,
     churn: float = 0.06,
 ) -> Array:
     """Return ``start`` moved onto ``target``; ``step_indices`` yields ``1..num_steps``.
@@ -30,13 +31,15 @@ def sample(
     after N steps is about ``0.5 / (N + 1) ** 1.2``.
     """
     height, width = target.shape[:2]
-    latent = start.copy()
+    latent: Array = start.copy()
     residual = 0.5 / (num_steps + 1) ** 1.2
     rate = np.float32(1.0 - residual ** (1.0 / num_steps))
+    # One tall noise field, read through a window that slides a row per step: fresh-looking
+    # noise each step for the price of generating it once.
+    field = rng.standard_normal((height + num_steps, width), dtype=np.float32)
     for index in step_indices:
         latent += (target - latent) * rate
         sigma = np.float32(churn * (1.0 - index / num_steps))
         if sigma:
-            fresh = rng.standard_normal((height, width), dtype=np.float32)
-            latent += (fresh * sigma)[..., None]
+            latent += (field[index : index + height] * sigma)[..., None]
     return latent

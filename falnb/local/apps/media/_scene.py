@@ -60,13 +60,15 @@ def render(style: Style, width: int, height: int, t: float = 0.0) -> Array:
         _stars(img, canvas, style, np.random.default_rng(style.variation + 1), t)
     _lights(img, canvas, style, light, t)
     if "clouds" in els:
-        _clouds(img, canvas, style, np.random.default_rng(style.variation + 2), light, t)
+        _clouds(img, canvas, style, np.random.default_rng(style.variation + 2), light=light, t=t)
     if not els & {"water", "grid"}:
         _ground(img, canvas, style)
     if "mountains" in els:
         _mountains(img, canvas, style, Noise1D(rng), t)
     if "dunes" in els:
-        _dunes(img, canvas, style, Noise1D(np.random.default_rng(style.variation + 3), octaves=2), t)
+        _dunes(
+            img, canvas, style, Noise1D(np.random.default_rng(style.variation + 3), octaves=2), t
+        )
     if "city" in els:
         _city(img, canvas, style, np.random.default_rng(style.variation + 4), t)
     if "forest" in els:
@@ -74,7 +76,7 @@ def render(style: Style, width: int, height: int, t: float = 0.0) -> Array:
     if "grid" in els:
         _grid(img, canvas, style, t)
     elif "water" in els:
-        _water(img, canvas, style, light, np.random.default_rng(style.variation + 6), t)
+        _water(img, canvas, style, np.random.default_rng(style.variation + 6), light=light, t=t)
     return img
 
 
@@ -171,6 +173,7 @@ def _clouds(
     canvas: _Canvas,
     style: Style,
     rng: np.random.Generator,
+    *,
     light: tuple[float, float],
     t: float,
 ) -> None:
@@ -178,17 +181,21 @@ def _clouds(
     h, w = canvas.height, canvas.width
     stormy = "storm" in style.palette_names or style.mood.rain > 0
     noise = fbm2d(rng, w, h, cells=(5, 7), octaves=5)
-    shift = int(round(t * 0.02 * h))
+    shift = round(t * 0.02 * h)
     if shift:
         noise = np.roll(noise, shift, axis=1)
-    band = smoothstep(0.0, 0.25, canvas.y) * smoothstep(style.horizon, style.horizon * 0.55, canvas.y)
+    band = smoothstep(0.0, 0.25, canvas.y) * smoothstep(
+        style.horizon, style.horizon * 0.55, canvas.y
+    )
     cover = 0.42 if stormy else 0.52
     mask = smoothstep(cover, cover + 0.22, noise) * band * (0.95 if stormy else 0.8)
     lx, ly = light
     near_light = np.exp(-((canvas.x - lx) ** 2 + (canvas.y - ly) ** 2) / (2 * 0.3**2))
-    base = _c(pal.sky_mid) * 0.55 + _c(pal.far) * 0.45 if stormy else _c(pal.horizon) * 0.7 + _c(
-        pal.sky_mid
-    ) * 0.3
+    base = (
+        _c(pal.sky_mid) * 0.55 + _c(pal.far) * 0.45
+        if stormy
+        else _c(pal.horizon) * 0.7 + _c(pal.sky_mid) * 0.3
+    )
     lit = _c(pal.light)
     shade = (noise - cover).clip(0, 1)[..., None] * 1.6  # thicker cloud reads darker underneath
     colour = base * (1.0 - 0.35 * shade) + lit * (near_light[..., None] * 0.55)
@@ -315,8 +322,9 @@ def _water(
     img: Array,
     canvas: _Canvas,
     style: Style,
-    light: tuple[float, float],
     rng: np.random.Generator,
+    *,
+    light: tuple[float, float],
     t: float,
 ) -> None:
     pal = style.palette

@@ -74,10 +74,18 @@ def _load(url: str | None, data: bytes | None) -> Image.Image:
     else:
         assert url is not None
         # Data URIs can be megabytes: key them by digest, not by the string itself.
-        key = url if not url.startswith("data:") else "sha256u:" + hashlib.sha256(url.encode()).hexdigest()
+        key = (
+            url
+            if not url.startswith("data:")
+            else "sha256u:" + hashlib.sha256(url.encode()).hexdigest()
+        )
     image = _CACHE.get(key)
     if image is None:
-        image = decode_image(data, "image") if data is not None else decode_image(fetch_bytes(url or ""))
+        image = (
+            decode_image(data, "image")
+            if data is not None
+            else decode_image(fetch_bytes(url or ""))
+        )
         _CACHE.put(key, image)
     return image
 
@@ -99,7 +107,13 @@ def _size(arguments: dict[str, Any], image: Image.Image) -> tuple[int, int]:
 
 
 def _render(
-    source: Array, prompt: str, seed: int, strength: float, num_steps: int, ctx: Context | None
+    source: Array,
+    prompt: str,
+    seed: int,
+    strength: float,
+    *,
+    num_steps: int,
+    ctx: Context | None,
 ) -> np.ndarray[Any, np.dtype[np.uint8]]:
     target = restyle(source, prompt, seed, strength)
     rng = rng_for(seed, prompt, salt=4)
@@ -127,7 +141,7 @@ def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     source = to_float(image, _size(arguments, image))
     images = []
     for index in range(num_images):
-        pixels = _render(source, prompt, seed + index, strength, num_steps, ctx)
+        pixels = _render(source, prompt, seed + index, strength, num_steps=num_steps, ctx=ctx)
         images.append(image_file(ctx, pixels, fmt, f"image_{index}", sync_mode=sync_mode))
     return {
         "images": images,
@@ -138,7 +152,7 @@ def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     }
 
 
-def image_to_image_realtime(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+def image_to_image_realtime(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:
     """One realtime frame: ``image`` (bytes) or ``image_url`` in; JPEG bytes out.
 
     Input also takes ``prompt``, ``strength`` (default 0.6), ``seed`` and
@@ -156,7 +170,7 @@ def image_to_image_realtime(arguments: dict[str, Any], ctx: Context) -> dict[str
     timer = Timer()
     image = _load(url, bytes(data) if data is not None else None)
     source = to_float(image, _size(arguments, image))
-    pixels = _render(source, prompt, seed, strength, num_steps, None)
+    pixels = _render(source, prompt, seed, strength, num_steps=num_steps, ctx=None)
     height, width = pixels.shape[:2]
     output: dict[str, Any] = {
         "images": [

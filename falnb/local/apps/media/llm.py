@@ -25,12 +25,13 @@ KNOWN_FIELDS = frozenset(
     {"prompt", "system_prompt", "model", "seed", "max_tokens", "token_delay", "temperature",
      "reasoning", "priority"}
 )  # fmt: skip
-_STOP = set(
-    "a an the and or but of to in on at for with about from by as is are was were be been "
-    "what how why when where who which can could would should do does did i you me my your "
-    "it its this that these those please tell explain write give some any me us our we "
-    "describe".split()
-)
+_STOP = frozenset({
+    "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "about",
+    "from", "by", "as", "is", "are", "was", "were", "be", "been", "what", "how", "why", "when",
+    "where", "who", "which", "can", "could", "would", "should", "do", "does", "did", "i", "you",
+    "me", "my", "your", "it", "its", "this", "that", "these", "those", "please", "tell",
+    "explain", "write", "give", "some", "any", "us", "our", "we", "describe",
+})  # fmt: skip
 _OPENERS = (
     "Here is a short take on {topic}.",
     "Good question about {topic}.",
@@ -115,4 +116,3 @@ def llm(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     prompt, seed, system_prompt, max_tokens, _, model = _options(arguments, ctx)
     text = "".join(tokens(compose_text(prompt, seed, system_prompt))[:max_tokens])
     return _final(text, seed, model)
-

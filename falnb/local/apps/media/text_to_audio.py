@@ -63,7 +63,8 @@ def _envelope(length: int, attack: float, release: float) -> Array:
     n = np.arange(length, dtype=np.float32)
     rise = np.clip(n / max(1.0, attack * SAMPLE_RATE), 0, 1)
     fall = np.clip((length - n) / max(1.0, release * SAMPLE_RATE), 0, 1)
-    return (rise * fall).astype(np.float32)
+    envelope: Array = (rise * fall).astype(np.float32)
+    return envelope
 
 
 def _pluck(length: int, decay: float) -> Array:
@@ -94,11 +95,19 @@ def compose(ctx: Context, prompt: str, seed: int, duration: float) -> Array:
     tokens = set(words(prompt))
     rng = rng_for(seed, prompt, salt=10)
     length = round(duration * SAMPLE_RATE)
-    scale = _MINOR if tokens & _SAD else _MAJOR if tokens & (_FAST | {"calm"}) else (
-        _MINOR if rng.random() < 0.4 else _MAJOR
+    scale = (
+        _MINOR
+        if tokens & _SAD
+        else _MAJOR
+        if tokens & (_FAST | {"calm"})
+        else (_MINOR if rng.random() < 0.4 else _MAJOR)
     )
-    bpm = rng.uniform(58, 72) if tokens & _SLOW else rng.uniform(112, 128) if tokens & _FAST else (
-        rng.uniform(76, 100)
+    bpm = (
+        rng.uniform(58, 72)
+        if tokens & _SLOW
+        else rng.uniform(112, 128)
+        if tokens & _FAST
+        else (rng.uniform(76, 100))
     )
     beat = 60.0 / bpm
     root = 48 + int(rng.integers(0, 12))
@@ -146,7 +155,8 @@ def compose(ctx: Context, prompt: str, seed: int, duration: float) -> Array:
     fade = _envelope(length, attack=0.05, release=0.4)
     mix *= fade
     peak = float(np.max(np.abs(mix))) or 1.0
-    return (mix * (0.89 / peak)).astype(np.float32)
+    normalised: Array = (mix * (0.89 / peak)).astype(np.float32)
+    return normalised
 
 
 def text_to_audio(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:

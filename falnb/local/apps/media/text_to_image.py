@@ -42,7 +42,7 @@ def paint(prompt: str, seed: int, width: int, height: int) -> Array:
 
 
 def generate(
-    ctx: Context, prompt: str, seed: int, width: int, height: int, num_steps: int
+    ctx: Context, prompt: str, seed: int, width: int, height: int, *, num_steps: int
 ) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """One image, "denoised" over ``num_steps`` logged steps (few steps leave some grain)."""
     target = paint(prompt, seed, width, height)
@@ -67,7 +67,7 @@ def text_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     timer = Timer()
     images = []
     for index in range(num_images):
-        pixels = generate(ctx, prompt, seed + index, width, height, num_steps)
+        pixels = generate(ctx, prompt, seed + index, width, height, num_steps=num_steps)
         images.append(image_file(ctx, pixels, fmt, f"image_{index}", sync_mode=sync_mode))
     return {
         "images": images,
