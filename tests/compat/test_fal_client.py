@@ -19,7 +19,11 @@ from PIL import Image
 
 from falnb.local import LocalServer
 
-pytestmark = pytest.mark.compat
+pytestmark = [
+    pytest.mark.compat,
+    # fal-client 1.0.3 builds throwaway httpx clients (CDN uploads, tokens) it never closes.
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
 
 
 @pytest.fixture
@@ -31,7 +35,10 @@ def fal(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[fal_cl
     monkeypatch.setattr(fal_module, "REST_URL", f"{base}/_rest")
     monkeypatch.setattr(fal_module, "CDN_URL", f"{base}/_cdn")
     monkeypatch.setenv("FAL_KEY", server.key)
-    yield fal_client.SyncClient(key=server.key)
+    client = fal_client.SyncClient(key=server.key)
+    yield client
+    if "_client" in client.__dict__:  # fal-client caches its httpx client lazily
+        client._client.close()
 
 
 @pytest.fixture
@@ -130,11 +137,20 @@ def test_validation_error_detail_list(fal: fal_client.SyncClient) -> None:
 
 
 def test_unauthorized(fal: fal_client.SyncClient) -> None:
-    with pytest.raises(fal_client.FalClientHTTPError) as caught:
-        fal_client.SyncClient(key="wrong:key").run("local/echo", {})
+    stranger = fal_client.SyncClient(key="wrong:key")
+    try:
+        with pytest.raises(fal_client.FalClientHTTPError) as caught:
+            stranger.run("local/echo", {})
+    finally:
+        stranger._client.close()
     assert caught.value.status_code == 401
 
 
 def test_async_subscribe(fal_async: fal_client.AsyncClient) -> None:
-    result = asyncio.run(fal_async.subscribe("local/echo", {"n": 3}, with_logs=True))
-    assert result == {"n": 3}
+    async def subscribe() -> Any:
+        try:
+            return await fal_async.subscribe("local/echo", {"n": 3}, with_logs=True)
+        finally:
+            await fal_async._client.aclose()
+
+    assert asyncio.run(subscribe()) == {"n": 3}
