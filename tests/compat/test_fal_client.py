@@ -151,6 +151,6 @@ def test_async_subscribe(fal_async: fal_client.AsyncClient) -> None:
         try:
             return await fal_async.subscribe("local/echo", {"n": 3}, with_logs=True)
         finally:
-            await fal_async._client.aclose()
+            await (await fal_async._client).aclose()
 
     assert asyncio.run(subscribe()) == {"n": 3}
