@@ -34,12 +34,16 @@ def sample(
     latent: Array = start.copy()
     residual = 0.5 / (num_steps + 1) ** 1.2
     rate = np.float32(1.0 - residual ** (1.0 / num_steps))
-    # One tall noise field, read through a window that slides a row per step: fresh-looking
-    # noise each step for the price of generating it once.
-    field = rng.standard_normal((height + num_steps, width), dtype=np.float32)
+    # One noise field a little larger than the image, read through a window that jumps to a
+    # random offset each step: fresh noise per step for the price of generating it once.
+    # (Small steady shifts would correlate the steps and draw streaks.)
+    pad = 97
+    field = rng.standard_normal((height + pad, width + pad), dtype=np.float32)
+    offsets = rng.integers(0, pad, size=(num_steps + 1, 2))
     for index in step_indices:
         latent += (target - latent) * rate
         sigma = np.float32(churn * (1.0 - index / num_steps))
         if sigma:
-            latent += (field[index : index + height] * sigma)[..., None]
+            dy, dx = offsets[index]
+            latent += (field[dy : dy + height, dx : dx + width] * sigma)[..., None]
     return latent

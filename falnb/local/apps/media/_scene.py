@@ -132,7 +132,7 @@ def _lights(
         if "grid" in els:
             # The retro sun: a vertical gradient cut by widening slots.
             v = np.clip((canvas.y - (ly - radius)) / (2 * radius), 0, 1)
-            colour = (_c(pal.light) * (1 - v[..., None]) + _c(pal.accent) * v[..., None]).astype(
+            colour = (_c(pal.light) * (1 - v[..., None]) + _c(pal.horizon) * v[..., None]).astype(
                 np.float32
             )
             slots = np.sin((canvas.y - ly) * 160.0 - 3.0 * t) < (v * 2.2 - 1.4)
