@@ -38,6 +38,7 @@ __all__ = [
     "failure_from",
     "iterate_handler",
     "log_timestamp",
+    "wait_any",
 ]
 
 log = logging.getLogger("falnb.local")
@@ -93,6 +94,17 @@ def log_timestamp(when: float | None = None) -> str:
     """ISO-8601 UTC with milliseconds and ``Z``, as fal's log entries carry."""
     moment = datetime.fromtimestamp(time.time() if when is None else when, tz=timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+async def wait_any(events: list[asyncio.Event], seconds: float | None = None) -> bool:
+    """Wait until one of ``events`` is set; False if ``seconds`` pass first."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        done, _ = await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+    return bool(done)
 
 
 def _check_output(output: object, endpoint_id: str) -> Output:
@@ -187,15 +199,6 @@ class Job:
         """The event the next change sets; take it *before* reading state, then wait on it."""
         return self._changed
 
-    @staticmethod
-    async def wait_for(event: asyncio.Event, seconds: float | None = None) -> bool:
-        """Wait up to ``seconds`` for ``event`` (from :attr:`changed`); False on timeout."""
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except asyncio.TimeoutError:
-            return False
-        return True
-
     def add_log(self, message: str, level: str = "INFO") -> None:
         entry = {
             "message": message,
@@ -245,6 +248,8 @@ class JobManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[Any]] = set()
+        #: Set when the server begins to stop: open streams end so shutdown is prompt.
+        self.closing = asyncio.Event()
 
     # -- lifecycle (on the server loop) -------------------------------------------------
 
@@ -255,6 +260,17 @@ class JobManager:
             asyncio.create_task(self._worker(), name=f"falnb-worker-{i}")
             for i in range(self.concurrency)
         ]
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The server loop the queue runs on (None before the server starts)."""
+        return self._loop
+
+    def begin_close(self) -> None:
+        """End open streams and running direct calls (on the server loop, before shutdown)."""
+        self.closing.set()
+        for job in list(self._jobs.values()):
+            job.notify()
 
     async def stop(self) -> None:
         for job in list(self._jobs.values()):

@@ -11,8 +11,8 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
@@ -27,8 +27,9 @@ from falnb.local.jobs import (
     call_handler,
     failure_from,
     iterate_handler,
+    wait_any,
 )
-from falnb.local.registry import Endpoint
+from falnb.local.registry import Context, Endpoint
 
 if TYPE_CHECKING:
     from falnb.local.state import ServerState
@@ -47,8 +48,20 @@ _REQUEST_PATH = re.compile(
     r"^(?P<app>[^/]+/[^/]+)/requests/(?P<rid>[^/]+)"
     r"(?P<tail>/status/stream|/status|/cancel)?/?$"
 )
+T = TypeVar("T")
+SHUTTING_DOWN = Failure(
+    503,
+    {"detail": "The local server is shutting down", "error_type": "runner_disconnected"},
+    "The local server is shutting down",
+    "runner_disconnected",
+    {"x-fal-error-type": "runner_disconnected"},
+)
 _TRUE = ("1", "true", "yes")
 _SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
+
+
+class _Closing(Exception):  # noqa: N818 - control flow, not an error
+    """The server began to stop while a route was waiting."""
 
 
 class _Answer(Exception):  # noqa: N818 - control flow, not an error
@@ -166,18 +179,43 @@ class _Routes:
         ctx = self.state.make_context(request_id, endpoint_id)
         if path.endswith("/stream"):
             return await self._stream(request, endpoint, arguments, ctx)
+        return await self._run(endpoint, arguments, ctx)
+
+    async def _run(self, endpoint: Endpoint, arguments: dict[str, Any], ctx: Context) -> Response:
         try:
-            output = await call_handler(endpoint, arguments, ctx)
+            output = await self._unless_closing(call_handler(endpoint, arguments, ctx))
+        except _Closing:
+            ctx.cancelled.set()
+            return _failure_response(SHUTTING_DOWN)
         except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
             return _failure_response(failure_from(exc))
         return JSONResponse(output)
 
+    async def _unless_closing(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable``, or cancel it and raise :class:`_Closing` if the server stops."""
+        task = asyncio.ensure_future(awaitable)
+        closing = asyncio.ensure_future(self.state.jobs.closing.wait())
+        try:
+            await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            closing.cancel()
+        if not task.done():
+            task.cancel()
+            raise _Closing
+        return task.result()
+
     async def _stream(
-        self, request: Request, endpoint: Endpoint, arguments: dict[str, Any], ctx: Any
+        self, request: Request, endpoint: Endpoint, arguments: dict[str, Any], ctx: Context
     ) -> Response:
         items = iterate_handler(endpoint, arguments, ctx)
         try:
-            first = await items.__anext__()
+            first = await self._unless_closing(_next(items))
+        except _Closing:
+            ctx.cancelled.set()
+            return _failure_response(SHUTTING_DOWN)
         except StopAsyncIteration:
             return _failure_response(failure_from(RuntimeError("the stream produced no output")))
         except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
@@ -190,17 +228,31 @@ class _Routes:
         )
 
     async def _stream_events(
-        self, items: AsyncIterator[dict[str, Any]], first: dict[str, Any], ctx: Any, *, drop: bool
+        self,
+        items: AsyncIterator[dict[str, Any]],
+        first: dict[str, Any],
+        ctx: Context,
+        *,
+        drop: bool,
     ) -> AsyncIterator[bytes]:
         pending: asyncio.Task[dict[str, Any]] | None = None
+        closing = asyncio.ensure_future(self.state.jobs.closing.wait())
         try:
             yield _sse(first)
             if drop:
                 return
             while True:
                 pending = asyncio.ensure_future(_next(items))
-                while not (await asyncio.wait({pending}, timeout=self.state.ping_interval))[0]:
-                    yield b": ping\n\n"
+                while not pending.done():
+                    await asyncio.wait(
+                        {pending, closing},
+                        timeout=self.state.ping_interval,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                    if closing.done():
+                        return
+                    if not pending.done():
+                        yield b": ping\n\n"
                 try:
                     item = pending.result()
                 except StopAsyncIteration:
@@ -213,6 +265,7 @@ class _Routes:
                     pending = None
                 yield _sse(item)
         finally:
+            closing.cancel()
             ctx.cancelled.set()  # a no-op once the stream is done; stops an abandoned one
             if pending is not None:
                 pending.cancel()
@@ -315,8 +368,11 @@ class _Routes:
                 last, sent_logs = (job.status, position), next_index
                 if job.done or drop:
                     return
-            if not await job.wait_for(changed, self.state.ping_interval):
+            closing = self.state.jobs.closing
+            if not await wait_any([changed, closing], self.state.ping_interval):
                 yield b": ping\n\n"
+            if closing.is_set():
+                return
 
     async def websocket(self, websocket: WebSocket) -> None:
         from falnb.local.realtime import serve_realtime  # noqa: PLC0415 - C's module

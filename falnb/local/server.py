@@ -176,6 +176,11 @@ class LocalServer:
         """Stop serving (cancelling running requests) and remove the temporary data dir."""
         server, thread = self._server, self._thread
         if server is not None and thread is not None:
+            loop = self.state.jobs.loop
+            if loop is not None and not loop.is_closed():
+                # End open streams first, so uvicorn's graceful shutdown has nothing to cut.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(self.state.jobs.begin_close)
             server.should_exit = True
             thread.join(timeout)
             if thread.is_alive():
