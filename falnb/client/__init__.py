@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from falnb.client._client import AsyncClient, SyncClient
 from falnb.client._status import Completed, InProgress, Queued, Status
-from falnb.client._transport import RetryPolicy
+from falnb.client._transport import ConnectionFailedError, RetryPolicy
 from falnb.client.errors import (
     FalError,
     HTTPError,
@@ -27,6 +27,7 @@ __all__ = [
     "AsyncRequestHandle",
     "AsyncStream",
     "Completed",
+    "ConnectionFailedError",
     "FalError",
     "HTTPError",
     "InProgress",

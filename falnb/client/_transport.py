@@ -29,6 +29,7 @@ import httpx
 
 from falnb._version import __version__
 from falnb.client.errors import (
+    FalError,
     HTTPError,
     RateLimitedError,
     ValidationError,
@@ -39,7 +40,14 @@ if TYPE_CHECKING:
     # would be circular.
     from falnb._settings import Target
 
-__all__ = ["RetryPolicy", "Transport", "error_from_response", "redact_url"]
+__all__ = [
+    "ConnectionFailedError",
+    "RetryPolicy",
+    "Transport",
+    "connection_failed",
+    "error_from_response",
+    "redact_url",
+]
 
 logger = logging.getLogger("falnb.client")
 
@@ -150,6 +158,21 @@ def error_from_response(response: httpx.Response) -> HTTPError:
     return HTTPError(f"{status} from {where}: {text}{suffix}", **kw)
 
 
+class ConnectionFailedError(FalError, httpx.TransportError):
+    """The server could not be reached, or the connection broke, after any retries.
+
+    Also an ``httpx.TransportError``, so code that catches httpx's errors keeps working.
+    """
+
+
+def connection_failed(exc: httpx.TransportError, request: httpx.Request) -> ConnectionFailedError:
+    """The one-line error for a transport failure on ``request`` (the URL redacted)."""
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return ConnectionFailedError(
+        f"could not reach {request.method} {redact_url(request.url)}: {reason}", request=request
+    )
+
+
 def _accepted_by_server(response: httpx.Response) -> bool:
     """Whether a 5xx comes from the app or gateway (which may have accepted the request)."""
     return "x-fal-request-id" in response.headers
@@ -257,7 +280,7 @@ class Transport:
                 if attempt >= policy.max_attempts or not self._may_retry_exception(
                     exc, request, creates_work=creates_work
                 ):
-                    raise
+                    raise connection_failed(exc, request) from exc
                 await self._sleep(policy, attempt, None, f"{type(exc).__name__} on {method}")
                 continue
             if response.is_success or not raise_for_status:
@@ -304,7 +327,7 @@ class Transport:
                 if attempt >= policy.max_attempts or not self._may_retry_exception(
                     exc, request, creates_work=creates_work
                 ):
-                    raise
+                    raise connection_failed(exc, request) from exc
                 await self._sleep(policy, attempt, None, f"{type(exc).__name__} on {method}")
                 continue
             if response.is_success:

@@ -15,7 +15,7 @@ import httpx
 from httpx_sse import EventSource
 
 from falnb import _runtime
-from falnb.client._transport import Transport
+from falnb.client._transport import Transport, connection_failed
 from falnb.client.errors import FalError
 
 __all__ = ["AsyncStream", "EventsFactory", "Stream", "iter_stream"]
@@ -47,7 +47,14 @@ async def iter_stream(
             on_request_id(response.headers.get("x-fal-request-id"))
         content_type = response.headers.get("content-type", "")
         if "text/event-stream" in content_type:
-            async for event in EventSource(response).aiter_sse():
+            events = EventSource(response).aiter_sse()
+            while True:
+                try:
+                    event = await events.__anext__()
+                except StopAsyncIteration:
+                    return
+                except httpx.TransportError as exc:
+                    raise connection_failed(exc, response.request) from exc
                 if event.data.strip():
                     yield _parse(event.data, url)
         elif "json" in content_type:

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Literal
 
 import pytest
 
-from falnb import Completed, HTTPError, InProgress, RateLimitedError, Status, SyncClient
+from falnb import (
+    Completed,
+    ConnectionFailedError,
+    FalError,
+    HTTPError,
+    InProgress,
+    RateLimitedError,
+    RetryPolicy,
+    Status,
+    SyncClient,
+    Target,
+)
 from falnb.local import LocalServer
 
 SLOW = {"duration": 0.5, "steps": 5}
 STEPS = [f"step {i}/5" for i in range(1, 6)]
+FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05)
 
 
 def messages(updates: list[Status]) -> list[str]:
@@ -113,3 +126,24 @@ def test_refused_status_stream_falls_back_to_polling(
         if e.path.endswith("/status")
     ]
     assert len(polls) >= 2
+
+
+def test_unreachable_server_is_one_readable_error(server: LocalServer) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = Target.local(f"http://127.0.0.1:{port}", server.key)
+    with SyncClient(target, retry=FAST) as gone, pytest.raises(ConnectionFailedError) as info:
+        gone.run("local/echo", {})
+    message = str(info.value)
+    assert f"127.0.0.1:{port}/local/echo" in message
+    assert "ConnectError" in message
+    assert isinstance(info.value, FalError)
+
+
+def test_connection_lost_on_submit_is_not_repeated(client: SyncClient, server: LocalServer) -> None:
+    server.faults.add("reset", role="queue", method="POST", times=1)
+    with pytest.raises(ConnectionFailedError):
+        client.submit("local/echo", {})
+    # The body was sent: the server may have queued it, so falnb does not send it again.
+    assert len(server.journal.entries(method="POST", role="queue")) == 1
