@@ -10,7 +10,8 @@ Environment variables (all optional):
     The key, as fal's own clients read it.
 ``FALNB_TARGET``
     ``auto`` (default), ``fal`` or ``local``.
-``FALNB_RUN_URL``, ``FALNB_QUEUE_URL``, ``FALNB_REST_URL``, ``FALNB_CDN_URL``, ``FALNB_REALTIME_URL``
+``FALNB_RUN_URL``, ``FALNB_QUEUE_URL``, ``FALNB_REST_URL``, ``FALNB_CDN_URL``,
+``FALNB_REALTIME_URL``
     Override one base URL of the ``fal`` target (e.g. to reach a ``falnb serve`` elsewhere).
 """
 
