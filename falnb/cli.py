@@ -36,6 +36,22 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.set_defaults(func=_serve)
 
 
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="run real jobs through the default target and print them",
+        description="Run a few real jobs (echo, a queued job with logs, a stream, an image) "
+        "through the default target: the embedded local server unless FAL_KEY is set.",
+    )
+    demo.set_defaults(func=_demo)
+
+
+def _demo(_args: argparse.Namespace, out: TextIO) -> int:
+    from falnb._demo import main as demo  # noqa: PLC0415 - only this command needs it
+
+    return demo(out)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="falnb", description="fal.ai's generative-model API, native in Jupyter."
@@ -43,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"falnb {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_serve(commands)
+    _add_demo(commands)
     return parser
 
 

@@ -22,8 +22,8 @@ __all__ = [
     "Endpoint",
     "Handler",
     "LogLevel",
-    "Registry",
     "RealtimeHandler",
+    "Registry",
     "StreamHandler",
     "validate_endpoint_id",
 ]
@@ -71,9 +71,7 @@ class Context:
     def log(self, message: str, level: LogLevel = "INFO") -> None:
         self.log_sink(message, level)
 
-    def store(
-        self, data: bytes, content_type: str, file_name: str | None = None
-    ) -> dict[str, Any]:
+    def store(self, data: bytes, content_type: str, file_name: str | None = None) -> dict[str, Any]:
         return self.store_sink(data, content_type, file_name)
 
 

@@ -9,6 +9,6 @@ __all__ = ["builtin_endpoints"]
 
 def builtin_endpoints() -> list[Endpoint]:
     """Fresh instances of every built-in endpoint (owner ``local``)."""
-    from falnb.local.apps import basic, realtime_echo  # noqa: PLC0415 - keep imports lazy
+    from falnb.local.apps import basic, media, realtime_echo  # noqa: PLC0415 - keep imports lazy
 
-    return [*basic.ENDPOINTS, *realtime_echo.ENDPOINTS]
+    return [*basic.ENDPOINTS, *realtime_echo.ENDPOINTS, *media.ENDPOINTS]

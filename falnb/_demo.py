@@ -1,0 +1,78 @@
+"""``falnb demo``: real jobs through the default target, printed as they run.
+
+With no key configured this is the embedded local server, so the demo works offline.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import httpx
+
+import falnb
+from falnb.client import Completed, InProgress, Queued
+
+__all__ = ["main"]
+
+
+def _say(out: TextIO, text: str) -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
+def _on_update(out: TextIO) -> Any:
+    def show(event: object) -> None:
+        if isinstance(event, Queued):
+            _say(out, f"  queued at position {event.position}")
+        elif isinstance(event, (InProgress, Completed)):
+            for line in event.logs or []:
+                _say(out, f"  log: {line['message']}")
+
+    return show
+
+
+def main(out: TextIO = sys.stdout) -> int:
+    _say(out, "1. run local/echo")
+    _say(out, f"  -> {falnb.run('local/echo', {'prompt': 'a red fox', 'seed': 42})}")
+
+    _say(out, "2. subscribe to local/slow with logs")
+    result = falnb.subscribe(
+        "local/slow",
+        {"duration": 1.0, "steps": 4},
+        with_logs=True,
+        on_enqueue=lambda request_id: _say(out, f"  submitted {request_id}"),
+        on_queue_update=_on_update(out),
+    )
+    _say(out, f"  -> {result}")
+
+    _say(out, "3. stream local/stream-text")
+    final: dict[str, Any] = {}
+    for partial in falnb.stream("local/stream-text", {"prompt": "fal models in notebooks"}):
+        final = partial
+        _say(out, f"  .. {partial.get('text', partial)}")
+    _say(out, f"  -> final: {final}")
+
+    if falnb.default_client().target.name == "local":
+        _say(out, "4. subscribe to local/text-to-image")
+        steps: list[str] = []
+        image = falnb.subscribe(
+            "local/text-to-image",
+            {"prompt": "a golden sun over calm ocean waves", "seed": 7},
+            with_logs=True,
+            on_queue_update=lambda event: steps.extend(
+                line["message"] for line in getattr(event, "logs", None) or []
+            ),
+        )
+        _say(out, f"  {len(steps)} log lines, the last: {steps[-1] if steps else '-'}")
+        first = image["images"][0]
+        _say(
+            out,
+            f"  -> {first['width']}x{first['height']} {first['content_type']} seed={image['seed']}",
+        )
+        saved = Path("falnb-demo.jpg")
+        saved.write_bytes(httpx.get(first["url"]).content)
+        _say(out, f"     saved to {saved.resolve()}")
+    _say(out, "done.")
+    return 0
