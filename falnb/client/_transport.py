@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json as jsonlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -260,41 +261,25 @@ class Transport:
         did not accept them. ``final_app_errors`` marks reads whose 5xx with a request id is the
         app's own recorded answer (a queue result replays it), so retrying cannot change it.
         """
-        policy = retry or self.retry
-        attempt = 0
-        while True:
-            attempt += 1
-            request = self._build(
-                method,
-                url,
-                json=json,
-                content=content,
-                params=params,
-                headers=headers,
-                auth=auth,
-                timeout=timeout,
-            )
-            try:
-                response = await self._http.send(request)
-            except httpx.TransportError as exc:
-                if attempt >= policy.max_attempts or not self._may_retry_exception(
-                    exc, request, creates_work=creates_work
-                ):
-                    raise connection_failed(exc, request) from exc
-                await self._sleep(policy, attempt, None, f"{type(exc).__name__} on {method}")
-                continue
-            if response.is_success or not raise_for_status:
-                return response
-            await response.aread()
-            error = error_from_response(response)
-            if attempt >= policy.max_attempts or not self._may_retry_status(
-                response, policy, creates_work=creates_work or final_app_errors
-            ):
-                raise error
-            retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
-            if retry_after is None:
-                retry_after = parse_retry_after(response, error.body)
-            await self._sleep(policy, attempt, retry_after, f"{response.status_code} on {method}")
+        request = functools.partial(
+            self._build,
+            method,
+            url,
+            json=json,
+            content=content,
+            params=params,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+        )
+        return await self._send(
+            request,
+            retry or self.retry,
+            stream=False,
+            creates_work=creates_work,
+            final_app_errors=final_app_errors,
+            raise_for_status=raise_for_status,
+        )
 
     @asynccontextmanager
     async def stream(
@@ -314,43 +299,67 @@ class Transport:
 
         Errors are raised before any body is read, from the status and the JSON error body.
         """
-        policy = retry or self.retry
+        request = functools.partial(
+            self._build,
+            method,
+            url,
+            json=json,
+            params=params,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+        )
+        response = await self._send(
+            request, retry or self.retry, stream=True, creates_work=creates_work
+        )
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _send(
+        self,
+        build: Callable[[], httpx.Request],
+        policy: RetryPolicy,
+        *,
+        stream: bool,
+        creates_work: bool,
+        final_app_errors: bool = False,
+        raise_for_status: bool = True,
+    ) -> httpx.Response:
+        """The retry loop shared by :meth:`request` and :meth:`stream`."""
         attempt = 0
         while True:
             attempt += 1
-            request = self._build(
-                method, url, json=json, params=params, headers=headers, auth=auth, timeout=timeout
-            )
+            request = build()
             try:
-                response = await self._http.send(request, stream=True)
+                response = await self._http.send(request, stream=stream)
             except httpx.TransportError as exc:
                 if attempt >= policy.max_attempts or not self._may_retry_exception(
                     exc, request, creates_work=creates_work
                 ):
                     raise connection_failed(exc, request) from exc
-                await self._sleep(policy, attempt, None, f"{type(exc).__name__} on {method}")
+                await self._sleep(
+                    policy, attempt, None, f"{type(exc).__name__} on {request.method}"
+                )
                 continue
-            if response.is_success:
-                break
+            if response.is_success or not raise_for_status:
+                return response
             try:
                 await response.aread()
             finally:
                 await response.aclose()
             error = error_from_response(response)
             if attempt >= policy.max_attempts or not self._may_retry_status(
-                response, policy, creates_work=creates_work
+                response, policy, creates_work=creates_work or final_app_errors
             ):
                 raise error
             await self._sleep(
                 policy,
                 attempt,
                 parse_retry_after(response, error.body),
-                f"{response.status_code} on {method}",
+                f"{response.status_code} on {request.method}",
             )
-        try:
-            yield response
-        finally:
-            await response.aclose()
 
     @staticmethod
     def _may_retry_exception(
