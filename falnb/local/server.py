@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from falnb._settings import Target
-from falnb.local.apps import builtin_endpoints
+from falnb.local.apps import default_registry
 from falnb.local.faults import Faults
 from falnb.local.files import FileStore
 from falnb.local.gateway import GatewayMiddleware
@@ -72,7 +72,8 @@ class LocalServer:
     """A fal-compatible server on loopback, in a daemon thread with its own event loop.
 
     ``key`` defaults to a random one; ``port=0`` picks a free port; files go to ``data_dir``
-    (default: a temporary directory removed on :meth:`stop`).
+    (default: a temporary directory removed on :meth:`stop`). Without ``registry`` it serves
+    the process's shared registry (built-ins plus ``falnb.local.app`` functions).
     """
 
     def __init__(
@@ -90,7 +91,7 @@ class LocalServer:
         self.host = host
         self.state = ServerState(
             key=key or secrets.token_urlsafe(24),
-            registry=registry if registry is not None else Registry(builtin_endpoints()),
+            registry=registry if registry is not None else default_registry(),
             files=FileStore(root / "files"),
             signer=WebhookSigner(),
             concurrency=concurrency,
@@ -215,7 +216,9 @@ class LocalServer:
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on accepted sockets whose proto
+    # says TCP, and without it every response waits ~40 ms on Nagle + delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
