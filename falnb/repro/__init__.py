@@ -1,0 +1,51 @@
+"""Reproducible, seed-pinned calls: fingerprints, the lock file, the media store, record modes.
+
+A call is keyed by a fingerprint of its endpoint and canonical arguments. The lock file
+(``falnb.lock`` beside the notebooks, committed) records each call's seed, request id, status,
+result JSON and media; the media themselves live in a content-addressed store in falnb's cache.
+The :class:`Recorder` is what the Session talks to.
+
+Example::
+
+    from falnb.repro import Recorder
+
+    recorder = Recorder.default()
+    call = recorder.lookup("local/text-to-image", {"prompt": "a fox"}, mode="once")
+    if call.hit:
+        print(call.result)
+"""
+
+from __future__ import annotations
+
+from falnb.repro.fingerprint import canonical_arguments, fingerprint
+from falnb.repro.lockfile import Entry, LockFile, LockFileError, default_lock_path
+from falnb.repro.modes import RecordMode, parse_mode, resolve_mode
+from falnb.repro.recorder import Lookup, Recorder, ReplayMissError, find_media
+from falnb.repro.store import (
+    MediaIntegrityError,
+    MediaRef,
+    MediaStore,
+    OfflineError,
+    default_cache_dir,
+)
+
+__all__ = [
+    "Entry",
+    "LockFile",
+    "LockFileError",
+    "Lookup",
+    "MediaIntegrityError",
+    "MediaRef",
+    "MediaStore",
+    "OfflineError",
+    "RecordMode",
+    "Recorder",
+    "ReplayMissError",
+    "canonical_arguments",
+    "default_cache_dir",
+    "default_lock_path",
+    "find_media",
+    "fingerprint",
+    "parse_mode",
+    "resolve_mode",
+]

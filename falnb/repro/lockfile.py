@@ -1,0 +1,221 @@
+"""The lock file: recorded fal calls, keyed by fingerprint, committed beside the notebooks.
+
+One lock per directory of notebooks (a "project"): ``falnb.lock`` in the notebook's
+directory, shared by the notebooks there. Entries are keyed by fingerprint, so two notebooks
+making the same call share one entry, and a notebook can be renamed or moved with its
+directory without losing its recordings. ``FALNB_LOCK`` names another file.
+
+The file is indented JSON with sorted keys, so diffs are clean. Writes go to a temporary file
+that replaces the lock atomically, under an inter-process file lock (a hidden
+``.falnb.lock.flock`` beside it) with a read-modify-write, so two kernels recording at once
+never lose each other's entries. Strings given as ``secrets`` are redacted before anything
+reaches the disk.
+
+Example::
+
+    lock = LockFile(Path("falnb.lock"))
+    lock.put(fp, entry)
+    assert lock.get(fp) == entry
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from filelock import FileLock
+
+from falnb.client.errors import FalError
+from falnb.repro.store import MediaRef
+
+__all__ = [
+    "FORMAT_VERSION",
+    "LOCK_ENV",
+    "LOCK_NAME",
+    "Entry",
+    "EntryStatus",
+    "LockFile",
+    "LockFileError",
+    "default_lock_path",
+]
+
+FORMAT_VERSION = 1
+LOCK_NAME = "falnb.lock"
+LOCK_ENV = "FALNB_LOCK"
+_ABOUT = (
+    "falnb lock file: fal calls recorded by fingerprint (endpoint + arguments). Commit it; "
+    "media live in falnb's cache (falnb lock show / verify / gc)."
+)
+
+EntryStatus = Literal["pending", "completed", "failed", "cancelled"]
+
+
+class LockFileError(FalError):
+    """The lock file cannot be read (e.g. a merge conflict left it invalid)."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One recorded call."""
+
+    endpoint: str
+    arguments: dict[str, Any]
+    status: EntryStatus
+    request_id: str | None = None
+    seed: int | None = None
+    result: Any = None
+    media: tuple[MediaRef, ...] = ()
+    error: str | None = None
+    falnb_version: str = ""
+    time: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "endpoint": self.endpoint,
+            "arguments": self.arguments,
+            "status": self.status,
+            "request_id": self.request_id,
+            "seed": self.seed,
+            "result": self.result,
+            "media": [m.as_dict() for m in self.media],
+            "falnb_version": self.falnb_version,
+            "time": self.time,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        return {**self.extra, **data}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Entry:
+        known = {
+            "endpoint", "arguments", "status", "request_id", "seed", "result", "media",
+            "error", "falnb_version", "time",
+        }  # fmt: skip
+        seed = data.get("seed")
+        return cls(
+            endpoint=str(data["endpoint"]),
+            arguments=dict(data.get("arguments") or {}),
+            status=cast("EntryStatus", str(data.get("status", "completed"))),
+            request_id=data.get("request_id"),
+            seed=int(seed) if isinstance(seed, (int, float)) else None,
+            result=data.get("result"),
+            media=tuple(MediaRef.from_dict(m) for m in data.get("media") or ()),
+            error=data.get("error"),
+            falnb_version=str(data.get("falnb_version", "")),
+            time=str(data.get("time", "")),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+    def with_(self, **changes: Any) -> Entry:
+        return replace(self, **changes)
+
+
+def default_lock_path(
+    notebook: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Path:
+    """Where the lock lives: ``$FALNB_LOCK``, else ``falnb.lock`` in the notebook's directory.
+
+    ``notebook`` is the notebook's path when known (IPython's ``__session__``); otherwise
+    ``JPY_SESSION_NAME`` (set by Jupyter for kernels it starts), otherwise the current
+    directory, which Jupyter and nbclient set to the notebook's directory.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(LOCK_ENV):
+        return Path(env[LOCK_ENV]).expanduser()
+    candidate = str(notebook) if notebook else env.get("JPY_SESSION_NAME", "")
+    if candidate.endswith(".ipynb"):
+        path = Path(candidate).expanduser()
+        if path.parent.is_dir():
+            return path.parent / LOCK_NAME
+    return Path.cwd() / LOCK_NAME
+
+
+class LockFile:
+    """A lock file on disk. Reads are lock-free (writes replace the file atomically)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, secrets: Iterable[str] = ()) -> None:
+        self.path = Path(path)
+        self._mutex = FileLock(str(self.path.with_name(f".{self.path.name}.flock")))
+        # Short strings are not secrets worth redacting and would mangle ordinary text.
+        self._secrets = tuple(s for s in secrets if len(s) >= 8)
+
+    def __repr__(self) -> str:
+        return f"LockFile({str(self.path)!r})"
+
+    def entries(self) -> dict[str, Entry]:
+        """Every entry by fingerprint ({} when the file does not exist)."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            data = json.loads(text)
+            raw = data["entries"]
+            return {fp: Entry.from_dict(e) for fp, e in raw.items()}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise LockFileError(
+                f"{self.path} is not a valid falnb lock file ({exc.__class__.__name__}: {exc}); "
+                "fix it (a merge conflict?) or delete it to record again"
+            ) from None
+
+    def get(self, fingerprint: str) -> Entry | None:
+        return self.entries().get(fingerprint)
+
+    def put(self, fingerprint: str, entry: Entry) -> None:
+        """Write ``entry`` under ``fingerprint``, keeping every other writer's entries."""
+        with self.edit() as entries:
+            entries[fingerprint] = entry
+
+    def update(self, fingerprint: str, change: Callable[[Entry | None], Entry | None]) -> None:
+        """Replace the entry with ``change(current)`` (None deletes it), atomically."""
+        with self.edit() as entries:
+            new = change(entries.get(fingerprint))
+            if new is None:
+                entries.pop(fingerprint, None)
+            else:
+                entries[fingerprint] = new
+
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[dict[str, Entry]]:
+        """Read-modify-write under the inter-process lock; the dict is written back on exit."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._mutex:
+            entries = self.entries()
+            yield entries
+            self._write(entries)
+
+    def render(self, entries: Mapping[str, Entry]) -> str:
+        """The file's text for ``entries``: stable, sorted, secrets redacted."""
+        document = {
+            "about": _ABOUT,
+            "version": FORMAT_VERSION,
+            "entries": {fp: entries[fp].as_dict() for fp in sorted(entries)},
+        }
+        text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _write(self, entries: Mapping[str, Entry]) -> None:
+        data = self.render(entries).encode("utf-8")
+        fd, tmp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(fd, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.chmod(tmp, 0o644)  # a committed file, not a private temp file
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
