@@ -1,0 +1,288 @@
+"""A realtime widget: ipywidgets controls bound to a realtime model connection.
+
+Drag a slider and the model answers: each change sends the controls' current values (plus
+the fixed ``base`` inputs) over one realtime connection, latest wins, and the newest output
+image shows above the controls with the connection state, frames per second and the last
+round-trip latency::
+
+    from ipywidgets import FloatSlider, Text
+    from falnb.widgets import Realtime
+
+    Realtime(
+        "local/image-to-image",
+        base={"image_url": img, "seed": 3},
+        controls={"strength": FloatSlider(0.5, min=0, max=1, step=0.05), "prompt": Text("a fox")},
+    )
+
+The saved notebook keeps a static image of the last frame and one text line next to the live
+view; ``close()`` closes the connection and leaves only that static output.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anywidget
+import ipywidgets  # type: ignore[import-untyped]
+import traitlets
+
+from falnb.client import AsyncClient, SyncClient
+from falnb.widgets._realtime_driver import Frame, RealtimeDriver, Report
+from falnb.widgets._realtime_spec import parse_realtime_line
+
+__all__ = ["Realtime", "RealtimeView", "from_magic"]
+
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+_WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class RealtimeView(anywidget.AnyWidget):
+    """The live picture: latest frame (binary, never base64), state, fps, latency, error."""
+
+    _esm = _STATIC / "realtime.js"
+    _css = _STATIC / "realtime.css"
+
+    endpoint = traitlets.Unicode("").tag(sync=True)
+    frame = traitlets.Bytes(b"").tag(sync=True)
+    frame_type = traitlets.Unicode("image/jpeg").tag(sync=True)
+    frame_label = traitlets.Unicode("").tag(sync=True)
+    frames = traitlets.Int(0).tag(sync=True)
+    status = traitlets.Unicode("idle").tag(sync=True)
+    fps = traitlets.Float(0.0).tag(sync=True)
+    latency_ms = traitlets.Float(0.0).tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+
+    def __repr__(self) -> str:
+        return f"RealtimeView({self.endpoint!r}, {self.status}, frames={self.frames})"
+
+
+def _image_bytes(value: Any) -> Any:
+    """PIL images and paths become bytes once, at construction; other values pass as is."""
+    if isinstance(value, Path):
+        return value.read_bytes()
+    if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "size"):
+        buffer = io.BytesIO()
+        value.save(buffer, format="PNG")
+        return buffer.getvalue()
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class Realtime(ipywidgets.VBox):  # type: ignore[misc]
+    """Controls bound to a realtime endpoint, with the latest output frame above them.
+
+    ``controls`` maps input names to any ipywidgets controls (their ``.value`` is read);
+    ``base`` holds the other inputs (PIL images, paths and bytes are sent as image bytes, or
+    uploaded once for inputs named ``*_url``). ``client`` is a falnb Sync/AsyncClient (the
+    default client when None). ``throttle`` is the least time between two sends in seconds;
+    at most one input is ever in flight, and the newest waiting input goes next.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        base: Mapping[str, Any] | None = None,
+        controls: Mapping[str, ipywidgets.ValueWidget] | None = None,
+        *,
+        client: SyncClient | AsyncClient | None = None,
+        throttle: float = 0.0,
+        timeout: float = 30.0,
+        first_frame_timeout: float = 10.0,
+    ) -> None:
+        controls = dict(controls or {})
+        for name, control in controls.items():
+            if not hasattr(control, "value") or not isinstance(control, ipywidgets.Widget):
+                raise TypeError(f"control {name!r} must be an ipywidgets control with a .value")
+        self.endpoint = endpoint
+        self.base = {name: _image_bytes(value) for name, value in (base or {}).items()}
+        self.controls = controls
+        self.first_frame_timeout = first_frame_timeout
+        self.view = RealtimeView(endpoint=endpoint)
+        box = ipywidgets.VBox(list(controls.values()))
+        box.add_class("falnb-realtime-controls")
+        super().__init__([self.view, box])
+        self.add_class("falnb-realtime")
+        self._box = box
+        self._lock = threading.Lock()
+        self._last_frame: Frame | None = None
+        self._first_frame = threading.Event()
+        self._handle: Any = None
+        self._closed = False
+        if client is None:
+            import falnb  # noqa: PLC0415 - the default client, only when none is given
+
+            client = falnb.default_async_client()
+        async_client = client.async_client if isinstance(client, SyncClient) else client
+        _ = async_client.target  # resolve the default (maybe start the embedded server) here
+        self.driver = RealtimeDriver(
+            async_client, endpoint, self._on_report, throttle=throttle, timeout=timeout
+        )
+        for control in controls.values():
+            control.observe(self._on_change, names="value")
+        self.refresh()
+
+    # -- inputs (any thread) -----------------------------------------------------------------
+
+    def inputs(self) -> dict[str, Any]:
+        """The inputs a frame is asked for now: ``base`` overlaid with the controls' values."""
+        values = dict(self.base)
+        for name, control in self.controls.items():
+            values[name] = _image_bytes(control.value)
+        return values
+
+    def _on_change(self, _change: Any = None) -> None:
+        # May run on an ipykernel 7 subshell thread: read current values, hand off, return.
+        if not self._closed:
+            self.driver.request(self.inputs())
+
+    def refresh(self) -> None:
+        """Ask for a frame for the current values (as a change of any control does)."""
+        self._on_change()
+
+    # -- reports (falnb's loop thread) -------------------------------------------------------
+
+    def _on_report(self, report: Report) -> None:
+        view = self.view
+        frame = report.frame
+        with self._lock:
+            new_frame = frame is not None and frame is not self._last_frame
+            if new_frame:
+                self._last_frame = frame
+        with view.hold_sync():
+            view.status = report.status
+            view.error = report.error
+            view.fps = round(report.fps, 1)
+            view.latency_ms = round(report.latency * 1000.0, 1)
+            if new_frame and frame is not None:
+                view.frame_type = frame.content_type
+                view.frame_label = self._label(frame.inputs)
+                view.frame = frame.image
+                view.frames = report.frames
+        if new_frame:
+            self._first_frame.set()
+        if report.status == "error":
+            self._first_frame.set()  # an error is an answer too: don't hold the display
+
+    def _label(self, inputs: Mapping[str, Any]) -> str:
+        names = self.controls or inputs
+        return ", ".join(f"{name}={_short(inputs[name])}" for name in names if name in inputs)
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def frame(self) -> bytes:
+        """The latest output image's bytes (b"" before the first frame)."""
+        return self.view.frame
+
+    @property
+    def last_frame(self) -> Frame | None:
+        """The latest :class:`Frame`: image bytes, content type, inputs and latency."""
+        with self._lock:
+            return self._last_frame
+
+    @property
+    def status(self) -> str:
+        """idle, connecting, busy, live, error or closed."""
+        return self.view.status
+
+    @property
+    def error(self) -> str:
+        return self.view.error
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters: ``changes`` asked for, inputs ``sent``, ``frames`` shown, ``errors``."""
+        report = self.driver.report
+        return {
+            "changes": report.changes,
+            "sent": report.sent,
+            "frames": report.frames,
+            "errors": report.errors,
+            "fps": report.fps,
+            "latency": report.latency,
+        }
+
+    def wait_for_frame(self, timeout: float | None = None) -> bool:
+        """Block until the first frame (or error) arrives; True when one did."""
+        return self._first_frame.wait(timeout)
+
+    # -- output: live view plus a static fallback ---------------------------------------------
+
+    def summary(self) -> str:
+        """The stable text line saved with the notebook (no timings, no object ids)."""
+        frame = self.last_frame
+        values = ", ".join(
+            f"{name}={_short(getattr(control, 'value', None))}"
+            for name, control in self.controls.items()
+        )
+        text = f"Realtime {self.endpoint}" + (f" ({values})" if values else "")
+        if frame is None:
+            return text + ": no frame yet"
+        size = f" {frame.width}x{frame.height}" if frame.width and frame.height else ""
+        return text + f": last frame{size} {frame.content_type}"
+
+    def _static_bundle(self) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": self.summary()}
+        frame = self.last_frame
+        if frame is not None and frame.content_type in ("image/jpeg", "image/png"):
+            bundle[frame.content_type] = base64.b64encode(frame.image).decode("ascii")
+        return bundle
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        bundle = self._static_bundle()
+        if not self._closed:
+            live = super()._repr_mimebundle_(**kwargs) or {}
+            if _WIDGET_VIEW in live:
+                bundle[_WIDGET_VIEW] = live[_WIDGET_VIEW]
+        return bundle
+
+    def _ipython_display_(self) -> None:
+        # Wait briefly for the first frame so the saved output carries a picture, then keep
+        # the handle: close() replaces the live view with the static picture.
+        from IPython.display import display  # noqa: PLC0415 - only in IPython
+
+        self.wait_for_frame(self.first_frame_timeout)
+        self._handle = display(  # type: ignore[no-untyped-call]
+            self._repr_mimebundle_(), raw=True, display_id=True
+        )
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def close(self) -> None:
+        """Close the realtime connection and the view; the output keeps the last frame."""
+        if self._closed:
+            return
+        self._closed = True
+        for control in self.controls.values():
+            control.unobserve(self._on_change, names="value")
+        self.driver.close()
+        handle = self._handle
+        if handle is not None:
+            handle.update(self._static_bundle(), raw=True)
+        self.view.close()
+        self._box.close()
+        super().close()
+
+
+def from_magic(line: str, namespace: Mapping[str, Any]) -> Realtime:
+    """The widget for ``%fal realtime <line>``.
+
+    ``local/image-to-image strength=(0.0, 1.0, 0.05) prompt="a fox" image_url={img} seed=3``:
+    tuples become sliders (as ipywidgets.interact's abbreviations), quoted strings text boxes,
+    lists dropdowns, booleans checkboxes; ``{name}`` takes a value from ``namespace`` and other
+    literals are fixed inputs. Raises ValueError with a readable message for a bad line.
+    """
+    spec = parse_realtime_line(line, namespace)
+    return Realtime(spec.endpoint, base=spec.base, controls=spec.controls)

@@ -1,0 +1,93 @@
+// The live picture of a realtime widget: the latest frame (a binary Bytes trait, shown
+// through a blob URL), what produced it, and the connection's state, fps and latency.
+// Frames are decoded off-screen and swapped in whole, so the picture never flickers.
+
+const LABELS = {
+  idle: "idle",
+  connecting: "connecting…",
+  busy: "live",
+  live: "live",
+  error: "error",
+  closed: "closed",
+};
+
+function element(tag, className, parent) {
+  const node = document.createElement(tag);
+  node.className = className;
+  parent.appendChild(node);
+  return node;
+}
+
+function render({ model, el }) {
+  const root = element("div", "falnb-realtime-view", el);
+  const picture = element("div", "falnb-realtime-picture", root);
+  const img = element("img", "falnb-realtime-frame", picture);
+  img.alt = "latest frame";
+  img.hidden = true;
+  const empty = element("div", "falnb-realtime-empty", picture);
+  empty.textContent = "waiting for the first frame…";
+  const caption = element("div", "falnb-realtime-caption", root);
+  const bar = element("div", "falnb-realtime-bar", root);
+  const endpoint = element("span", "falnb-realtime-endpoint", bar);
+  const status = element("span", "falnb-realtime-status", bar);
+  const fps = element("span", "falnb-realtime-fps", bar);
+  const latency = element("span", "falnb-realtime-latency", bar);
+  const error = element("div", "falnb-realtime-error", root);
+
+  let shownUrl = null;
+  let pending = 0;
+
+  async function showFrame() {
+    const data = model.get("frame");
+    if (!data || data.byteLength === 0) return;
+    const ticket = ++pending;
+    const frames = model.get("frames");
+    const label = model.get("frame_label");
+    const url = URL.createObjectURL(new Blob([data], { type: model.get("frame_type") }));
+    const next = new Image();
+    next.src = url;
+    try {
+      await next.decode();
+    } catch {
+      URL.revokeObjectURL(url);
+      return;
+    }
+    if (ticket !== pending) {
+      URL.revokeObjectURL(url); // a newer frame is already on its way
+      return;
+    }
+    img.src = url;
+    img.hidden = false;
+    empty.hidden = true;
+    img.dataset.frames = String(frames);
+    caption.textContent = label;
+    if (shownUrl) URL.revokeObjectURL(shownUrl);
+    shownUrl = url;
+  }
+
+  function update() {
+    const state = model.get("status");
+    root.dataset.status = state;
+    endpoint.textContent = model.get("endpoint");
+    status.textContent = LABELS[state] || state;
+    const rate = model.get("fps");
+    fps.textContent = rate > 0 ? `${rate.toFixed(1)} fps` : "";
+    const ms = model.get("latency_ms");
+    latency.textContent = ms > 0 ? `${Math.round(ms)} ms` : "";
+    const message = model.get("error");
+    error.textContent = message;
+    error.hidden = !message;
+  }
+
+  model.on("change:frame", showFrame);
+  for (const name of ["status", "fps", "latency_ms", "error", "endpoint"]) {
+    model.on(`change:${name}`, update);
+  }
+  update();
+  showFrame();
+  return () => {
+    if (shownUrl) URL.revokeObjectURL(shownUrl);
+  };
+}
+
+export default { render };
