@@ -31,6 +31,14 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--concurrency", type=int, default=2, help="queue requests run at once (default 2)"
     )
     serve.add_argument(
+        "--app",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE (dotted name, or a .py file) first, so its @falnb.local.app "
+        "functions are served too; repeatable",
+    )
+    serve.add_argument(
         "--list", action="store_true", help="list the endpoints it serves, then exit"
     )
     serve.set_defaults(func=_serve)
@@ -63,10 +71,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _list_endpoints(out: TextIO) -> int:
-    from falnb.local.apps import builtin_endpoints  # noqa: PLC0415 - only this command needs it
+def _import_apps(modules: Sequence[str]) -> None:
+    """Import user modules so their ``@falnb.local.app`` decorators register their endpoints."""
+    import importlib  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
 
-    endpoints = sorted(builtin_endpoints(), key=lambda e: e.endpoint_id)
+    # Like `python -m`, resolve dotted names from the current directory first.
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    for module in modules:
+        path = Path(module)
+        if module.endswith(".py") or path.is_file():
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None:
+                raise SystemExit(f"falnb serve: cannot import {module}")
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = loaded
+            spec.loader.exec_module(loaded)
+        else:
+            try:
+                importlib.import_module(module)
+            except ModuleNotFoundError as exc:
+                if exc.name is None or not module.startswith(exc.name):
+                    raise  # the module itself failed to import one of its dependencies
+                raise SystemExit(
+                    f"falnb serve: no module named {module!r} "
+                    "(run from the directory that contains it, or pass a .py path)"
+                ) from exc
+
+
+def _list_endpoints(out: TextIO) -> int:
+    from falnb.local.apps import default_registry  # noqa: PLC0415 - only this command needs it
+
+    endpoints = list(default_registry())
     width = max(len(e.endpoint_id) for e in endpoints)
     out.writelines(f"{e.endpoint_id:<{width}}  {e.description}\n" for e in endpoints)
     return 0
@@ -104,6 +142,7 @@ def _banner(base_url: str, key: str, out: TextIO) -> None:
 
 
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    _import_apps(args.app)
     if args.list:
         return _list_endpoints(out)
     from falnb.local import LocalServer  # noqa: PLC0415 - keep `falnb --version` fast

@@ -1,0 +1,1 @@
+"""Runnable examples (``falnb serve --app examples.my_models``)."""
