@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 import wave
 from collections.abc import Iterator
 from typing import Any
@@ -156,7 +157,7 @@ def test_llm_stream_pieces_build_the_final_output(client: SyncClient) -> None:
     pieces = list(stream)
     assert len(pieces) > 2
     texts = [piece["output"] for piece in pieces]
-    assert all(later.startswith(earlier) for earlier, later in zip(texts, texts[1:]))
+    assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
     final = stream.final
     assert final is not None
     assert final["partial"] is False
