@@ -60,6 +60,95 @@ def _demo(_args: argparse.Namespace, out: TextIO) -> int:
     return demo(out)
 
 
+def _add_lock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lock = commands.add_parser(
+        "lock",
+        help="inspect, verify and clean up recorded fal calls",
+        description="The lock file (falnb.lock beside the notebooks) records every fal call's "
+        "seed, request id and result; media live in falnb's cache.",
+    )
+    actions = lock.add_subparsers(dest="lock_command", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="list the entries of a lock file")
+    show.add_argument("lockfile", nargs="?", default=None, help="default: ./falnb.lock")
+    show.set_defaults(func=_lock_show)
+    verify = actions.add_parser(
+        "verify",
+        help="re-run a notebook offline (record=none) and compare its outputs",
+        description="Execute NOTEBOOK in a fresh kernel with FALNB_RECORD=none; fail if any "
+        "call misses the lock or any output differs from the saved one.",
+    )
+    verify.add_argument("notebook", help="the .ipynb file")
+    verify.add_argument("--timeout", type=float, default=600, help="per cell, seconds")
+    verify.set_defaults(func=_lock_verify)
+    gc = actions.add_parser(
+        "gc",
+        help="delete cached media no lock file refers to",
+        description="Keep the media of every lock file that used the cache (and those named); "
+        "delete the rest.",
+    )
+    gc.add_argument("lockfiles", nargs="*", help="more lock files whose media to keep")
+    gc.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+    gc.set_defaults(func=_lock_gc)
+
+
+def _lock_show(args: argparse.Namespace, out: TextIO) -> int:
+    from falnb.repro import LockFile, default_lock_path  # noqa: PLC0415
+
+    lock = LockFile(args.lockfile or default_lock_path())
+    if not lock.path.exists():
+        print(f"falnb: no lock file at {lock.path}", file=sys.stderr)
+        return 1
+    entries = lock.entries()
+    out.write(f"{lock.path}: {len(entries)} entries\n")
+    rows = sorted(entries.items(), key=lambda item: (item[1].time, item[0]))
+    for fp, e in rows:
+        seed = "-" if e.seed is None else str(e.seed)
+        out.write(
+            f"{fp[:12]}  {e.status:<9}  {e.endpoint}  seed={seed}  "
+            f"request={e.request_id or '-'}  media={len(e.media)}  {e.time}\n"
+        )
+    return 0
+
+
+def _lock_verify(args: argparse.Namespace, out: TextIO) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from falnb.repro.verify import verify_notebook  # noqa: PLC0415
+
+    notebook = Path(args.notebook)
+    if not notebook.is_file():
+        print(f"falnb: no notebook at {notebook}", file=sys.stderr)
+        return 2
+    problems = verify_notebook(notebook, timeout=args.timeout)
+    out.writelines(f"FAIL {problem}\n" for problem in problems)
+    verdict = "reproduces from the lock" if not problems else f"{len(problems)} problem(s)"
+    out.write(f"{notebook}: {verdict}\n")
+    return 1 if problems else 0
+
+
+def _lock_gc(args: argparse.Namespace, out: TextIO) -> int:
+    from falnb.repro import LockFile, LockFileError, MediaStore  # noqa: PLC0415
+
+    store = MediaStore()
+    locks = [*store.registered_locks(), *args.lockfiles]
+    try:
+        keep = {m.sha256 for p in locks for e in LockFile(p).entries().values() for m in e.media}
+    except LockFileError as exc:
+        # Deleting media while a lock cannot be read could delete what it refers to.
+        print(f"falnb: not collecting: {exc}", file=sys.stderr)
+        return 1
+    doomed = [sha for sha in store.objects() if sha not in keep]
+    size = sum(store.object_path(sha).stat().st_size for sha in doomed)
+    if not args.dry_run:
+        store.gc(keep)
+    verb = "would delete" if args.dry_run else "deleted"
+    out.write(
+        f"{verb} {len(doomed)} media file(s), {size} bytes; kept {len(keep)} "
+        f"referenced by {len(locks)} lock file(s) in {store.root}\n"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="falnb", description="fal.ai's generative-model API, native in Jupyter."
@@ -68,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_serve(commands)
     _add_demo(commands)
+    _add_lock(commands)
     return parser
 
 

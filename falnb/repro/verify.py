@@ -1,0 +1,115 @@
+"""``falnb lock verify``: re-execute a notebook offline and compare its outputs with the saved.
+
+The notebook runs in a fresh kernel (nbclient) in its own directory with ``FALNB_RECORD=none``,
+so every fal call must replay from the lock and no call reaches the network. It fails when a
+call misses the lock (the cell's output says which) or any cell's outputs differ from those
+saved in the file. The notebook on disk is not modified.
+
+Example::
+
+    problems = verify_notebook(Path("analysis.ipynb"))
+    for problem in problems:
+        print(problem)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from falnb.repro.modes import ENV_VAR
+
+__all__ = ["comparable_outputs", "verify_notebook"]
+
+#: Data that legitimately changes per run (a live widget's model id).
+_VOLATILE_MIME = ("application/vnd.jupyter.widget-view+json",)
+
+
+def comparable_outputs(cell: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A code cell's outputs with what changes per run removed (execution counts, widget ids)."""
+    outputs: list[dict[str, Any]] = []
+    for output in cell.get("outputs", []):
+        item = {k: v for k, v in dict(output).items() if k not in ("execution_count", "transient")}
+        if "data" in item:
+            item["data"] = {k: v for k, v in item["data"].items() if k not in _VOLATILE_MIME}
+            if not item["data"]:
+                continue
+        if isinstance(item.get("text"), list):
+            item["text"] = "".join(item["text"])
+        outputs.append(json.loads(json.dumps(item, sort_keys=True)))
+    return outputs
+
+
+def _describe(index: int, cell: Mapping[str, Any]) -> str:
+    cell_id = cell.get("id")
+    first = "".join(cell.get("source", "")).strip().splitlines()[:1]
+    label = f"cell {index}" + (f" (id {cell_id})" if cell_id else "")
+    return f"{label} {first[0][:60]!r}" if first else label
+
+
+def _error_text(outputs: list[dict[str, Any]]) -> str | None:
+    for output in outputs:
+        if output.get("output_type") == "error":
+            return f"{output.get('ename')}: {output.get('evalue')}"
+        if output.get("name") == "stderr" and "record=none" in str(output.get("text", "")):
+            return str(output["text"]).strip().splitlines()[-1]
+    return None
+
+
+def verify_notebook(
+    notebook: Path, *, timeout: float = 600, kernel_name: str | None = None
+) -> list[str]:
+    """Problems found re-executing ``notebook`` with ``record=none`` ([] when it reproduces)."""
+    import nbformat  # noqa: PLC0415 - only this command needs Jupyter's packages
+    from nbclient import NotebookClient  # noqa: PLC0415
+
+    saved = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
+    fresh = copy.deepcopy(saved)
+    for cell in fresh.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    env = {
+        **os.environ,
+        ENV_VAR: "none",
+        "JPY_SESSION_NAME": str(notebook.resolve()),
+    }
+    client = NotebookClient(
+        fresh,
+        timeout=int(timeout),
+        allow_errors=True,
+        kernel_name=kernel_name or saved.metadata.get("kernelspec", {}).get("name", "python3"),
+        resources={"metadata": {"path": str(notebook.resolve().parent)}},
+    )
+    client.execute(env=env)
+
+    problems: list[str] = []
+    for index, (old, new) in enumerate(zip(saved.cells, fresh.cells, strict=True)):
+        if old.cell_type != "code":
+            continue
+        old_outputs, new_outputs = comparable_outputs(old), comparable_outputs(new)
+        error = _error_text(new_outputs)
+        if error is not None and error != _error_text(old_outputs):
+            problems.append(f"{_describe(index, old)}: {error}")
+        elif old_outputs != new_outputs:
+            problems.append(
+                f"{_describe(index, old)}: outputs differ from the saved ones "
+                f"({len(old_outputs)} saved, {len(new_outputs)} now)"
+                + _first_difference(old_outputs, new_outputs)
+            )
+    return problems
+
+
+def _first_difference(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> str:
+    for i, (a, b) in enumerate(zip(old, new, strict=False)):
+        if a != b:
+            keys = sorted(
+                k for k in {*a.get("data", {}), *b.get("data", {})}
+                if a.get("data", {}).get(k) != b.get("data", {}).get(k)
+            )  # fmt: skip
+            what = ", ".join(keys) if keys else "text/metadata"
+            return f"; first at output {i}: {what}"
+    return ""
