@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import io
 import logging
+import subprocess
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -383,3 +386,55 @@ def test_bad_ids_are_rejected(bad: str) -> None:
     with pytest.raises(ValueError, match="invalid endpoint id"):
         falnb.local.app(bad)
     assert bad not in default_registry()
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def my_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """examples/my_models.py imported afresh (it registers me/posterize), unregistered after."""
+    monkeypatch.syspath_prepend(str(REPO))
+    module = importlib.import_module("examples.my_models")
+    yield importlib.reload(module)
+    falnb.local.unregister("me/posterize")
+
+
+def test_readme_example_runs_through_the_client(my_models: Any, client: SyncClient) -> None:
+    source = Image.new("RGB", (20, 10), (100, 180, 30))
+    result, lines = logs_of(client, "me/posterize", {"image_url": source, "levels": 2})
+    (image,) = result["images"]
+    assert (image["width"], image["height"]) == (20, 10)
+    posterized = Image.open(io.BytesIO(download(image).content)).convert("RGB")
+    assert posterized.getcolors() == [(200, (0, 255, 0))]  # 2 levels: 0 or 255 only
+    assert ("STDOUT", "posterizing 20x10 to 2 levels") in lines
+    with pytest.raises(ValidationError) as raised:
+        client.run("me/posterize", {"image_url": "data:,", "levels": 1})
+    assert raised.value.errors_for("levels")
+
+
+def test_serve_app_list_includes_the_example(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("falnb")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "falnb.cli"]
+    listed = subprocess.run(
+        [*command, "serve", "--app", "examples.my_models", "--list"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "me/posterize" in listed
+    assert "Posterizes image_url" in listed
+    assert "local/text-to-image" in listed
+    missing = subprocess.run(
+        [*command, "serve", "--app", "examples.nope", "--list"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert missing.returncode != 0
+    assert "no module named 'examples.nope'" in missing.stderr
+    assert "Traceback" not in missing.stderr
