@@ -6,6 +6,7 @@ import asyncio
 import importlib
 import io
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -438,3 +439,29 @@ def test_serve_app_list_includes_the_example(tmp_path: Path) -> None:
     assert missing.returncode != 0
     assert "no module named 'examples.nope'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_readme_flow_on_the_embedded_server() -> None:
+    """A fresh interpreter without a key: the embedded server serves apps registered later."""
+    code = (
+        "import falnb\n"
+        "from PIL import Image\n"
+        "falnb.run('local/echo', {})  # the embedded server is running now\n"
+        "import examples.my_models\n"
+        "image = Image.new('RGB', (12, 6), (10, 250, 128))\n"
+        "result = falnb.subscribe('me/posterize', {'image_url': image, 'levels': 3})\n"
+        "print(result['images'][0]['width'], result['images'][0]['height'])\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "FALNB_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["12", "6"]
+    assert "embedded local server" in done.stderr
