@@ -75,6 +75,7 @@ __all__ = [
     "default_client",
     "get_handle",
     "get_handle_async",
+    "load_ipython_extension",
     "realtime",
     "realtime_async",
     "result",
@@ -151,5 +152,26 @@ def __getattr__(name: str) -> Any:
 
 
 # --- IPython extension -----------------------------------------------------------------------
-# The lead adds `load_ipython_extension(ipython)` here (importing falnb.magics lazily inside
-# it). Nothing above may import IPython.
+# Nothing above imports IPython; the magics load only inside a running IPython shell.
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext falnb``: register the ``%%fal`` / ``%fal`` magics."""
+    from falnb.magics import load_ipython_extension as load  # noqa: PLC0415
+
+    load(ipython)
+
+
+def _register_in_running_shell() -> None:
+    import sys  # noqa: PLC0415
+
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython  # noqa: PLC0415
+
+    shell = get_ipython()
+    if shell is not None and "fal" not in shell.magics_manager.magics.get("cell", {}):
+        load_ipython_extension(shell)
+
+
+_register_in_running_shell()

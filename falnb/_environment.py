@@ -1,0 +1,58 @@
+"""Which front end is showing falnb's output, decided in one place.
+
+Widgets only help where a widget manager renders them: JupyterLab / Notebook (their kernels
+carry ``JPY_SESSION_NAME``), VS Code and Colab. nbclient, nbconvert and terminal IPython get
+text. ``FALNB_PROGRESS=widget|text|none`` overrides the guess.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Literal
+
+__all__ = ["Frontend", "detect_frontend", "ipython_shell", "progress_mode"]
+
+Frontend = Literal["jupyter", "vscode", "colab", "kernel", "terminal", "none"]
+ProgressMode = Literal["widget", "text", "none"]
+
+
+def ipython_shell() -> Any | None:
+    """The running IPython shell, or None (IPython is never imported just to ask)."""
+    if "IPython" not in sys.modules:
+        return None
+    from IPython import get_ipython  # noqa: PLC0415 - only when IPython is already loaded
+
+    return get_ipython()
+
+
+def detect_frontend() -> Frontend:
+    """Where output goes: a widget-capable front end, a plain kernel, a terminal, or none."""
+    shell = ipython_shell()
+    if shell is None:
+        return "none"
+    name = type(shell).__name__
+    if name == "TerminalInteractiveShell":
+        return "terminal"
+    if "google.colab" in sys.modules:
+        return "colab"
+    if name != "ZMQInteractiveShell":
+        return "terminal"
+    if os.environ.get("VSCODE_PID"):
+        return "vscode"
+    if os.environ.get("JPY_SESSION_NAME"):
+        return "jupyter"
+    return "kernel"
+
+
+def progress_mode() -> ProgressMode:
+    """How live progress is shown: an anywidget view, a text line, or not at all."""
+    forced = os.environ.get("FALNB_PROGRESS", "").strip().lower()
+    if forced in ("widget", "text", "none"):
+        return forced  # type: ignore[return-value]
+    frontend = detect_frontend()
+    if frontend in ("jupyter", "vscode", "colab"):
+        return "widget"
+    if frontend == "none":
+        return "none"
+    return "text"

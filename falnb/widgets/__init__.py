@@ -1,0 +1,18 @@
+"""falnb's notebook views (anywidget): live progress, and the realtime widget.
+
+Importing this package is light: the widget classes (and anywidget) load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Realtime"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Realtime":
+        from falnb.widgets.realtime import Realtime  # noqa: PLC0415 - lazy: pulls in anywidget
+
+        return Realtime
+    raise AttributeError(f"module 'falnb.widgets' has no attribute {name!r}")

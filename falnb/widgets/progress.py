@@ -1,0 +1,329 @@
+"""Live progress of one fal request: an anywidget view, or a text line where widgets can't render.
+
+One :class:`ProgressState` (pure data: status, queue position, step i/N, latest logs) feeds
+either view. Both live in a display handle; when the request ends the handle is updated with
+the final output, so a saved notebook never shows a stuck bar. Updates may come from any
+thread (display handles and trait updates are thread-safe); nothing here prints.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from falnb.client._status import Completed, InProgress, Queued, Status
+
+if TYPE_CHECKING:
+    from falnb.result import Result
+
+__all__ = [
+    "NullProgress",
+    "Progress",
+    "ProgressState",
+    "TextProgress",
+    "WidgetProgress",
+    "make_progress",
+]
+
+_STEP = re.compile(r"\b(\d+)\s*/\s*(\d+)\b")
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+MAX_LOG_LINES = 5
+State = Literal["SUBMITTING", "IN_QUEUE", "IN_PROGRESS", "COMPLETED", "CANCELLED", "ERROR"]
+
+
+@dataclass
+class ProgressState:
+    """What a progress view shows; :meth:`apply` folds in one queue status."""
+
+    endpoint: str
+    status: State = "SUBMITTING"
+    queue_position: int = -1
+    progress: float = -1.0
+    progress_label: str = ""
+    logs: list[str] = field(default_factory=list)
+    error: str = ""
+    request_id: str = ""
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+
+    def apply(self, status: Status) -> None:
+        if isinstance(status, Queued):
+            self.status, self.queue_position = "IN_QUEUE", status.position
+            return
+        if isinstance(status, (InProgress, Completed)):
+            self.add_logs(status.logs or [])
+        if isinstance(status, InProgress):
+            self.status = "IN_PROGRESS"
+        elif isinstance(status, Completed):
+            self.status = "COMPLETED" if not status.error else "ERROR"
+            self.error = status.error or ""
+            if status.error_type == "client_cancelled":
+                self.status, self.error = "CANCELLED", "cancelled"
+
+    def add_logs(self, logs: list[dict[str, Any]]) -> None:
+        for entry in logs:
+            message = str(entry.get("message", "")).strip()
+            if not message:
+                continue
+            step = _STEP.search(message)
+            if step and int(step[2]) > 0:
+                done, total = int(step[1]), int(step[2])
+                self.progress = min(1.0, done / total)
+                self.progress_label = f"step {done}/{total}"
+            self.logs = [*self.logs, message][-MAX_LOG_LINES:]
+
+    def elapsed(self) -> float:
+        return (self.ended or time.monotonic()) - self.started
+
+    def line(self) -> str:
+        """One text line (plus the latest logs) for terminals and nbclient."""
+        label = {
+            "SUBMITTING": "submitting",
+            "IN_QUEUE": "in queue",
+            "IN_PROGRESS": "running",
+            "COMPLETED": "done",
+            "CANCELLED": "cancelled",
+            "ERROR": "failed",
+        }[self.status]
+        parts = [self.endpoint, label]
+        if self.status == "IN_QUEUE" and self.queue_position >= 0:
+            parts.append(f"queue position {self.queue_position}")
+        if self.progress >= 0:
+            filled = round(self.progress * 20)
+            parts.append(f"[{'#' * filled}{'.' * (20 - filled)}] {self.progress_label}")
+        if self.error and self.status != "CANCELLED":
+            parts.append(self.error)
+        parts.append(f"{self.elapsed():.1f} s")
+        lines = [" · ".join(parts)]
+        lines.extend(f"  {log}" for log in self.logs[-3:])
+        return "\n".join(lines)
+
+
+class Progress(Protocol):
+    """What :class:`falnb.session.Session` tells a progress view."""
+
+    def request(self, request_id: str, cancel: Callable[[], object] | None) -> None: ...
+    def status(self, status: Status) -> None: ...
+    def partial(self, output: dict[str, Any]) -> None: ...
+    def finished(self, result: Result) -> None: ...
+    def failed(self, message: str, *, cancelled: bool = False) -> None: ...
+
+
+class NullProgress:
+    """No live view (``--quiet``, or no notebook)."""
+
+    def request(self, request_id: str, cancel: Callable[[], object] | None) -> None:  # noqa: ARG002 - hook/protocol signature
+        return None
+
+    def status(self, status: Status) -> None:  # noqa: ARG002 - hook/protocol signature
+        return None
+
+    def partial(self, output: dict[str, Any]) -> None:  # noqa: ARG002 - hook/protocol signature
+        return None
+
+    def finished(self, result: Result) -> None:  # noqa: ARG002 - hook/protocol signature
+        return None
+
+    def failed(self, message: str, *, cancelled: bool = False) -> None:  # noqa: ARG002 - hook/protocol signature
+        return None
+
+
+def _partial_text(output: dict[str, Any]) -> str:
+    for key in ("text", "output", "response"):
+        value = output.get(key)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
+class _DisplayedProgress:
+    """Shared logic of the two visible views: state, cancel callback, final replacement."""
+
+    def __init__(self, endpoint: str, *, logs: bool = True) -> None:
+        self.state = ProgressState(endpoint)
+        self.show_logs = logs
+        self._cancel: Callable[[], object] | None = None
+        self._lock = threading.Lock()
+        self._handle: Any = None
+
+    def request(self, request_id: str, cancel: Callable[[], object] | None) -> None:
+        with self._lock:
+            self.state.request_id = request_id
+            self.state.status = (
+                "IN_QUEUE" if self.state.status == "SUBMITTING" else self.state.status
+            )
+            self._cancel = cancel
+        self._push(force=True)
+
+    def status(self, status: Status) -> None:
+        with self._lock:
+            before = (self.state.status, self.state.queue_position, self.state.progress_label)
+            self.state.apply(status)
+            if not self.show_logs:
+                self.state.logs = []
+            changed = before != (
+                self.state.status,
+                self.state.queue_position,
+                self.state.progress_label,
+            )
+        self._push(force=changed)
+
+    def partial(self, output: dict[str, Any]) -> None:
+        with self._lock:
+            self.state.status = "IN_PROGRESS"
+            text = _partial_text(output)
+            if text:
+                self.state.logs = text.splitlines()[-MAX_LOG_LINES:] or [text]
+        self._push(force=False)
+
+    def cancel(self) -> None:
+        """Cancel the request (the Cancel button); safe from any thread, once."""
+        with self._lock:
+            cancel, self._cancel = self._cancel, None
+        if cancel is not None:
+            cancel()
+
+    def finished(self, result: Result) -> None:
+        data, metadata = result._repr_mimebundle_()
+        self._end("COMPLETED", "")
+        self._replace(data, metadata)
+
+    def failed(self, message: str, *, cancelled: bool = False) -> None:
+        self._end("CANCELLED" if cancelled else "ERROR", message)
+        # A stable line in place of the live view; the error itself is the cell's error output.
+        word = "cancelled" if cancelled else "failed"
+        self._replace({"text/plain": f"{self.state.endpoint}: {word}"}, {})
+
+    def _end(self, status: State, message: str) -> None:
+        with self._lock:
+            self.state.status, self.state.error = status, message
+            self.state.ended = time.monotonic()
+            self._cancel = None
+
+    def _push(self, *, force: bool) -> None:
+        raise NotImplementedError
+
+    def _replace(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        if self._handle is not None:
+            self._handle.update(data, metadata=metadata, raw=True)
+
+
+class TextProgress(_DisplayedProgress):
+    """A text line in a display handle: terminals, nbclient, nbconvert."""
+
+    #: At most this many updates a second, except on a change of state.
+    RATE = 4.0
+
+    def __init__(self, endpoint: str, *, logs: bool = True) -> None:
+        super().__init__(endpoint, logs=logs)
+        self._last_push = 0.0
+        from IPython.display import display  # noqa: PLC0415 - only in a notebook
+
+        self._handle = display({"text/plain": self.state.line()}, raw=True, display_id=True)  # type: ignore[no-untyped-call]
+
+    def _push(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_push < 1 / self.RATE:
+            return
+        self._last_push = now
+        if self._handle is not None:
+            with self._lock:
+                line = self.state.line()
+            self._handle.update({"text/plain": line}, raw=True)
+
+
+class WidgetProgress(_DisplayedProgress):
+    """The anywidget view (js/src/progress.js): bar, logs, elapsed time, Cancel."""
+
+    def __init__(self, endpoint: str, *, logs: bool = True) -> None:
+        super().__init__(endpoint, logs=logs)
+        from IPython.display import display  # noqa: PLC0415 - only in a notebook
+
+        self.widget = _widget_class()(endpoint=endpoint, started_at=time.time() * 1000)
+        self.widget.on_msg(self._on_msg)
+        self._handle = display(self.widget, display_id=True)  # type: ignore[no-untyped-call]
+
+    def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("type") == "cancel":
+            # Widget messages arrive on a kernel (sub)shell thread: cancelling blocks only it.
+            threading.Thread(target=self.cancel, name="falnb-cancel", daemon=True).start()
+
+    def _push(self, *, force: bool) -> None:  # noqa: ARG002 - hook/protocol signature
+        with self._lock:
+            state = self.state
+            values = {
+                "status": state.status,
+                "queue_position": state.queue_position,
+                "progress": state.progress,
+                "progress_label": state.progress_label,
+                "logs": list(state.logs),
+                "error": state.error,
+                "request_id": state.request_id,
+                "cancellable": self._cancel is not None,
+            }
+            if state.ended is not None:
+                values["ended_at"] = time.time() * 1000
+        with self.widget.hold_sync():
+            for name, value in values.items():
+                setattr(self.widget, name, value)
+
+    def _end(self, status: State, message: str) -> None:
+        super()._end(status, message)
+        self._push(force=True)
+
+    def _replace(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
+        super()._replace(data, metadata)
+        self.widget.close()
+
+
+_WIDGET_CLASS: type[Any] | None = None
+
+
+def _widget_class() -> type[Any]:
+    """The anywidget model class, built on first use so importing falnb stays light."""
+    global _WIDGET_CLASS  # noqa: PLW0603 - one class per process
+    if _WIDGET_CLASS is None:
+        import anywidget  # noqa: PLC0415
+        import traitlets  # noqa: PLC0415
+
+        class ProgressWidget(anywidget.AnyWidget):
+            _esm = _STATIC / "progress.js"
+            _css = _STATIC / "progress.css"
+            endpoint = traitlets.Unicode("").tag(sync=True)
+            status = traitlets.Unicode("SUBMITTING").tag(sync=True)
+            queue_position = traitlets.Int(-1).tag(sync=True)
+            progress = traitlets.Float(-1.0).tag(sync=True)
+            progress_label = traitlets.Unicode("").tag(sync=True)
+            logs = traitlets.List(traitlets.Unicode()).tag(sync=True)
+            error = traitlets.Unicode("").tag(sync=True)
+            request_id = traitlets.Unicode("").tag(sync=True)
+            cancellable = traitlets.Bool(default_value=False).tag(sync=True)
+            started_at = traitlets.Float(0.0).tag(sync=True)
+            ended_at = traitlets.Float(0.0).tag(sync=True)
+
+            def __repr__(self) -> str:
+                # Stable text/plain: no object id in saved notebooks.
+                return f"falnb progress: {self.endpoint}"
+
+        _WIDGET_CLASS = ProgressWidget
+    return _WIDGET_CLASS
+
+
+def make_progress(endpoint: str, *, quiet: bool = False, logs: bool = True) -> Progress:
+    """The live view the current front end can show (see ``falnb._environment``)."""
+    from falnb._environment import progress_mode  # noqa: PLC0415
+
+    mode = "none" if quiet else progress_mode()
+    if mode == "widget":
+        try:
+            return WidgetProgress(endpoint, logs=logs)
+        except ImportError:
+            mode = "text"
+    if mode == "text":
+        return TextProgress(endpoint, logs=logs)
+    return NullProgress()
