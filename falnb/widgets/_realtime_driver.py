@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from websockets.exceptions import ConnectionClosed
 
 from falnb import _runtime
 from falnb.client.errors import FalError, RealtimeError
@@ -125,6 +126,8 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, RealtimeError) and exc.error == "TIMEOUT":
         return "the server ended the idle session; the next change reconnects"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, FalError) and text:
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -262,7 +265,13 @@ class RealtimeDriver:
         except TimeoutError:
             await self._drop_connection()  # a late answer must not pass for the next one
             return RealtimeError("NO_ANSWER", f"no answer within {self.timeout:g} s")
-        except (FalError, httpx.HTTPError, OSError, ValueError, TypeError) as exc:
+        except ConnectionClosed as exc:
+            await self._drop_connection()
+            code = exc.rcvd.code if exc.rcvd else 1006
+            if code == 1008:  # policy violation: how fal apps refuse a token or key
+                return RealtimeError("Unauthorized", "the server refused the session (1008)")
+            return RealtimeError("CONNECTION_CLOSED", f"the server closed the socket ({code})")
+        except Exception as exc:  # noqa: BLE001 - any failure is shown; the pump must go on
             await self._drop_connection()
             return exc
         return None

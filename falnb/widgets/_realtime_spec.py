@@ -78,7 +78,11 @@ def _pairs(text: str) -> list[tuple[str, str]]:
         match = _NAME.match(text, position)
         if match is None:
             word = text[position:].split(maxsplit=1)[0]
-            raise ValueError(f"expected name=value, got {word!r}; {USAGE}")
+            hint = USAGE
+            if pairs:
+                name = pairs[-1][0]
+                hint = f"if it is part of {name}'s value, put the value in quotes or brackets"
+            raise ValueError(f"expected name=value, got {word!r}; {hint}")
         end = _value_end(text, match.end())
         raw = text[match.end() : end]
         if not raw:

@@ -262,7 +262,7 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
 
     def close(self) -> None:
         """Close the realtime connection and the view; the output keeps the last frame."""
-        if self._closed:
+        if getattr(self, "_closed", True):  # closed already, or never fully built
             return
         self._closed = True
         for control in self.controls.values():
@@ -274,6 +274,8 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         self.view.close()
         self._box.close()
         super().close()
+        # ipywidgets disables display of a closed widget; ours still shows its static picture.
+        self.__dict__.pop("_repr_mimebundle_", None)
 
 
 def from_magic(line: str, namespace: Mapping[str, Any]) -> Realtime:

@@ -1,0 +1,311 @@
+"""The realtime widget driven from Python against the local server's realtime apps."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from ipywidgets import FloatSlider, IntSlider, Text
+from PIL import Image
+
+from falnb.client import SyncClient
+from falnb.client._transport import RetryPolicy
+from falnb.local import LocalServer
+from falnb.local.apps.media.image_to_image import image_to_image_realtime
+from falnb.local.registry import Context, Endpoint
+from falnb.widgets.realtime import Realtime
+
+I2I = "local/image-to-image"
+QUICK = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05)
+Until = Callable[..., Any]
+
+
+@pytest.fixture
+def client(server: LocalServer) -> Iterator[SyncClient]:
+    with SyncClient(server.target, retry=QUICK) as sync:
+        yield sync
+
+
+@pytest.fixture
+def picture() -> Image.Image:
+    image = Image.new("RGB", (96, 64), (30, 120, 200))
+    for x in range(0, 96, 8):
+        image.paste((240, 200, 40), (x, 20, x + 4, 44))
+    return image
+
+
+@pytest.fixture
+def widgets() -> Iterator[list[Realtime]]:
+    made: list[Realtime] = []
+    yield made
+    for widget in made:
+        widget.close()
+
+
+def direct(client: SyncClient, endpoint: str, inputs: dict[str, Any]) -> bytes:
+    """The image a plain realtime call answers for ``inputs``."""
+    with client.realtime(endpoint) as connection:
+        connection.send(inputs)
+        result = connection.recv(timeout=10)
+    assert result is not None
+    content: bytes = result["images"][0]["content"]
+    return content
+
+
+def shows(widget: Realtime, **values: Any) -> bool:
+    frame = widget.last_frame
+    return frame is not None and all(frame.inputs.get(k) == v for k, v in values.items())
+
+
+def test_changes_produce_frames(
+    server: LocalServer,
+    client: SyncClient,
+    picture: Image.Image,
+    widgets: list[Realtime],
+    until: Until,
+) -> None:
+    strength = FloatSlider(0.5, min=0.0, max=1.0, step=0.05)
+    prompt = Text("a watercolor fox")
+    widget = Realtime(
+        I2I,
+        base={"image_url": picture, "seed": 3},
+        controls={"strength": strength, "prompt": prompt},
+        client=client,
+    )
+    widgets.append(widget)
+    assert widget.wait_for_frame(10)
+    first = widget.frame
+    assert first.startswith(b"\xff\xd8")  # JPEG bytes in the Bytes trait, not base64 text
+    assert widget.view.frame_type == "image/jpeg"
+    assert widget.status == "live"
+    assert widget.view.frame_label == "strength=0.5, prompt='a watercolor fox'"
+
+    strength.value = 0.9
+    until(lambda: shows(widget, strength=0.9), what="a frame for strength=0.9")
+    prompt.value = "a neon city"
+    until(lambda: shows(widget, prompt="a neon city"), what="a frame for the new prompt")
+    assert widget.frame != first
+    assert widget.view.frames == widget.stats["frames"] >= 3
+    assert widget.view.latency_ms > 0
+    # The picture went up to the CDN once, however many frames used it.
+    uploads = server.journal.entries(method="POST", path_contains="/_cdn/files/upload")
+    assert len(uploads) == 1
+
+
+def test_rapid_changes_coalesce_and_the_last_frame_matches(
+    server: LocalServer,
+    client: SyncClient,
+    picture: Image.Image,
+    widgets: list[Realtime],
+    until: Until,
+) -> None:
+    strength = FloatSlider(0.0, min=0.0, max=1.0, step=0.01)
+    widget = Realtime(
+        I2I,
+        base={"image": picture, "prompt": "a fox", "seed": 7},
+        controls={"strength": strength},
+        client=client,
+    )
+    widgets.append(widget)
+    assert widget.wait_for_frame(10)
+    values = [round(i / 100, 2) for i in range(1, 101)]
+    for value in values:
+        strength.value = value
+    until(lambda: shows(widget, strength=1.0), what="the frame for the final value")
+    stats = widget.stats
+    assert stats["changes"] == 1 + len(values)
+    assert stats["sent"] < stats["changes"]  # latest wins: intermediate values were dropped
+    assert stats["sent"] == stats["frames"]  # one in flight, one answer each
+    inputs = {"image": widget.base["image"], "prompt": "a fox", "seed": 7, "strength": 1.0}
+    assert widget.frame == direct(client, I2I, inputs)
+    assert widget.last_frame is not None
+    assert widget.last_frame.inputs == {"prompt": "a fox", "seed": 7, "strength": 1.0}
+
+
+@pytest.fixture
+def flaky_endpoint(server: LocalServer) -> Iterator[str]:
+    """image-to-image that fails for strength above 0.9 (an app error, x-fal-error)."""
+
+    def realtime(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        if arguments.get("strength", 0) > 0.9:
+            raise ValueError("strength too high for this test")
+        return image_to_image_realtime(arguments, ctx)
+
+    server.registry.add(Endpoint("test/realtime-widget-flaky", realtime=realtime))
+    yield "test/realtime-widget-flaky"
+    server.registry.remove("test/realtime-widget-flaky")
+
+
+def test_app_errors_show_and_the_next_change_recovers(
+    client: SyncClient,
+    picture: Image.Image,
+    flaky_endpoint: str,
+    widgets: list[Realtime],
+    until: Until,
+) -> None:
+    strength = FloatSlider(0.5, min=0.0, max=1.0, step=0.05)
+    widget = Realtime(
+        flaky_endpoint,
+        base={"image": picture, "prompt": "a fox"},
+        controls={"strength": strength},
+        client=client,
+    )
+    widgets.append(widget)
+    assert widget.wait_for_frame(10)
+    strength.value = 1.0
+    until(lambda: widget.status == "error", what="the error state")
+    assert "INTERNAL_ERROR" in widget.error
+    assert "strength too high" in widget.view.error
+    assert shows(widget, strength=0.5)  # the last good frame stays up
+    strength.value = 0.25
+    until(lambda: shows(widget, strength=0.25), what="recovery on the next change")
+    assert widget.status == "live"
+    assert widget.error == ""
+    assert widget.stats["errors"] == 1
+
+
+def test_refused_token_shows_unauthorized_then_recovers(
+    server: LocalServer,
+    client: SyncClient,
+    picture: Image.Image,
+    widgets: list[Realtime],
+    until: Until,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every token counts as expired: the socket is refused with {"status":"error",...}.
+    monkeypatch.setattr(server.state.tokens, "check", lambda *args, **kwargs: False)
+    seed = IntSlider(1, min=0, max=10)
+    widget = Realtime(
+        I2I, base={"image": picture, "prompt": "a fox"}, controls={"seed": seed}, client=client
+    )
+    widgets.append(widget)
+    until(lambda: widget.status == "error", what="the refused connection")
+    assert "Unauthorized" in widget.error
+    assert server.key not in widget.error
+    monkeypatch.undo()
+    seed.value = 2
+    until(lambda: shows(widget, seed=2), what="a frame after a fresh token")
+    assert widget.error == ""
+
+
+def test_connection_errors_show_and_recover(
+    server: LocalServer,
+    client: SyncClient,
+    picture: Image.Image,
+    widgets: list[Realtime],
+    until: Until,
+) -> None:
+    server.faults.add("status=503;ingress", path_contains="/_rest/tokens")
+    seed = IntSlider(1, min=0, max=10)
+    widget = Realtime(
+        I2I, base={"image": picture, "prompt": "a fox"}, controls={"seed": seed}, client=client
+    )
+    widgets.append(widget)
+    until(lambda: widget.status == "error", what="the failed token fetch")
+    assert "503" in widget.error
+    server.faults.clear()
+    seed.value = 4
+    until(lambda: shows(widget, seed=4), what="a frame once the server answers again")
+    assert widget.status == "live"
+
+
+def test_idle_timeout_shows_then_reconnects_on_change(
+    server: LocalServer,
+    client: SyncClient,
+    picture: Image.Image,
+    widgets: list[Realtime],
+    until: Until,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
+    seed = IntSlider(1, min=0, max=10)
+    widget = Realtime(
+        I2I, base={"image": picture, "prompt": "a fox"}, controls={"seed": seed}, client=client
+    )
+    widgets.append(widget)
+    assert widget.wait_for_frame(10)
+    until(lambda: "idle session" in widget.error, what="the idle timeout notice")
+    assert widget.status == "idle"
+    seed.value = 5
+    until(lambda: shows(widget, seed=5), what="a frame on a new session")
+    assert widget.error == ""
+    sockets = server.journal.entries(path_contains="/realtime")
+    assert len(sockets) == 2
+
+
+def test_changes_from_many_threads(
+    client: SyncClient,
+    picture: Image.Image,
+    widgets: list[Realtime],
+    until: Until,
+) -> None:
+    # Widget callbacks may run on ipykernel 7 subshell threads, concurrently with each other.
+    seed = IntSlider(0, min=0, max=1000)
+    widget = Realtime(
+        I2I, base={"image": picture, "prompt": "a fox"}, controls={"seed": seed}, client=client
+    )
+    widgets.append(widget)
+    assert widget.wait_for_frame(10)
+    start = threading.Barrier(4)
+
+    def drag(offset: int) -> None:
+        start.wait()
+        for i in range(50):
+            widget._on_change({"new": offset + i})  # as an observer on another thread would
+
+    threads = [threading.Thread(target=drag, args=(k * 100,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seed.value = 999
+    until(lambda: shows(widget, seed=999), what="the final value's frame")
+    assert widget.stats["changes"] == 1 + 200 + 1
+    assert widget.stats["sent"] < widget.stats["changes"]
+
+
+def test_close_closes_the_connection_and_leaves_a_static_picture(
+    server: LocalServer, client: SyncClient, picture: Image.Image, until: Until
+) -> None:
+    strength = FloatSlider(0.4, min=0.0, max=1.0, step=0.1)
+    widget = Realtime(
+        I2I,
+        base={"image": picture, "prompt": "a fox"},
+        controls={"strength": strength},
+        client=client,
+    )
+    assert widget.wait_for_frame(10)
+    live = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in live
+    assert base64.b64decode(live["image/jpeg"]) == widget.frame
+    assert live["text/plain"] == (
+        "Realtime local/image-to-image (strength=0.4): last frame 96x64 image/jpeg"
+    )
+    updates: list[dict[str, Any]] = []
+
+    class Handle:
+        def update(self, bundle: dict[str, Any], raw: bool = False) -> None:
+            updates.append(bundle)
+
+    widget._handle = Handle()
+    assert widget.driver._connection is not None
+    socket = widget.driver._connection.connection
+    assert socket.is_open
+    sent = widget.stats["sent"]
+    widget.close()
+    assert widget.status == "closed"
+    assert widget.driver._connection is None
+    assert not socket.is_open
+    assert updates[0].keys() == {"text/plain", "image/jpeg"}  # no dead widget in the output
+    strength.value = 0.8  # no longer bound
+    assert widget.stats["sent"] == sent
+    static = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" not in static
+
+
+def test_bad_controls_are_refused(client: SyncClient) -> None:
+    with pytest.raises(TypeError, match="strength"):
+        Realtime(I2I, controls={"strength": 0.5}, client=client)
