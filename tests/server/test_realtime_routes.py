@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from falnb.local import LocalServer
-from falnb.local.registry import Context, Endpoint
+from falnb.local.registry import Context, Endpoint, Registry
 
 ECHO = "local/realtime-echo"
 
@@ -124,19 +125,31 @@ def test_handler_exception_is_internal_error(server: LocalServer, failing_endpoi
         assert next_frame(ws) == {"ok": True}
 
 
-def test_max_buffering_drops_the_oldest_inputs(server: LocalServer) -> None:
-    url = ws_url(server, max_buffering="1")
+def test_max_buffering_drops_the_oldest_inputs(make_server: Any) -> None:
+    started, gate = threading.Event(), threading.Event()
+
+    def gated(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:
+        if arguments["i"] == 0:  # hold the worker while the other inputs arrive
+            started.set()
+            gate.wait(10)
+        return {"i": arguments["i"]}
+
+    server = make_server(registry=Registry([Endpoint("test/gated", realtime=gated)]))
+    url = ws_url(server, "test/gated", max_buffering="1")
     with connect(url, additional_headers=key_headers(server)) as ws:
-        send(ws, {"i": 0, "delay": 0.5})  # keeps the handler busy while the rest arrive
+        send(ws, {"i": 0})
+        assert started.wait(10)
         for i in range(1, 6):
             send(ws, {"i": i})
-        answered = [next_frame(ws)["i"]]
-        while answered[-1] != 5:
-            answered.append(next_frame(ws)["i"])
+        # Frames are read in order, so the answer to this bad frame proves 1..5 were buffered.
+        ws.send("not msgpack")
+        assert next_frame(ws)[1]["error"] == "BAD_INPUT"
+        gate.set()
+        answered = [next_frame(ws)["i"], next_frame(ws)["i"]]
         send(ws, {"i": "end"})
         answered.append(next_frame(ws)["i"])
-    # Input 0 may have started before the others arrived; of 1..5 only the newest survives.
-    assert answered in ([0, 5, "end"], [5, "end"])
+    # Input 0 was running; of 1..5 a buffer of one keeps only the newest.
+    assert answered == [0, 5, "end"]
 
 
 @pytest.mark.parametrize("value", ["0", "61", "many"])
