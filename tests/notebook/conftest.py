@@ -1,12 +1,13 @@
 """Run notebooks in a real kernel (nbclient) whose falnb targets the test session's server.
 
-``run_notebook(cells)`` executes code cells (a cell given as ``Raises(source)`` may fail) and returns ``(notebook, updates)``: the executed notebook, and every
+``run_notebook(cells)`` executes code cells (a cell given as ``Raises(source)`` may fail)
+and returns ``(notebook, updates)``: the executed notebook, and every
 ``update_display_data`` text/plain the kernel sent (the live progress lines).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import nbformat
@@ -18,6 +19,8 @@ from falnb.local import LocalServer
 
 class Raises(str):
     """A cell source that is expected to fail (tagged ``raises-exception``)."""
+
+    __slots__ = ()
 
 
 Cells = list[str]
@@ -61,13 +64,12 @@ def build_notebook(cells: Cells) -> Any:
 
 
 @pytest.fixture
-def falnb_kernel_env(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def falnb_kernel_env(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
     """Kernels started in this test target ``server`` (and are not JupyterLab's)."""
     for name, value in kernel_env(server).items():
         monkeypatch.setenv(name, value)
     for name in ("JPY_SESSION_NAME", "FALNB_PROGRESS", "VSCODE_PID"):
         monkeypatch.delenv(name, raising=False)
-    yield
 
 
 @pytest.fixture

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from conftest import Raises
+from jupyter_client.manager import start_new_kernel
 
 from falnb.local import LocalServer
 
@@ -29,8 +31,10 @@ def test_cells_render_results_with_metadata_and_progress(
         [
             "%load_ext falnb",
             "season = 'winter'\nsize = 'square'\nn = 3",
-            "%%fal local/text-to-image --seed 42 -o fox\nprompt: a red fox in {season}\n"
-            "image_size: {size}",
+            (
+                "%%fal local/text-to-image --seed 42 -o fox\nprompt: a red fox in {season}\n"
+                "image_size: {size}"
+            ),
             "print(type(fox).__name__, fox.seed, fox.images[0].size, _ is fox)",
             "%%fal local/slow\nduration: 0.6\nsteps: 3",
             "%fal local/echo prompt=$season count={n} --seed auto",
@@ -112,3 +116,29 @@ def test_errors_are_one_readable_message(run_notebook: Any, server: LocalServer)
         assert "falnb/" not in text, f"falnb traceback in {cell.source!r}: {text}"
         assert server.key not in text
     assert "--seed N|auto" in outputs(cells[8])[0].text
+
+
+def test_interrupt_cancels_the_request(falnb_kernel_env: None, server: LocalServer) -> None:
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        kc.execute_interactive("import falnb", timeout=30)
+        msg_id = kc.execute("%%fal local/slow\nduration: 30\nsteps: 30")
+        deadline = time.monotonic() + 20
+        while not server.journal.accepted_submissions("local/slow"):
+            assert time.monotonic() < deadline, "the request was never submitted"
+            time.sleep(0.05)
+        km.interrupt_kernel()
+        error = None
+        while error is None:
+            msg = kc.get_iopub_msg(timeout=20)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "error":
+                error = msg["content"]
+        assert "Interrupted" in "\n".join(error["traceback"])
+        assert "cancelled" in "\n".join(error["traceback"])
+        cancels = server.journal.entries(method="PUT", path_contains="/cancel")
+        assert cancels, "no cancel reached the server"
+        assert cancels[0].status == 202
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
