@@ -52,8 +52,10 @@ def test_images_video_and_audio_render(open_notebook: Any) -> None:
         "media.ipynb",
         [
             "import falnb",
-            "%%fal local/text-to-image --seed 7\nprompt: a red fox in the snow\nnum_images: 2\n"
-            "image_size: square",
+            (
+                "%%fal local/text-to-image --seed 7\nprompt: a red fox in the snow\nnum_images: 2\n"
+                "image_size: square"
+            ),
             "%%fal local/text-to-video --seed 7\nprompt: waves at dusk",
             "%%fal local/text-to-audio --seed 7\nprompt: a calm tune",
         ],
