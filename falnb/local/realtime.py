@@ -23,6 +23,8 @@ import anyio.to_thread
 import msgpack
 from starlette.websockets import WebSocket, WebSocketState
 
+from falnb.client.errors import ValidationError
+from falnb.local.apperror import AppError
 from falnb.local.registry import Endpoint, LogLevel
 
 if TYPE_CHECKING:
@@ -135,6 +137,11 @@ class _Session:
                 if inspect.isawaitable(output):
                     output = await output
             frame = msgpack.packb(output, use_bin_type=True)
+        except AppError as exc:
+            # The app chose its answer: a 4xx is the caller's input, named field by field.
+            code = "BAD_INPUT" if exc.status_code < 500 else "INTERNAL_ERROR"
+            await self.send_error(code, ValidationError.describe(exc.detail))
+            return
         except Exception as exc:
             logger.debug("realtime handler of %s failed", self.endpoint.endpoint_id, exc_info=True)
             await self.send_error("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")

@@ -13,7 +13,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from falnb.local import LocalServer
+from falnb.local import LocalServer, validation_error
 from falnb.local.registry import Context, Endpoint, Registry
 
 ECHO = "local/realtime-echo"
@@ -182,3 +182,18 @@ def test_idle_session_ends_with_timeout(
             ws.recv(timeout=10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1000
+
+
+def test_app_error_reaches_the_client_field_by_field(make_server: Any) -> None:
+    def strict(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:
+        raise validation_error(("strength", "must be within 0..1", "value_error"))
+
+    server = make_server(registry=Registry([Endpoint("test/strict", realtime=strict)]))
+    with connect(ws_url(server, "test/strict"), additional_headers=key_headers(server)) as ws:
+        send(ws, {"strength": 3})
+        _, error = next_frame(ws)
+    assert error == {
+        "type": "x-fal-error",
+        "error": "BAD_INPUT",
+        "reason": "strength: must be within 0..1",
+    }
