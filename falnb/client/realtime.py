@@ -289,6 +289,8 @@ class AsyncRealtimeConnection:
             if self._in_flight and self._ws is not None:
                 self._pending = arguments
                 return
+            # Nothing in flight (or the socket dropped): this input supersedes any older pending one.
+            self._pending = None
             await self._transmit(arguments)
             return
         if self.throttle_interval <= 0:

@@ -166,6 +166,24 @@ def test_latest_wins_coalesces_sends(transport: Transport) -> None:
     assert sent == 2
 
 
+def test_latest_wins_drops_a_pending_input_when_the_socket_drops(transport: Transport) -> None:
+    async def scenario() -> list[Any]:
+        connection = await connect_realtime(transport, ECHO, latest_wins=True)
+        async with connection:
+            await connection.send({"i": 0, "delay": 0.3})
+            await connection.send({"i": 1})  # waits behind input 0
+            socket = connection._ws
+            assert socket is not None
+            await socket.close()  # the connection drops with input 1 still pending
+            await connection.send({"i": 2})  # newer than the pending input: it supersedes it
+            first = await connection.recv(timeout=10)
+            await connection.send({"i": 3})
+            second = await connection.recv(timeout=10)
+        return [first and first["i"], second and second["i"]]
+
+    assert run(scenario()) == [2, 3]
+
+
 def test_throttle_sends_the_newest_of_each_window(transport: Transport) -> None:
     async def scenario() -> tuple[list[Any], int]:
         connection = await connect_realtime(transport, ECHO, throttle_interval=0.2)
