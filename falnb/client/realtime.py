@@ -289,7 +289,7 @@ class AsyncRealtimeConnection:
             if self._in_flight and self._ws is not None:
                 self._pending = arguments
                 return
-            # Nothing in flight (or the socket dropped): this input supersedes any older pending one.
+            # Nothing in flight (or the socket dropped): this supersedes any older pending input.
             self._pending = None
             await self._transmit(arguments)
             return
