@@ -20,34 +20,30 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import nbformat
 import pytest
+from labkit import (  # noqa: F401 - re-exported for browser tests
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IDLE,
+    KERNELSPEC,
+    FalnbServer,
+    LabServer,
+    free_port,
+    run_all,
+    screenshot,
+    stop_process,
+    wait_until,
+    write_notebook,
+)
 from playwright.sync_api import expect, sync_playwright
-
-CHROMIUM = Path("/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
-KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
-IDLE = "Python 3 (ipykernel) | Idle"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -57,79 +53,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser" in str(item.fspath):
             item.add_marker(skip)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy (exceptions count as not yet)."""
-    deadline = time.monotonic() + timeout
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except Exception as exc:
-            last = exc
-        else:
-            if value:
-                return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-@dataclass
-class FalnbServer:
-    """A running ``falnb serve`` subprocess."""
-
-    base_url: str
-    key: str
-    process: subprocess.Popen[bytes]
-
-    def _http(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Key {self.key}"},
-            timeout=10.0,
-        )
-
-    def journal(self) -> list[dict[str, Any]]:
-        """Every request the server has seen since the last clear, oldest first."""
-        with self._http() as http:
-            response = http.get("/_falnb/journal")
-            response.raise_for_status()
-            entries: list[dict[str, Any]] = response.json()
-            return entries
-
-    def clear_journal(self) -> None:
-        with self._http() as http:
-            http.delete("/_falnb/journal").raise_for_status()
-
-    def kernel_env(self) -> dict[str, str]:
-        """Environment variables that make a kernel's falnb target this server."""
-        base = self.base_url
-        return {
-            "FALNB_TARGET": "fal",
-            "FAL_KEY": self.key,
-            "FALNB_RUN_URL": base,
-            "FALNB_QUEUE_URL": f"{base}/_queue",
-            "FALNB_REST_URL": f"{base}/_rest",
-            "FALNB_CDN_URL": f"{base}/_cdn",
-            "FALNB_REALTIME_URL": "ws" + base[len("http") :],
-        }
 
 
 @pytest.fixture(scope="session")
@@ -151,21 +74,8 @@ def falnb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalnbServ
         )
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()
-
-
-@dataclass
-class LabServer:
-    """A running JupyterLab whose kernels target ``falnb_server``."""
-
-    url: str
-    token: str
-    root: Path
-    process: subprocess.Popen[bytes]
-
-    def notebook_url(self, name: str) -> str:
-        return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
 
 def _lab_settings(directory: Path) -> None:
@@ -223,7 +133,7 @@ def lab(falnb_server: FalnbServer, tmp_path_factory: pytest.TempPathFactory) -> 
         )
         yield server
     finally:
-        _stop(process)
+        stop_process(process)
         log.close()
 
 
@@ -242,14 +152,6 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a full-page screenshot as ``test-artifacts/browser/<name>.png``."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
-
-
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh page (1280x900); its last state is screenshotted at teardown."""
@@ -263,26 +165,6 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
             screenshot(new_page, f"{request.node.name}-final")
         finally:
             context.close()
-
-
-def write_notebook(directory: Path, name: str, cells: list[str]) -> Path:
-    """A notebook of code cells (a cell starting with ``# md`` is markdown) with a kernelspec."""
-    notebook = nbformat.v4.new_notebook()
-    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
-    notebook.metadata["language_info"] = {"name": "python"}
-    for source in cells:
-        if source.startswith("# md\n"):
-            notebook.cells.append(nbformat.v4.new_markdown_cell(source.removeprefix("# md\n")))
-        else:
-            notebook.cells.append(nbformat.v4.new_code_cell(source))
-    path = directory / name
-    nbformat.write(notebook, str(path))
-    return path
-
-
-def run_all(page: Any) -> None:
-    """Run every cell of the open notebook."""
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import FalnbServer, run_all, screenshot, wait_until
+from labkit import FalnbServer, run_all, screenshot, wait_until
 from playwright.sync_api import expect
 
 

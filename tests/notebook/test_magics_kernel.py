@@ -6,8 +6,8 @@ import re
 import time
 from typing import Any
 
-from conftest import Raises
 from jupyter_client.manager import start_new_kernel
+from nbkit import Raises
 
 from falnb.local import LocalServer
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-from conftest import RecordingClient
+from nbkit import RecordingClient
 
 from falnb.local import LocalServer
 

@@ -1,0 +1,146 @@
+"""Helpers for the browser tests: server handles, waiting, screenshots, notebooks.
+
+A module with a unique name (tests import it as ``labkit``); ``conftest.py`` holds the fixtures.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nbformat
+
+CHROMIUM = Path("/usr/bin/chromium")
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--autoplay-policy=no-user-gesture-required",
+]
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+IDLE = "Python 3 (ipykernel) | Idle"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    """Poll ``check`` until it returns something truthy (exceptions count as not yet)."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+        except Exception as exc:
+            last = exc
+        else:
+            if value:
+                return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+@dataclass
+class FalnbServer:
+    """A running ``falnb serve`` subprocess."""
+
+    base_url: str
+    key: str
+    process: subprocess.Popen[bytes]
+
+    def _http(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Key {self.key}"},
+            timeout=10.0,
+        )
+
+    def journal(self) -> list[dict[str, Any]]:
+        """Every request the server has seen since the last clear, oldest first."""
+        with self._http() as http:
+            response = http.get("/_falnb/journal")
+            response.raise_for_status()
+            entries: list[dict[str, Any]] = response.json()
+            return entries
+
+    def clear_journal(self) -> None:
+        with self._http() as http:
+            http.delete("/_falnb/journal").raise_for_status()
+
+    def kernel_env(self) -> dict[str, str]:
+        """Environment variables that make a kernel's falnb target this server."""
+        base = self.base_url
+        return {
+            "FALNB_TARGET": "fal",
+            "FAL_KEY": self.key,
+            "FALNB_RUN_URL": base,
+            "FALNB_QUEUE_URL": f"{base}/_queue",
+            "FALNB_REST_URL": f"{base}/_rest",
+            "FALNB_CDN_URL": f"{base}/_cdn",
+            "FALNB_REALTIME_URL": "ws" + base[len("http") :],
+        }
+
+
+@dataclass
+class LabServer:
+    """A running JupyterLab whose kernels target ``falnb_server``."""
+
+    url: str
+    token: str
+    root: Path
+    process: subprocess.Popen[bytes]
+
+    def notebook_url(self, name: str) -> str:
+        return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a full-page screenshot as ``test-artifacts/browser/<name>.png``."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def write_notebook(directory: Path, name: str, cells: list[str]) -> Path:
+    """A notebook of code cells (a cell starting with ``# md`` is markdown) with a kernelspec."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
+    notebook.metadata["language_info"] = {"name": "python"}
+    for source in cells:
+        if source.startswith("# md\n"):
+            notebook.cells.append(nbformat.v4.new_markdown_cell(source.removeprefix("# md\n")))
+        else:
+            notebook.cells.append(nbformat.v4.new_code_cell(source))
+    path = directory / name
+    nbformat.write(notebook, str(path))
+    return path
+
+
+def run_all(page: Any) -> None:
+    """Run every cell of the open notebook."""
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
