@@ -3,14 +3,20 @@
 Every step is its own method, so reproducibility (lock file, media store, record modes,
 pending re-attach) plugs in by overriding or filling the hook steps::
 
-    prepare       resolve the seed ("auto" picks one before sending)      -> Call
-    lookup        a recorded result for this call? (hook; now: a miss)    -> Result | None
-    submit        put the request in the queue (uploads local inputs)
-    write_down    note the request id before waiting (hook; now: no-op)
+    prepare       look the call up in the lock; resolve the seed          -> Call
+    lookup        the recorded Result of a hit (no network at all)        -> Result | None
+    submit        put the request in the queue (uploads local inputs), or
+                  re-attach to a request the lock says is still pending
+    write_down    write the request id to the lock as pending, before waiting
     wait          follow status events into the progress view, get the output
-    collect_media download each output file once, through fetch_media (hook)
+    collect_media download each output file once, into the media store (fetch_media)
     build_result  the Result
-    record        store the call and its result (hook; now: no-op)
+    record        write the result, its seed and its media to the lock
+
+Reproducibility (:mod:`falnb.repro`): the record mode comes from ``record=`` / ``--record``,
+else ``%fal config record=...``, else ``FALNB_RECORD``, else ``once``. The pinned seed is the
+seed given, else the one an earlier run recorded, else a random one for ``seed="auto"``, else
+the seed the endpoint reports back.
 
 >>> session = Session()
 >>> result = session.run("local/text-to-image", {"prompt": "a red fox"}, seed=42)
@@ -25,8 +31,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from falnb import _runtime
-from falnb.client import RequestHandle, SyncClient
+from falnb.client import HTTPError, RequestCancelledError, RequestHandle, SyncClient
 from falnb.client._status import Status
+from falnb.repro import Lookup, Recorder, resolve_mode
 from falnb.result import Result, decode_data_uri, find_files
 from falnb.widgets.progress import NullProgress, Progress
 
@@ -42,7 +49,8 @@ Seed = int | Literal["auto"] | None
 class SessionConfig:
     """Defaults for every call of a session (``%fal config key=value`` sets them)."""
 
-    record: RecordMode = "once"
+    record: RecordMode | None = None
+    """None: ``FALNB_RECORD``, else ``once``."""
     logs: bool = True
     timeout: float | None = None
     target: TargetChoice | None = None
@@ -61,6 +69,8 @@ class Call:
     timeout: float | None = None
     logs: bool = True
     stream: bool = False
+    recorded: Lookup | None = field(default=None, repr=False, compare=False)
+    """What the lock knows about this call (None: nothing is recorded)."""
 
 
 @dataclass
@@ -85,11 +95,24 @@ class Session:
     local server); ``%fal --target local|fal`` picks one explicitly per call.
     """
 
-    def __init__(self, client: SyncClient | None = None, **config: Any) -> None:
+    def __init__(
+        self, client: SyncClient | None = None, *, recorder: Recorder | None = None, **config: Any
+    ) -> None:
         self._client = client
         self._clients: dict[str, SyncClient] = {}
+        self._recorder = recorder
         self.config = SessionConfig(**config)
         self.jobs: dict[str, Job] = {}
+
+    @property
+    def recorder(self) -> Recorder:
+        """The lock file (``falnb.lock`` beside the notebook) and media store this session uses."""
+        if self._recorder is None:
+            from falnb._settings import key_from_env  # noqa: PLC0415
+
+            key = key_from_env()
+            self._recorder = Recorder.default(secrets=[key.reveal()] if key else [])
+        return self._recorder
 
     def __repr__(self) -> str:
         return f"Session(record={self.config.record!r}, target={self.config.target!r})"
@@ -125,7 +148,16 @@ class Session:
         if recorded is not None:
             view.finished(recorded)
             return recorded
-        run = self.wait_streaming(call, view) if call.stream else self.wait(call, view)
+        try:
+            if call.stream:
+                run = self.wait_streaming(call, view)
+            elif self.pending_request_id(call):
+                run = self.reattach(call, view)
+            else:
+                run = self.wait(call, view)
+        except BaseException as exc:
+            self.record_failure(call, exc)
+            raise
         return self.finish(call, run, view)
 
     def submit(
@@ -156,8 +188,12 @@ class Session:
             view.finished(recorded)
             return Job.done_with(call, recorded)
         started = time.monotonic()
-        handle = self.submit_request(call)
-        self.write_down(call, handle.request_id)
+        pending = self.pending_request_id(call)
+        if pending:
+            handle = self.client_for(call.target).get_handle(call.endpoint, pending)
+        else:
+            handle = self.submit_request(call)
+            self.write_down(call, handle.request_id)
         job = Job(self, call, handle, view, started)
         self.jobs[handle.request_id] = job
         job.start()
@@ -177,21 +213,45 @@ class Session:
         target: TargetChoice | None = None,
         stream: bool = False,
     ) -> Call:
-        """The Call to send: options over session defaults, and the seed resolved."""
+        """The Call to send: options over session defaults, the lock consulted, the seed pinned.
+
+        In mode ``none`` a call the lock cannot replay raises
+        :class:`~falnb.repro.ReplayMissError` here, before anything is sent.
+        """
         if record is not None and record not in RECORD_MODES:
             raise ValueError(f"record must be one of {', '.join(RECORD_MODES)}, not {record!r}")
-        arguments, resolved = self.resolve_seed(dict(arguments), seed)
         config = self.config
+        mode = resolve_mode(record, config.record)
+        endpoint = endpoint.strip("/")
+        arguments = dict(arguments)
+        if seed is not None and seed != "auto":
+            arguments["seed"] = int(seed)  # a given seed is part of the call's identity
+        recorded = None
+        if mode != "off":
+            recorded = self.recorder.lookup(endpoint, arguments, mode=mode, cell=_cell_label())
+        arguments, resolved = self.resolve_seed(arguments, self._pinned_seed(recorded, seed))
         return Call(
-            endpoint=endpoint.strip("/"),
+            endpoint=endpoint,
             arguments=arguments,
             seed=resolved,
-            record=record or config.record,
+            record=mode,
             target=target or config.target,
             timeout=timeout if timeout is not None else config.timeout,
             logs=config.logs if logs is None else logs,
             stream=stream,
+            recorded=recorded,
         )
+
+    @staticmethod
+    def _pinned_seed(recorded: Lookup | None, seed: Seed) -> Seed:
+        """The seed to send: a recorded one replaces "auto" or no seed (a refresh sends it)."""
+        if seed not in (None, "auto") or recorded is None or recorded.seed is None:
+            return seed
+        entry = recorded.entry
+        if recorded.hit and entry is not None and not entry.extra.get("seed_sent"):
+            # Replaying a call that sent no seed: keep its arguments exactly as they were.
+            return seed
+        return recorded.seed
 
     def resolve_seed(
         self, arguments: dict[str, Any], seed: Seed
@@ -204,9 +264,29 @@ class Session:
         given = arguments.get("seed")
         return arguments, given if isinstance(given, int) and not isinstance(given, bool) else None
 
-    def lookup(self, call: Call) -> Result | None:  # noqa: ARG002 - hook/protocol signature
-        """A recorded Result for ``call`` (hook for the lock file; for now always a miss)."""
-        return None
+    def lookup(self, call: Call) -> Result | None:
+        """The recorded Result of ``call`` when the lock has one to replay, else None."""
+        recorded = call.recorded
+        if recorded is None or not recorded.hit or recorded.entry is None:
+            return None
+        entry = recorded.entry
+        output = entry.result if isinstance(entry.result, dict) else {}
+        media = self.collect_media(output, call)
+        timings = entry.extra.get("timings")
+        return Result(
+            endpoint=call.endpoint,
+            arguments=call.arguments,
+            output=output,
+            request_id=entry.request_id,
+            seed=entry.seed,
+            media=media,
+            timings=dict(timings) if isinstance(timings, dict) else {},
+            logs=[],
+        )
+
+    def pending_request_id(self, call: Call) -> str | None:
+        """A request an earlier run submitted and never collected (a kernel crash, a restart)."""
+        return call.recorded.pending_request_id if call.recorded is not None else None
 
     def client_for(self, target: TargetChoice | None) -> SyncClient:
         """The client for ``target``: local = the embedded server, fal = the environment's."""
@@ -231,9 +311,44 @@ class Session:
         """Put ``call`` in the endpoint's queue (local files and images are uploaded first)."""
         return self.client_for(call.target).submit(call.endpoint, call.arguments)
 
-    def write_down(self, call: Call, request_id: str) -> None:  # noqa: ARG002 - hook/protocol signature
-        """Note the request id before waiting on it (hook for pending re-attach; now a no-op)."""
-        return
+    def write_down(self, call: Call, request_id: str) -> None:
+        """Write the request id to the lock as pending before waiting: nothing paid is lost."""
+        if call.recorded is not None:
+            self.recorder.begin(call.recorded, request_id, seed=call.seed)
+
+    def reattach(self, call: Call, progress: Progress) -> _Run:
+        """Collect the pending request of an earlier run instead of submitting again.
+
+        If the server no longer knows the request (404), it is submitted afresh.
+        """
+        request_id = self.pending_request_id(call)
+        assert request_id is not None
+        handle = self.client_for(call.target).get_handle(call.endpoint, request_id)
+        started = time.monotonic()
+        logs: list[str] = []
+        progress.request(request_id, handle.cancel)
+        try:
+            for status in handle.iter_events(with_logs=call.logs):
+                logs.extend(_log_lines(status))
+                progress.status(status)
+            output = handle.get(timeout=call.timeout)
+        except HTTPError as exc:
+            if exc.status_code != 404:
+                raise
+            self.record_failure(call, exc)
+            return self.wait(call, progress)
+        return _Run(output, request_id, started, logs)
+
+    def record_failure(self, call: Call, error: BaseException) -> None:
+        """Mark the call's pending request failed or cancelled in the lock (if one was sent)."""
+        recorded = call.recorded
+        if recorded is None or not recorded.recording:
+            return
+        entry = self.recorder.lock.get(recorded.fingerprint)
+        if entry is None or entry.status != "pending" or not entry.request_id:
+            return  # nothing was submitted (e.g. a 422 at submit): nothing to remember
+        cancelled = isinstance(error, (KeyboardInterrupt, RequestCancelledError))
+        self.recorder.fail(recorded, entry.request_id, error, cancelled=cancelled)
 
     def wait(self, call: Call, progress: Progress) -> _Run:
         """Submit, follow the status into ``progress``, and return the output.
@@ -274,20 +389,26 @@ class Session:
         output = stream.final or {}
         return _Run(output, stream.request_id, started)
 
-    def collect_media(self, output: dict[str, Any]) -> dict[str, bytes]:
+    def collect_media(self, output: dict[str, Any], call: Call | None = None) -> dict[str, bytes]:
         """Download every output file once (by URL), through :meth:`fetch_media`."""
         media: dict[str, bytes] = {}
         for _key, file in find_files(output):
             url = str(file["url"])
             if url not in media:
-                media[url] = self.fetch_media(url)
+                media[url] = self.fetch_media(url, call)
         return media
 
-    def fetch_media(self, url: str) -> bytes:
-        """The bytes of one output file (hook for the content-addressed media store)."""
+    def fetch_media(self, url: str, call: Call | None = None) -> bytes:
+        """The bytes of one output file, from the media store (downloaded once, verified).
+
+        A call in mode ``none`` never touches the network; with ``record=off`` files are
+        downloaded directly, leaving no trace in the store.
+        """
         if url.startswith("data:"):
             return decode_data_uri(url)
-        return _runtime.run(_download(url))
+        if call is not None and call.record == "off":
+            return _runtime.run(_download(url))
+        return self.recorder.media(url, call.recorded if call is not None else None)
 
     def build_result(self, call: Call, run: _Run, media: dict[str, bytes]) -> Result:
         output = run.output
@@ -309,17 +430,37 @@ class Session:
             logs=run.logs,
         )
 
-    def record(self, call: Call, result: Result) -> None:  # noqa: ARG002 - hook/protocol signature
-        """Store ``call`` and its Result per ``call.record`` (hook for the lock file)."""
-        return
+    def record(self, call: Call, result: Result) -> None:
+        """Write the result, its pinned seed and its media to the lock (per ``call.record``)."""
+        recorded = call.recorded
+        if recorded is None or not recorded.recording or not result.request_id:
+            return
+        # Timings and whether a seed was sent: what a replay needs to render exactly as this run.
+        self.recorder.complete(
+            recorded,
+            result.request_id,
+            result.json,
+            seed=call.seed,
+            extra={"seed_sent": call.seed is not None, "timings": result.timings},
+        )
 
     def finish(self, call: Call, run: _Run, progress: Progress) -> Result:
         """The steps after the output arrived: media, Result, record, final view."""
-        media = self.collect_media(run.output)
+        media = self.collect_media(run.output, call)
         result = self.build_result(call, run, media)
         self.record(call, result)
         progress.finished(result)
         return result
+
+
+def _cell_label() -> str | None:
+    """``In [n]`` when running in IPython (to name the cell in a record=none miss), else None."""
+    import sys  # noqa: PLC0415
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    count = getattr(shell, "execution_count", None)
+    return f"In [{count}]" if isinstance(count, int) else None
 
 
 def _env() -> dict[str, str]:
@@ -399,9 +540,8 @@ class Job:
             self._result = self._session.finish(replace(self.call), run, self._progress)
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
             self._error = exc
-            from falnb.client.errors import RequestCancelledError  # noqa: PLC0415
-
             cancelled = isinstance(exc, RequestCancelledError)
+            self._session.record_failure(self.call, exc)
             self._progress.failed(str(exc), cancelled=cancelled)
         finally:
             self._done.set()

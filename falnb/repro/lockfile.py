@@ -117,6 +117,20 @@ class Entry:
         return replace(self, **changes)
 
 
+def _sorted(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(v) for v in value]
+    return value
+
+
+def _ordered(entry: dict[str, Any]) -> dict[str, Any]:
+    """Sorted keys everywhere except the result, kept in the endpoint's own (stable) order
+    so that a replayed result renders exactly like the original."""
+    return {k: entry[k] if k == "result" else _sorted(entry[k]) for k in sorted(entry)}
+
+
 def default_lock_path(
     notebook: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
 ) -> Path:
@@ -195,10 +209,10 @@ class LockFile:
         """The file's text for ``entries``: stable, sorted, secrets redacted."""
         document = {
             "about": _ABOUT,
+            "entries": {fp: _ordered(entries[fp].as_dict()) for fp in sorted(entries)},
             "version": FORMAT_VERSION,
-            "entries": {fp: entries[fp].as_dict() for fp in sorted(entries)},
         }
-        text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text

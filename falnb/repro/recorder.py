@@ -239,12 +239,19 @@ class Recorder:
         self._write(call, change)
 
     def complete(
-        self, call: Lookup, request_id: str, result: Any, *, seed: int | None = None
+        self,
+        call: Lookup,
+        request_id: str,
+        result: Any,
+        *,
+        seed: int | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> Entry:
         """Download the result's media into the store and record the result as completed.
 
         The pinned seed is ``seed`` (what was sent), else the seed the endpoint reports back,
-        else the one recorded before.
+        else the one recorded before. ``extra`` holds more JSON fields for the entry (the
+        Session keeps the timings a replay shows).
         """
         media = tuple(
             self.store.fetch(url, content_type=ctype) for url, ctype in find_media(result)
@@ -252,7 +259,15 @@ class Recorder:
         pinned = seed if seed is not None else _reported_seed(result)
         if pinned is None:
             pinned = call.seed
-        entry = self._entry(call, "completed", request_id, seed=pinned, result=result, media=media)
+        entry = self._entry(
+            call,
+            "completed",
+            request_id,
+            seed=pinned,
+            result=result,
+            media=media,
+            extra=dict(extra or {}),
+        )
         self._write(call, lambda _current: entry)
         return entry
 

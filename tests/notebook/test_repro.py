@@ -1,0 +1,321 @@
+"""Reproducible notebooks with a real kernel (nbclient) against a ``falnb serve`` subprocess.
+
+The server's journal (``GET /_falnb/journal``) is the witness: what a re-run sends, or not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nbformat
+import pytest
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+from falnb.cli import main as falnb_main
+from falnb.repro import LockFile, MediaStore
+
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+IMAGE_CELL = """%%fal local/text-to-image --seed auto
+prompt: a red fox in the snow
+image_size: square
+num_inference_steps: 2"""
+ECHO_CELL = """%%fal local/echo
+prompt: hello"""
+SLOW_CELL = """%%fal local/slow
+duration: 3
+steps: 6"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@dataclass
+class Serve:
+    base_url: str
+    key: str
+
+    def journal(self) -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{self.base_url}/_falnb/journal",
+            headers={"Authorization": f"Key {self.key}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        entries: list[dict[str, Any]] = response.json()
+        return [e for e in entries if not e["path"].startswith("/_falnb/")]
+
+    def clear(self) -> None:
+        httpx.delete(
+            f"{self.base_url}/_falnb/journal",
+            headers={"Authorization": f"Key {self.key}"},
+            timeout=10,
+        ).raise_for_status()
+
+    def submissions(self, endpoint: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.journal()
+            if e["method"] == "POST"
+            and e["role"] == "queue"
+            and e["status"] == 200
+            and "/requests/" not in e["path"]
+            and e["path"].endswith("/" + endpoint)
+        ]
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    port, key = _free_port(), "repro-" + secrets.token_hex(12)
+    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "falnb.cli", "serve", "--port", str(port), "--key", key],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    server = Serve(f"http://127.0.0.1:{port}", key)
+    try:
+        wait_for(lambda: _healthy(server.base_url), timeout=30, what="falnb serve")
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def _healthy(base_url: str) -> bool:
+    try:
+        return httpx.get(f"{base_url}/_falnb/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A notebook directory (its falnb.lock lands here); the media cache beside it."""
+    (tmp_path / "nb").mkdir()
+    return tmp_path / "nb"
+
+
+@pytest.fixture
+def kernel_env(serve: Serve, tmp_path: Path) -> dict[str, str]:
+    base = serve.base_url
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "FALNB_"))}
+    env.update(
+        {
+            "FALNB_TARGET": "fal",
+            "FAL_KEY": serve.key,
+            "FALNB_RUN_URL": base,
+            "FALNB_QUEUE_URL": f"{base}/_queue",
+            "FALNB_REST_URL": f"{base}/_rest",
+            "FALNB_CDN_URL": f"{base}/_cdn",
+            "FALNB_REALTIME_URL": "ws" + base[len("http") :],
+            "FALNB_CACHE_DIR": str(tmp_path / "cache"),
+        }
+    )
+    return env
+
+
+def write_notebook(directory: Path, name: str, cells: list[str]) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = KERNELSPEC
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext falnb")]
+    nb.cells += [nbformat.v4.new_code_cell(source) for source in cells]
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"  # stable ids: the saved files can be compared byte for byte
+    path = directory / name
+    nbformat.write(nb, path)
+    return path
+
+
+def execute(path: Path, env: dict[str, str], *, allow_errors: bool = False) -> str:
+    """Run every cell of ``path`` in a fresh kernel in its directory; save; the file's text."""
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=60,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        record_timing=False,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute(env=env)
+    nbformat.write(nb, path)
+    return path.read_text()
+
+
+def outputs_text(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+def test_a_rerun_is_byte_identical_and_makes_no_requests(
+    serve: Serve, project: Path, kernel_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = write_notebook(project, "fox.ipynb", [IMAGE_CELL, ECHO_CELL])
+    serve.clear()
+    first = execute(path, kernel_env)
+    assert len(serve.submissions("local/text-to-image")) == 1
+    assert "image/" in first
+    lock_text = (project / "falnb.lock").read_text()
+    assert serve.key not in lock_text
+    assert serve.key not in first
+    entries = LockFile(project / "falnb.lock").entries()
+    assert {e.endpoint for e in entries.values()} == {"local/text-to-image", "local/echo"}
+    assert all(e.status == "completed" for e in entries.values())
+    image_entry = next(e for e in entries.values() if e.endpoint == "local/text-to-image")
+    assert isinstance(image_entry.seed, int)
+    assert image_entry.media
+    assert "seed" not in image_entry.arguments  # --seed auto is not part of the key
+    store = MediaStore(tmp_path / "cache" / "media")
+    for file in store.root.rglob("*"):
+        if file.is_file():
+            assert serve.key.encode() not in file.read_bytes()
+
+    serve.clear()
+    second = execute(path, kernel_env)
+    assert serve.journal() == []
+    assert second == first
+    assert (project / "falnb.lock").read_text() == lock_text
+
+
+def test_lock_verify_replays_offline_and_spots_differences(
+    serve: Serve,
+    project: Path,
+    kernel_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = write_notebook(project, "verify.ipynb", [IMAGE_CELL.replace("fox", "cat"), ECHO_CELL])
+    execute(path, kernel_env)
+    for name, value in kernel_env.items():
+        monkeypatch.setenv(name, value)
+    serve.clear()
+    assert falnb_main(["lock", "verify", str(path)]) == 0, capsys.readouterr().out
+    assert serve.journal() == []
+    assert "reproduces from the lock" in capsys.readouterr().out
+
+    # A saved output edited by hand, and a call the lock has never seen, both fail.
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[2].outputs[0]["data"]["text/plain"] = "something else"
+    nb.cells.append(nbformat.v4.new_code_cell(ECHO_CELL.replace("hello", "new call")))
+    nbformat.write(nb, path)
+    assert falnb_main(["lock", "verify", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "cell 2" in out
+    assert "outputs differ" in out
+    assert "cell 3" in out
+    assert "record=none" in out
+    assert serve.journal() == []
+
+
+def test_record_none_with_a_missing_entry_fails_clearly(
+    serve: Serve, project: Path, kernel_env: dict[str, str]
+) -> None:
+    path = write_notebook(project, "ci.ipynb", [ECHO_CELL.replace("hello", "never recorded")])
+    serve.clear()
+    execute(path, {**kernel_env, "FALNB_RECORD": "none"}, allow_errors=True)
+    assert serve.journal() == []
+    text = outputs_text(path)
+    assert "record=none" in text
+    assert "local/echo" in text
+    assert "Traceback" not in text
+
+
+def test_a_tampered_media_file_is_fetched_again(
+    serve: Serve, project: Path, kernel_env: dict[str, str], tmp_path: Path
+) -> None:
+    path = write_notebook(project, "tamper.ipynb", [IMAGE_CELL.replace("fox", "owl")])
+    first = execute(path, kernel_env)
+    [entry] = LockFile(project / "falnb.lock").entries().values()
+    store = MediaStore(tmp_path / "cache" / "media")
+    stored = store.object_path(entry.media[0].sha256)
+    stored.write_bytes(b"not the image")
+    serve.clear()
+    second = execute(path, kernel_env)
+    assert second == first
+    gets = [e for e in serve.journal() if e["method"] == "GET" and e["role"] == "cdn"]
+    assert len(gets) == 1
+    assert serve.submissions("local/text-to-image") == []
+    assert store.read(entry.media[0].sha256) == stored.read_bytes()
+
+
+def _run_cell(kc: Any, code: str, timeout: float) -> list[dict[str, Any]]:
+    msg_id = kc.execute(code)
+    outputs: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return outputs
+        if msg["msg_type"] in ("stream", "display_data", "execute_result", "error"):
+            outputs.append(msg["content"])
+    raise AssertionError("cell did not finish")
+
+
+def test_a_killed_kernel_reattaches_instead_of_paying_twice(
+    serve: Serve, project: Path, kernel_env: dict[str, str]
+) -> None:
+    lock = LockFile(project / "falnb.lock")
+    serve.clear()
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=kernel_env, cwd=str(project))
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        _run_cell(kc, "%load_ext falnb", 30)
+        kc.execute(SLOW_CELL)
+        entry = wait_for(
+            lambda: next(iter(lock.entries().values()), None), timeout=30, what="pending entry"
+        )
+        assert entry.status == "pending"
+        assert entry.request_id
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)  # the kernel dies mid-job
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=kernel_env, cwd=str(project))
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        _run_cell(kc, "%load_ext falnb", 30)
+        outputs = _run_cell(kc, SLOW_CELL, 60)
+        kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+    assert len(serve.submissions("local/slow")) == 1
+    [done] = lock.entries().values()
+    assert done.status == "completed"
+    assert done.request_id == entry.request_id
+    assert done.result["duration"] == 3
+    assert not any(o.get("ename") for o in outputs)
