@@ -47,12 +47,16 @@ from playwright.sync_api import expect, sync_playwright
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    ours = [item for item in items if "tests/browser" in str(item.fspath)]
+    # Run last: Playwright's sync API keeps an event loop running on the main thread while its
+    # session-wide browser is open, which would break asyncio.run() in later tests.
+    others = [item for item in items if "tests/browser" not in str(item.fspath)]
+    items[:] = others + ours
     if CHROMIUM.exists():
         return
     skip = pytest.mark.skip(reason=f"{CHROMIUM} is missing (apt-get install chromium)")
-    for item in items:
-        if "tests/browser" in str(item.fspath):
-            item.add_marker(skip)
+    for item in ours:
+        item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
