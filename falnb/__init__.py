@@ -43,7 +43,10 @@ from falnb.client import (
 )
 
 if TYPE_CHECKING:
+    from falnb import local, widgets
     from falnb.client.webhooks import verify_webhook
+    from falnb.result import Result
+    from falnb.session import Session, default_session
 
 __all__ = [
     "AsyncClient",
@@ -61,7 +64,9 @@ __all__ = [
     "RequestCancelledError",
     "RequestHandle",
     "RequestTimeoutError",
+    "Result",
     "RetryPolicy",
+    "Session",
     "Status",
     "Stream",
     "SyncClient",
@@ -73,9 +78,11 @@ __all__ = [
     "cancel_async",
     "default_async_client",
     "default_client",
+    "default_session",
     "get_handle",
     "get_handle_async",
     "load_ipython_extension",
+    "local",
     "realtime",
     "realtime_async",
     "result",
@@ -97,6 +104,7 @@ __all__ = [
     "upload_image",
     "upload_image_async",
     "verify_webhook",
+    "widgets",
 ]
 
 # The default clients cost nothing to create: their target (and with it the embedded server),
@@ -142,12 +150,25 @@ upload_image_async = _async_client.upload_image
 realtime_async = _async_client.realtime
 
 
-def __getattr__(name: str) -> Any:
-    # Webhook verification needs cryptography; import it only when asked for.
-    if name == "verify_webhook":
-        from falnb.client.webhooks import verify_webhook  # noqa: PLC0415
+#: Names loaded on first use, so ``import falnb`` stays light (no cryptography, PIL,
+#: IPython or server code until asked for).
+_LAZY = {
+    "verify_webhook": ("falnb.client.webhooks", "verify_webhook"),
+    "Session": ("falnb.session", "Session"),
+    "default_session": ("falnb.session", "default_session"),
+    "Result": ("falnb.result", "Result"),
+    "local": ("falnb.local", None),
+    "widgets": ("falnb.widgets", None),
+}
 
-        return verify_webhook
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib  # noqa: PLC0415
+
+        module_name, attribute = _LAZY[name]
+        module = importlib.import_module(module_name)
+        return module if attribute is None else getattr(module, attribute)
     raise AttributeError(f"module 'falnb' has no attribute {name!r}")
 
 
