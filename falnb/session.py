@@ -460,7 +460,8 @@ def _cell_label() -> str | None:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     count = getattr(shell, "execution_count", None)
-    return f"In [{count}]" if isinstance(count, int) else None
+    # IPython counts the running cell before executing it: its prompt number is one less.
+    return f"In [{count - 1}]" if isinstance(count, int) and count > 1 else None
 
 
 def _env() -> dict[str, str]:

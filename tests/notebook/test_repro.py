@@ -242,8 +242,9 @@ def test_record_none_with_a_missing_entry_fails_clearly(
     execute(path, {**kernel_env, "FALNB_RECORD": "none"}, allow_errors=True)
     assert serve.journal() == []
     text = outputs_text(path)
-    assert "record=none" in text
+    assert "In [2]: record=none" in text  # the cell, as its prompt shows it
     assert "local/echo" in text
+    assert "never recorded" in text
     assert "Traceback" not in text
 
 
