@@ -111,7 +111,9 @@ class Session:
             from falnb._settings import key_from_env  # noqa: PLC0415
 
             key = key_from_env()
-            self._recorder = Recorder.default(secrets=[key.reveal()] if key else [])
+            self._recorder = Recorder.default(
+                _notebook_path(), secrets=[key.reveal()] if key else []
+            )
         return self._recorder
 
     def __repr__(self) -> str:
@@ -451,6 +453,16 @@ class Session:
         self.record(call, result)
         progress.finished(result)
         return result
+
+
+def _notebook_path() -> str | None:
+    """The running notebook's path, where Jupyter tells the kernel (``__session__``)."""
+    import sys  # noqa: PLC0415
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    value = getattr(shell, "user_ns", {}).get("__session__")
+    return value if isinstance(value, str) and value.endswith(".ipynb") else None
 
 
 def _cell_label() -> str | None:

@@ -136,9 +136,9 @@ def default_lock_path(
 ) -> Path:
     """Where the lock lives: ``$FALNB_LOCK``, else ``falnb.lock`` in the notebook's directory.
 
-    ``notebook`` is the notebook's path when known (IPython's ``__session__``); otherwise
-    ``JPY_SESSION_NAME`` (set by Jupyter for kernels it starts), otherwise the current
-    directory, which Jupyter and nbclient set to the notebook's directory.
+    ``notebook`` is the notebook's absolute path when known (IPython's ``__session__``);
+    otherwise ``JPY_SESSION_NAME`` (set by Jupyter for kernels it starts), otherwise the
+    current directory, which Jupyter and nbclient set to the notebook's directory.
     """
     env = os.environ if environ is None else environ
     if env.get(LOCK_ENV):
@@ -146,7 +146,8 @@ def default_lock_path(
     candidate = str(notebook) if notebook else env.get("JPY_SESSION_NAME", "")
     if candidate.endswith(".ipynb"):
         path = Path(candidate).expanduser()
-        if path.parent.is_dir():
+        # A relative path is Jupyter's URL path (relative to its root, not to us): unusable.
+        if path.is_absolute() and path.parent.is_dir():
             return path.parent / LOCK_NAME
     return Path.cwd() / LOCK_NAME
 

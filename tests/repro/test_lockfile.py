@@ -77,6 +77,8 @@ def test_default_lock_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     nb = tmp_path / "nb" / "a.ipynb"
     assert default_lock_path(nb, environ={}) == tmp_path / "nb" / "falnb.lock"
     assert default_lock_path(environ={"JPY_SESSION_NAME": str(nb)}) == nb.parent / "falnb.lock"
+    relative = {"JPY_SESSION_NAME": "nb/a.ipynb"}  # Jupyter's URL path: not ours to resolve
+    assert default_lock_path(environ=relative) == tmp_path / "falnb.lock"
     assert default_lock_path(nb, environ={"FALNB_LOCK": "/x/y.lock"}) == Path("/x/y.lock")
 
 
