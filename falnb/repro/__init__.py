@@ -17,7 +17,7 @@ Example::
 
 from __future__ import annotations
 
-from falnb.repro.fingerprint import canonical_arguments, fingerprint
+from falnb.repro.fingerprint import ArgumentError, canonical_arguments, fingerprint
 from falnb.repro.lockfile import Entry, LockFile, LockFileError, default_lock_path
 from falnb.repro.modes import RecordMode, parse_mode, resolve_mode
 from falnb.repro.recorder import Lookup, Recorder, ReplayMissError, find_media
@@ -30,6 +30,7 @@ from falnb.repro.store import (
 )
 
 __all__ = [
+    "ArgumentError",
     "Entry",
     "LockFile",
     "LockFileError",

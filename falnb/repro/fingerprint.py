@@ -22,10 +22,22 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["SCHEMA", "canonical_arguments", "canonical_json", "content_ref", "fingerprint"]
+__all__ = [
+    "SCHEMA",
+    "ArgumentError",
+    "canonical_arguments",
+    "canonical_json",
+    "content_ref",
+    "fingerprint",
+]
 
 #: Bumped when canonicalisation changes, so old lock entries stop matching instead of lying.
 SCHEMA = "falnb-fingerprint-1"
+
+
+class ArgumentError(ValueError, TypeError):
+    """An argument that cannot be fingerprinted (not JSON, or an unreadable file); names it."""
+
 
 #: Maps a URL to the sha256 of its content when known (e.g. outputs recorded earlier).
 UrlHashes = Callable[[str], str | None]
@@ -77,14 +89,14 @@ def _canonical(value: Any, where: str, url_hashes: UrlHashes | None) -> Any:
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise TypeError(f"argument {where} is {value!r}, which JSON cannot carry")
+            raise ArgumentError(f"argument {where} is {value!r}, which JSON cannot carry")
         # 2.0 and 2 are the same number to an endpoint; keep one spelling.
         return int(value) if value.is_integer() else value
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise TypeError(f"argument {where} has a non-string key {key!r}")
+                raise ArgumentError(f"argument {where} has a non-string key {key!r}")
             out[key] = _canonical(item, f"{where}.{key}" if where else key, url_hashes)
         return out
     if isinstance(value, (list, tuple)):
@@ -93,13 +105,13 @@ def _canonical(value: Any, where: str, url_hashes: UrlHashes | None) -> Any:
         try:
             data = Path(value).read_bytes()
         except OSError as exc:
-            raise FileNotFoundError(f"argument {where}: cannot read {value}: {exc}") from exc
+            raise ArgumentError(f"argument {where}: cannot read {value}: {exc.strerror}") from None
         return content_ref(_sha256(data))
     if isinstance(value, (bytes, bytearray, memoryview)):
         return content_ref(_sha256(bytes(value)))
     if _is_pil_image(value):
         return content_ref(_image_hash(value))
-    raise TypeError(
+    raise ArgumentError(
         f"argument {where} is a {type(value).__name__}; use JSON values, a Path, bytes "
         "or a PIL image"
     )

@@ -69,5 +69,5 @@ def test_non_json_values_are_refused_with_the_argument_named(tmp_path: Path) -> 
         fingerprint("e/x", {"options": {"when": object()}})
     with pytest.raises(TypeError, match="nan"):
         fingerprint("e/x", {"scale": float("nan")})
-    with pytest.raises(FileNotFoundError, match="image_url"):
+    with pytest.raises(ValueError, match="image_url: cannot read"):
         fingerprint("e/x", {"image_url": tmp_path / "missing.png"})
