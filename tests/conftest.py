@@ -14,6 +14,15 @@ from falnb.local import LocalServer
 T = TypeVar("T")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_media_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """falnb's media store (and every kernel's the tests start) lives in a temp dir."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("FALNB_CACHE_DIR", str(tmp_path_factory.mktemp("falnb-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
     """The falnb local server, started once on a free loopback port."""

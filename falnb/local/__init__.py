@@ -18,10 +18,10 @@ Serve a function of your own (on the embedded server and ``falnb serve`` alike):
 
 from __future__ import annotations
 
-from falnb.local.userapps import app, unregister
 from falnb.local.apperror import AppError, validation_error
 from falnb.local.registry import Context, Endpoint, Registry
 from falnb.local.server import LocalServer
+from falnb.local.userapps import app, unregister
 
 __all__ = [
     "AppError",

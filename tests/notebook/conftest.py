@@ -17,10 +17,14 @@ from falnb.local import LocalServer
 
 
 @pytest.fixture
-def falnb_kernel_env(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Kernels started in this test target ``server`` (and are not JupyterLab's)."""
+def falnb_kernel_env(server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Kernels started in this test target ``server`` (and are not JupyterLab's).
+
+    Their lock file is the test's own, wherever the kernel's working directory is.
+    """
     for name, value in kernel_env(server).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("FALNB_LOCK", str(tmp_path / "falnb.lock"))
     for name in ("JPY_SESSION_NAME", "FALNB_PROGRESS", "VSCODE_PID"):
         monkeypatch.delenv(name, raising=False)
 
