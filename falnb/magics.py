@@ -29,6 +29,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 
 from falnb.client import errors
 from falnb.client.queue import endpoint_app
+from falnb.repro import ReplayMissError
 from falnb.session import RECORD_MODES, RecordMode, Seed, Session, default_session
 
 __all__ = [
@@ -335,6 +336,11 @@ def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
                 [f"{exc.status_code} from the server. Check FAL_KEY (or use --target local)."],
             )
         return FalCellError(f"{endpoint} failed ({exc.status_code}):", [str(exc)])
+    if isinstance(exc, ReplayMissError):
+        return FalCellError(
+            "Not in the lock (record=none):",
+            [str(exc), "Run it once with record=once (or --record once) to record it."],
+        )
     return FalCellError(f"{endpoint} failed:", [str(exc) or type(exc).__name__])
 
 
