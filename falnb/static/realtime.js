@@ -15,6 +15,48 @@ function element(tag, className, parent) {
   parent.appendChild(node);
   return node;
 }
+var TEXT_ENTRY = 'input:not([type="checkbox"]):not([type="radio"]):not([type="range"]):not([type="button"]), textarea, [contenteditable="true"]';
+function watchHands(model, el) {
+  let pointerDown = false;
+  let reported = false;
+  const widget = () => el.closest(".falnb-realtime") || el;
+  const inside = (node) => el.isConnected && node instanceof Node && widget().contains(node);
+  const sync = () => {
+    const active = document.activeElement;
+    const typing = inside(active) && active.matches(TEXT_ENTRY);
+    const now = pointerDown || typing;
+    if (now === reported) return;
+    reported = now;
+    model.set("interacting", now);
+    model.save_changes();
+  };
+  const down = (event) => {
+    if (!inside(event.target)) return;
+    pointerDown = true;
+    sync();
+  };
+  const up = () => {
+    if (!pointerDown) return;
+    pointerDown = false;
+    sync();
+  };
+  const listeners = [
+    ["pointerdown", down],
+    ["pointerup", up],
+    ["pointercancel", up],
+    ["focusin", sync],
+    ["focusout", () => setTimeout(sync)]
+    // activeElement moves after focusout
+  ];
+  for (const [name, listener] of listeners) document.addEventListener(name, listener, true);
+  return () => {
+    for (const [name, listener] of listeners) document.removeEventListener(name, listener, true);
+    if (reported) {
+      model.set("interacting", false);
+      model.save_changes();
+    }
+  };
+}
 function render({ model, el }) {
   const root = element("div", "falnb-realtime-view", el);
   const picture = element("div", "falnb-realtime-picture", root);
@@ -78,7 +120,9 @@ function render({ model, el }) {
   }
   update();
   showFrame();
+  const unwatch = watchHands(model, el);
   return () => {
+    unwatch();
     if (shownUrl) URL.revokeObjectURL(shownUrl);
   };
 }

@@ -15,15 +15,19 @@ round-trip latency::
     )
 
 The saved notebook keeps a static image of the last frame and one text line next to the live
-view; ``close()`` closes the connection and leaves only that static output.
+view: once frames settle (``settle`` seconds without a new one, and no hand on the controls) the
+output is re-emitted with the current frame. ``close()`` closes the connection and leaves only
+that static output.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +35,14 @@ import anywidget
 import ipywidgets  # type: ignore[import-untyped]
 import traitlets
 
+from falnb import _runtime
 from falnb.client import AsyncClient, SyncClient
 from falnb.widgets._realtime_driver import Frame, RealtimeDriver, Report
 from falnb.widgets._realtime_spec import parse_realtime_line
 
-__all__ = ["Realtime", "RealtimeView", "from_magic"]
+__all__ = ["Realtime", "RealtimeView", "SettleTimer", "from_magic"]
+
+logger = logging.getLogger("falnb.widgets")
 
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 _WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -56,6 +63,9 @@ class RealtimeView(anywidget.AnyWidget):
     fps = traitlets.Float(0.0).tag(sync=True)
     latency_ms = traitlets.Float(0.0).tag(sync=True)
     error = traitlets.Unicode("").tag(sync=True)
+    #: Set by the browser while a pointer is held down on the widget or a text box in it is
+    #: being edited: re-emitting the output re-renders the view, so it waits for this to clear.
+    interacting = traitlets.Bool(False).tag(sync=True)
 
     def __repr__(self) -> str:
         return f"RealtimeView({self.endpoint!r}, {self.status}, frames={self.frames})"
@@ -74,6 +84,62 @@ def _image_bytes(value: Any) -> Any:
     return value
 
 
+class SettleTimer:
+    """Runs ``action`` on falnb's loop once nothing has happened for ``delay`` seconds.
+
+    ``poke()`` restarts the countdown (a frame or a change arrived); ``hold(True)`` suspends
+    it while a hand is on the controls and ``hold(False)`` restarts it; ``cancel()`` stops it
+    for good. All are thread-safe; ``action`` runs on falnb's loop thread and must not block.
+    """
+
+    def __init__(self, delay: float, action: Callable[[], None]) -> None:
+        self.delay = delay
+        self.action = action
+        self._timer: asyncio.TimerHandle | None = None
+        self._held = False
+        self._cancelled = False
+
+    def poke(self) -> None:
+        """Start the countdown again from now."""
+        _runtime.call_soon(self._arm)
+
+    def hold(self, held: bool) -> None:
+        """Suspend (True) or resume (False, the countdown restarts) the timer."""
+        _runtime.call_soon(self._set_held, held)
+
+    def cancel(self) -> None:
+        """Stop for good: ``action`` never runs after this."""
+        self._cancelled = True
+        _runtime.call_soon(self._disarm)
+
+    @property
+    def armed(self) -> bool:
+        return self._timer is not None
+
+    def _set_held(self, held: bool) -> None:
+        self._held = held
+        self._arm()
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self) -> None:
+        self._disarm()
+        if not self._held and not self._cancelled:
+            self._timer = asyncio.get_running_loop().call_later(self.delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._cancelled or self._held:
+            return
+        try:
+            self.action()
+        except Exception:
+            logger.debug("realtime settle action failed", exc_info=True)
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -86,7 +152,9 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
     ``base`` holds the other inputs (PIL images, paths and bytes are sent as image bytes, or
     uploaded once for inputs named ``*_url``). ``client`` is a falnb Sync/AsyncClient (the
     default client when None). ``throttle`` is the least time between two sends in seconds;
-    at most one input is ever in flight, and the newest waiting input goes next.
+    at most one input is ever in flight, and the newest waiting input goes next. ``settle``
+    is how long frames must stay quiet (in seconds) before the displayed output is re-emitted
+    with the latest frame, so a saved notebook shows the last picture (None: never).
     """
 
     def __init__(
@@ -99,6 +167,7 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         throttle: float = 0.0,
         timeout: float = 30.0,
         first_frame_timeout: float = 10.0,
+        settle: float | None = 1.5,
     ) -> None:
         controls = dict(controls or {})
         for name, control in controls.items():
@@ -118,7 +187,10 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         self._last_frame: Frame | None = None
         self._first_frame = threading.Event()
         self._handle: Any = None
+        self._emitted: Frame | None = None  # the frame in the output as last emitted
         self._closed = False
+        self._settle = SettleTimer(settle, self._settled) if settle is not None else None
+        self.view.observe(self._on_interacting, names="interacting")
         if client is None:
             import falnb  # noqa: PLC0415 - the default client, only when none is given
 
@@ -145,6 +217,8 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         # May run on an ipykernel 7 subshell thread: read current values, hand off, return.
         if not self._closed:
             self.driver.request(self.inputs())
+            if self._settle is not None:
+                self._settle.poke()  # a frame is coming: not settled yet
 
     def refresh(self) -> None:
         """Ask for a frame for the current values (as a change of any control does)."""
@@ -173,6 +247,29 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
             self._first_frame.set()
         if report.status == "error":
             self._first_frame.set()  # an error is an answer too: don't hold the display
+        if self._settle is not None and report.status != "closed":
+            self._settle.poke()
+
+    # -- the saved output follows the frames once they settle (falnb's loop thread) ----------
+
+    def _on_interacting(self, change: Any) -> None:
+        # Comm thread (main or subshell): a drag or an edit started or ended in the browser.
+        if self._settle is not None:
+            self._settle.hold(bool(change["new"]))
+
+    def _settled(self) -> None:
+        """Re-emit the output with the latest frame, if it shows an older one.
+
+        This re-renders the live view in JupyterLab (a new view of the same model), which is
+        why it only happens when frames are quiet and nobody is dragging or typing.
+        """
+        frame = self.last_frame
+        if self._closed or self._handle is None or frame is None or frame is self._emitted:
+            return
+        if self.view.interacting or self.driver.report.status in ("busy", "connecting"):
+            return  # a newer frame (or the end of the drag) pokes the timer again
+        self._emitted = frame
+        self._handle.update(self._repr_mimebundle_(), raw=True)
 
     def _label(self, inputs: Mapping[str, Any]) -> str:
         names = self.controls or inputs
@@ -222,8 +319,10 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
     def summary(self) -> str:
         """The stable text line saved with the notebook (no timings, no object ids)."""
         frame = self.last_frame
+        # The values that produced the picture saved beside this text (else the controls').
+        shown = frame.inputs if frame is not None else {}
         values = ", ".join(
-            f"{name}={_short(getattr(control, 'value', None))}"
+            f"{name}={_short(shown[name] if name in shown else getattr(control, 'value', None))}"
             for name, control in self.controls.items()
         )
         text = f"Realtime {self.endpoint}" + (f" ({values})" if values else "")
@@ -253,6 +352,7 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         from IPython.display import display  # noqa: PLC0415 - only in IPython
 
         self.wait_for_frame(self.first_frame_timeout)
+        self._emitted = self.last_frame
         self._handle = display(  # type: ignore[no-untyped-call]
             self._repr_mimebundle_(), raw=True, display_id=True
         )
@@ -265,6 +365,8 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         if getattr(self, "_closed", True):  # closed already, or never fully built
             return
         self._closed = True
+        if self._settle is not None:
+            self._settle.cancel()
         for control in self.controls.values():
             control.unobserve(self._on_change, names="value")
         self.driver.close()

@@ -1,6 +1,9 @@
 // The live picture of a realtime widget: the latest frame (a binary Bytes trait, shown
 // through a blob URL), what produced it, and the connection's state, fps and latency.
 // Frames are decoded off-screen and swapped in whole, so the picture never flickers.
+// The view also tells the kernel when a hand is on the controls (a pointer held down in the
+// widget, or a text box in it being edited): the kernel re-emits the cell's output with the
+// last frame once things settle, which re-renders this view, so it must not happen mid-drag.
 
 const LABELS = {
   idle: "idle",
@@ -16,6 +19,52 @@ function element(tag, className, parent) {
   node.className = className;
   parent.appendChild(node);
   return node;
+}
+
+// Focus in one of these means typing is under way; a focused slider handle or checkbox does not.
+const TEXT_ENTRY =
+  'input:not([type="checkbox"]):not([type="radio"]):not([type="range"]):not([type="button"]), textarea, [contenteditable="true"]';
+
+// Reports model "interacting" for this view; returns a function that removes its listeners.
+function watchHands(model, el) {
+  let pointerDown = false;
+  let reported = false;
+  const widget = () => el.closest(".falnb-realtime") || el;
+  const inside = (node) => el.isConnected && node instanceof Node && widget().contains(node);
+  const sync = () => {
+    const active = document.activeElement;
+    const typing = inside(active) && active.matches(TEXT_ENTRY);
+    const now = pointerDown || typing;
+    if (now === reported) return;
+    reported = now;
+    model.set("interacting", now);
+    model.save_changes();
+  };
+  const down = (event) => {
+    if (!inside(event.target)) return;
+    pointerDown = true;
+    sync();
+  };
+  const up = () => {
+    if (!pointerDown) return;
+    pointerDown = false;
+    sync();
+  };
+  const listeners = [
+    ["pointerdown", down],
+    ["pointerup", up],
+    ["pointercancel", up],
+    ["focusin", sync],
+    ["focusout", () => setTimeout(sync)], // activeElement moves after focusout
+  ];
+  for (const [name, listener] of listeners) document.addEventListener(name, listener, true);
+  return () => {
+    for (const [name, listener] of listeners) document.removeEventListener(name, listener, true);
+    if (reported) {
+      model.set("interacting", false);
+      model.save_changes();
+    }
+  };
 }
 
 function render({ model, el }) {
@@ -85,7 +134,9 @@ function render({ model, el }) {
   }
   update();
   showFrame();
+  const unwatch = watchHands(model, el);
   return () => {
+    unwatch();
     if (shownUrl) URL.revokeObjectURL(shownUrl);
   };
 }

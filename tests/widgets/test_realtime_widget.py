@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,12 +13,13 @@ import pytest
 from ipywidgets import FloatSlider, IntSlider, Text
 from PIL import Image
 
+from falnb import _runtime
 from falnb.client import SyncClient
 from falnb.client._transport import RetryPolicy
 from falnb.local import LocalServer
 from falnb.local.apps.media.image_to_image import image_to_image_realtime
 from falnb.local.registry import Context, Endpoint
-from falnb.widgets.realtime import Realtime
+from falnb.widgets.realtime import Realtime, SettleTimer
 
 I2I = "local/image-to-image"
 QUICK = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05)
@@ -309,3 +312,133 @@ def test_close_closes_the_connection_and_leaves_a_static_picture(
 def test_bad_controls_are_refused(client: SyncClient) -> None:
     with pytest.raises(TypeError, match="strength"):
         Realtime(I2I, controls={"strength": 0.5}, client=client)
+
+
+class FakeHandle:
+    """Stands in for IPython's DisplayHandle: records each re-emitted bundle."""
+
+    def __init__(self) -> None:
+        self.updates: list[dict[str, Any]] = []
+
+    def update(self, bundle: dict[str, Any], raw: bool = False) -> None:
+        assert raw
+        self.updates.append(bundle)
+
+
+def loop_drained() -> None:
+    """Every callback queued on falnb's loop before this call has run."""
+    _runtime.submit(asyncio.sleep(0)).result(timeout=5)
+
+
+def displayed(widget: Realtime) -> FakeHandle:
+    """What _ipython_display_ leaves behind, with a fake handle instead of IPython's."""
+    handle = FakeHandle()
+    widget._emitted = widget.last_frame
+    widget._handle = handle
+    return handle
+
+
+def test_settle_timer_fires_once_after_quiet_and_waits_while_held(until: Until) -> None:
+    fired: list[float] = []
+    timer = SettleTimer(0.05, lambda: fired.append(time.monotonic()))
+    for _ in range(5):
+        timer.poke()
+    until(lambda: fired, what="the settle action")
+    loop_drained()
+    assert len(fired) == 1
+    assert not timer.armed
+    timer.hold(True)
+    timer.poke()
+    loop_drained()
+    assert not timer.armed  # a hand on the controls: no countdown at all
+    timer.hold(False)
+    loop_drained()
+    assert timer.armed
+    until(lambda: len(fired) == 2, what="the action once released")
+    timer.poke()
+    timer.cancel()
+    loop_drained()
+    assert not timer.armed
+    assert len(fired) == 2
+
+
+def test_settled_output_carries_the_last_frame(
+    client: SyncClient, picture: Image.Image, widgets: list[Realtime], until: Until
+) -> None:
+    strength = FloatSlider(0.2, min=0.0, max=1.0, step=0.1)
+    widget = Realtime(
+        I2I,
+        base={"image": picture, "prompt": "a fox"},
+        controls={"strength": strength},
+        client=client,
+        settle=0.2,
+    )
+    widgets.append(widget)
+    assert widget.wait_for_frame(10)
+    handle = displayed(widget)
+    first = widget.frame
+    for value in (0.3, 0.5, 0.7):
+        strength.value = value
+    until(
+        lambda: handle.updates and "0.7" in handle.updates[-1]["text/plain"],
+        what="the settle update for the final value",
+    )
+    bundle = handle.updates[-1]
+    emitted = len(handle.updates)
+    assert shows(widget, strength=0.7)
+    assert base64.b64decode(bundle["image/jpeg"]) == widget.frame != first
+    assert bundle["text/plain"] == (
+        "Realtime local/image-to-image (strength=0.7): last frame 96x64 image/jpeg"
+    )
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == widget.model_id
+    # Settled again on the same frame: nothing new to emit, so no re-render.
+    widget._settle.poke()  # type: ignore[union-attr]
+    until(lambda: not widget._settle.armed, what="the timer to run out")  # type: ignore[union-attr]
+    loop_drained()
+    assert len(handle.updates) == emitted
+
+
+def test_no_settle_update_while_a_hand_is_on_the_controls(
+    client: SyncClient, picture: Image.Image, widgets: list[Realtime], until: Until
+) -> None:
+    strength = FloatSlider(0.2, min=0.0, max=1.0, step=0.1)
+    widget = Realtime(
+        I2I,
+        base={"image": picture, "prompt": "a fox"},
+        controls={"strength": strength},
+        client=client,
+        settle=0.1,
+    )
+    widgets.append(widget)
+    assert widget.wait_for_frame(10)
+    handle = displayed(widget)
+    widget.view.interacting = True  # as the browser reports a pointer held down mid-drag
+    strength.value = 0.6
+    until(lambda: shows(widget, strength=0.6), what="the frame for 0.6")
+    loop_drained()
+    assert not widget._settle.armed  # type: ignore[union-attr]
+    assert handle.updates == []
+    widget.view.interacting = False  # the pointer is released
+    until(lambda: handle.updates, what="the settle update after the drag")
+    assert base64.b64decode(handle.updates[0]["image/jpeg"]) == widget.frame
+    assert "strength=0.6" in handle.updates[0]["text/plain"]
+
+
+def test_closing_cancels_the_settle_update(
+    client: SyncClient, picture: Image.Image, until: Until
+) -> None:
+    strength = FloatSlider(0.2, min=0.0, max=1.0, step=0.1)
+    widget = Realtime(
+        I2I,
+        base={"image": picture, "prompt": "a fox"},
+        controls={"strength": strength},
+        client=client,
+        settle=0.1,
+    )
+    assert widget.wait_for_frame(10)
+    handle = displayed(widget)
+    widget.close()
+    loop_drained()
+    assert widget._settle is not None
+    assert not widget._settle.armed
+    assert [bundle.keys() for bundle in handle.updates] == [{"text/plain", "image/jpeg"}]
