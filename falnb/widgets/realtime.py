@@ -65,7 +65,7 @@ class RealtimeView(anywidget.AnyWidget):
     error = traitlets.Unicode("").tag(sync=True)
     #: Set by the browser while a pointer is held down on the widget or a text box in it is
     #: being edited: re-emitting the output re-renders the view, so it waits for this to clear.
-    interacting = traitlets.Bool(False).tag(sync=True)
+    interacting = traitlets.Bool(default_value=False).tag(sync=True)
 
     def __repr__(self) -> str:
         return f"RealtimeView({self.endpoint!r}, {self.status}, frames={self.frames})"
@@ -87,9 +87,9 @@ def _image_bytes(value: Any) -> Any:
 class SettleTimer:
     """Runs ``action`` on falnb's loop once nothing has happened for ``delay`` seconds.
 
-    ``poke()`` restarts the countdown (a frame or a change arrived); ``hold(True)`` suspends
-    it while a hand is on the controls and ``hold(False)`` restarts it; ``cancel()`` stops it
-    for good. All are thread-safe; ``action`` runs on falnb's loop thread and must not block.
+    ``poke()`` restarts the countdown (a frame or a change arrived); ``hold()`` suspends it
+    while a hand is on the controls and ``release()`` restarts it; ``cancel()`` stops it for
+    good. All are thread-safe; ``action`` runs on falnb's loop thread and must not block.
     """
 
     def __init__(self, delay: float, action: Callable[[], None]) -> None:
@@ -103,9 +103,13 @@ class SettleTimer:
         """Start the countdown again from now."""
         _runtime.call_soon(self._arm)
 
-    def hold(self, held: bool) -> None:
-        """Suspend (True) or resume (False, the countdown restarts) the timer."""
-        _runtime.call_soon(self._set_held, held)
+    def hold(self) -> None:
+        """Suspend the timer until :meth:`release`."""
+        _runtime.call_soon(self._set_held, True)  # noqa: FBT003 - a callback argument
+
+    def release(self) -> None:
+        """Resume the timer: the countdown starts again from now."""
+        _runtime.call_soon(self._set_held, False)  # noqa: FBT003 - a callback argument
 
     def cancel(self) -> None:
         """Stop for good: ``action`` never runs after this."""
@@ -254,8 +258,12 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
 
     def _on_interacting(self, change: Any) -> None:
         # Comm thread (main or subshell): a drag or an edit started or ended in the browser.
-        if self._settle is not None:
-            self._settle.hold(bool(change["new"]))
+        if self._settle is None:
+            return
+        if change["new"]:
+            self._settle.hold()
+        else:
+            self._settle.release()
 
     def _settled(self) -> None:
         """Re-emit the output with the latest frame, if it shows an older one.

@@ -347,11 +347,11 @@ def test_settle_timer_fires_once_after_quiet_and_waits_while_held(until: Until) 
     loop_drained()
     assert len(fired) == 1
     assert not timer.armed
-    timer.hold(True)
+    timer.hold()
     timer.poke()
     loop_drained()
     assert not timer.armed  # a hand on the controls: no countdown at all
-    timer.hold(False)
+    timer.release()
     loop_drained()
     assert timer.armed
     until(lambda: len(fired) == 2, what="the action once released")
