@@ -1,13 +1,21 @@
-"""The realtime widget in JupyterLab + Chromium: drag the slider, watch the frame follow it."""
+"""The realtime widget in JupyterLab + Chromium: drag the slider, watch the frame follow it.
+
+Once frames settle the kernel re-emits the cell's output with the last frame (which makes
+JupyterLab render a fresh view of the same widget): the saved notebook then carries the last
+frame, and the slider keeps working in the fresh view.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import nbformat
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -69,13 +77,72 @@ def direct_frame(server: Any, strength: float) -> bytes:
     return content
 
 
+# The cell's outputs as JupyterLab's notebook model holds them (what docmanager:save writes).
+CELL_OUTPUTS = """() => {
+  const outputs = window.jupyterapp.shell.currentWidget.content.model.cells.get(0).outputs;
+  const found = [];
+  for (let i = 0; i < outputs.length; i++) found.push(outputs.get(i).toJSON());
+  return JSON.stringify(found);
+}"""
+
+
+def cell_outputs(page: Any) -> list[dict[str, Any]]:
+    outputs: list[dict[str, Any]] = json.loads(page.evaluate(CELL_OUTPUTS))
+    return outputs
+
+
+def display_output(outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The realtime widget's display output (the one with a static picture)."""
+    (output,) = [o for o in outputs if "image/jpeg" in o.get("data", {})]
+    return output
+
+
+def text(value: str | list[str]) -> str:
+    return value if isinstance(value, str) else "".join(value)
+
+
+def drag_slider(page: Any, fraction: float, midway: Callable[[float], None] | None = None) -> float:
+    """Drag the handle with the mouse, in small moves as a hand would; the readout after.
+
+    ``midway(value)`` runs with the button still down, halfway, given the readout there.
+    """
+    handle = page.locator(".widget-slider .noUi-handle").first
+    track = page.locator(".widget-slider .noUi-target").first
+    box = track.bounding_box()
+    start = handle.bounding_box()
+    assert box is not None
+    assert start is not None
+    x0, y = start["x"] + start["width"] / 2, start["y"] + start["height"] / 2
+    x1 = box["x"] + box["width"] * fraction
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    readout = page.locator(".widget-slider .widget-readout").first
+    for step in range(1, 21):
+        page.mouse.move(x0 + (x1 - x0) * step / 20, y)
+        if step == 10 and midway is not None:
+            midway(float(readout.text_content() or "nan"))
+    page.mouse.up()
+    return float(readout.text_content() or "nan")
+
+
+def settled_on(page: Any, value: float) -> dict[str, Any]:
+    """Wait (with a deadline) for the kernel's settle update naming ``value``; that output."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        output = display_output(cell_outputs(page))
+        if f"strength={value})" in text(output["data"]["text/plain"]):
+            return output
+        page.wait_for_timeout(100)  # poll the page's state, not a fixed wait for it
+    raise AssertionError(f"no settle update for strength={value}: {cell_outputs(page)}")
+
+
 def shown_frame(page: Any) -> bytes:
     """The bytes behind the <img> the user sees (its blob URL, fetched in the page)."""
     return base64.b64decode(page.locator(FRAME).evaluate(READ_FRAME))
 
 
-def test_dragging_the_slider_updates_the_frame(
-    open_notebook: Callable[[str, list[str]], Any], falnb_server: Any
+def test_dragging_the_slider_updates_the_frame_and_the_saved_output(
+    open_notebook: Callable[[str, list[str]], Any], falnb_server: Any, lab: Any
 ) -> None:
     page = open_notebook("realtime.ipynb", [SETUP])
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -86,22 +153,8 @@ def test_dragging_the_slider_updates_the_frame(
     assert first == direct_frame(falnb_server, 0.0)
     assert Image.open(io.BytesIO(first)).size == (256, 192)
 
-    # Drag the handle with the mouse, in small moves as a hand would, to ~70% of the track.
-    handle = page.locator(".widget-slider .noUi-handle").first
-    track = page.locator(".widget-slider .noUi-target").first
-    box = track.bounding_box()
-    start = handle.bounding_box()
-    assert box is not None
-    assert start is not None
-    y = start["y"] + start["height"] / 2
-    page.mouse.move(start["x"] + start["width"] / 2, y)
-    page.mouse.down()
-    for step in range(1, 21):
-        page.mouse.move(box["x"] + box["width"] * 0.7 * step / 20, y)
-    page.mouse.up()
-
-    readout = page.locator(".widget-slider .widget-readout").first
-    final = float(readout.text_content() or "nan")
+    # Drag the handle to ~70% of the track.
+    final = drag_slider(page, 0.7)
     assert 0.5 <= final <= 0.9
     caption = page.locator(".falnb-realtime-caption")
     expect(caption).to_have_text(f"strength={final}", timeout=30_000)
@@ -113,3 +166,48 @@ def test_dragging_the_slider_updates_the_frame(
     assert last == direct_frame(falnb_server, final)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(".falnb-realtime").first.screenshot(path=str(ARTIFACTS / "realtime-widget.png"))
+
+    # Frames settle: the kernel re-emits the output with the last frame; save through the UI.
+    output = settled_on(page, final)
+    assert base64.b64decode(output["data"]["image/jpeg"]) == last
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    saved = display_output(
+        wait_until_saved(lab.root / "realtime.ipynb", lambda o: f"strength={final})" in o)
+    )
+    assert base64.b64decode(saved["data"]["image/jpeg"]) == last
+    assert Image.open(io.BytesIO(last)).size == (256, 192)
+    assert text(saved["data"]["text/plain"]) == (
+        f"Realtime local/image-to-image (strength={final}): last frame 256x192 image/jpeg"
+    )
+    assert "application/vnd.jupyter.widget-view+json" in saved["data"]
+
+    # The fresh view works: drag again, the frame follows, and the output settles again. A
+    # hand held still mid-drag for longer than the settle time must not re-render the view.
+    expect(page.locator(".falnb-realtime-view")).to_have_count(1)
+    page.locator(".widget-slider .noUi-handle").first.evaluate("h => h.dataset.marked = '1'")
+
+    def hold_still(value: float) -> None:
+        expect(caption).to_have_text(f"strength={value}", timeout=30_000)
+        page.wait_for_timeout(2500)  # proving an absence takes time: longer than settle=1.5
+        assert f"strength={final})" in text(
+            display_output(cell_outputs(page))["data"]["text/plain"]
+        )
+        expect(page.locator(".widget-slider .noUi-handle[data-marked]")).to_have_count(1)
+
+    again = drag_slider(page, 0.2, midway=hold_still)
+    assert again != final
+    expect(caption).to_have_text(f"strength={again}", timeout=30_000)
+    assert shown_frame(page) == direct_frame(falnb_server, again)
+    settled_on(page, again)
+
+
+def wait_until_saved(path: Path, saved: Callable[[str], bool]) -> list[dict[str, Any]]:
+    """The first code cell's outputs in the .ipynb on disk, once ``saved`` holds for them."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        notebook = nbformat.read(str(path), as_version=4)
+        outputs: list[dict[str, Any]] = notebook.cells[0].outputs
+        if any(saved(text(o.get("data", {}).get("text/plain", ""))) for o in outputs):
+            return outputs
+        time.sleep(0.1)
+    raise AssertionError(f"{path.name} was not saved with the settled output")
