@@ -196,8 +196,9 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=30.0, help="key presses per second")
     parser.add_argument("--size", type=int, default=512, help="input picture side, pixels")
     args = parser.parse_args()
-    if not CHROMIUM.exists():
-        sys.exit(f"{CHROMIUM} is missing (apt-get install chromium)")
+    if not CHROMIUM.exists():  # not a failure of `make bench`: there is nothing to measure
+        print(f"skipped: {CHROMIUM} is missing (apt-get install chromium)")
+        return
     image = bench_realtime.picture(args.size)
     with tempfile.TemporaryDirectory(prefix="falnb-bench-") as tmp:
         directory = Path(tmp)
