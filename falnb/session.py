@@ -471,9 +471,10 @@ def _cell_label() -> str | None:
 
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
-    count = getattr(shell, "execution_count", None)
-    # IPython counts the running cell before executing it: its prompt number is one less.
-    return f"In [{count - 1}]" if isinstance(count, int) and count > 1 else None
+    # The displayhook knows the running cell's prompt number; execution_count does not agree
+    # across IPython versions (9 counts the running cell before executing it, 8 after).
+    count = getattr(getattr(shell, "displayhook", None), "prompt_count", None)
+    return f"In [{count}]" if isinstance(count, int) and count > 0 else None
 
 
 def _env() -> dict[str, str]:
