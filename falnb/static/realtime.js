@@ -19,9 +19,16 @@ var TEXT_ENTRY = 'input:not([type="checkbox"]):not([type="radio"]):not([type="ra
 function watchHands(model, el) {
   let pointerDown = false;
   let reported = false;
+  let attached = false;
   const widget = () => el.closest(".falnb-realtime") || el;
   const inside = (node) => el.isConnected && node instanceof Node && widget().contains(node);
+  const gone = () => {
+    if (el.isConnected) attached = true;
+    else if (attached) stop();
+    return attached && !el.isConnected;
+  };
   const sync = () => {
+    if (gone()) return;
     const active = document.activeElement;
     const typing = inside(active) && active.matches(TEXT_ENTRY);
     const now = pointerDown || typing;
@@ -31,7 +38,7 @@ function watchHands(model, el) {
     model.save_changes();
   };
   const down = (event) => {
-    if (!inside(event.target)) return;
+    if (gone() || !inside(event.target)) return;
     pointerDown = true;
     sync();
   };
@@ -49,13 +56,15 @@ function watchHands(model, el) {
     // activeElement moves after focusout
   ];
   for (const [name, listener] of listeners) document.addEventListener(name, listener, true);
-  return () => {
+  function stop() {
     for (const [name, listener] of listeners) document.removeEventListener(name, listener, true);
     if (reported) {
+      reported = false;
       model.set("interacting", false);
       model.save_changes();
     }
-  };
+  }
+  return { gone, stop };
 }
 function render({ model, el }) {
   const root = element("div", "falnb-realtime-view", el);
@@ -74,7 +83,12 @@ function render({ model, el }) {
   const error = element("div", "falnb-realtime-error", root);
   let shownUrl = null;
   let pending = 0;
+  const hands = watchHands(model, el);
   async function showFrame() {
+    if (hands.gone()) {
+      model.off("change:frame", showFrame);
+      return;
+    }
     const data = model.get("frame");
     if (!data || data.byteLength === 0) return;
     const ticket = ++pending;
@@ -120,9 +134,8 @@ function render({ model, el }) {
   }
   update();
   showFrame();
-  const unwatch = watchHands(model, el);
   return () => {
-    unwatch();
+    hands.stop();
     if (shownUrl) URL.revokeObjectURL(shownUrl);
   };
 }

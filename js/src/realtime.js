@@ -25,13 +25,23 @@ function element(tag, className, parent) {
 const TEXT_ENTRY =
   'input:not([type="checkbox"]):not([type="radio"]):not([type="range"]):not([type="button"]), textarea, [contenteditable="true"]';
 
-// Reports model "interacting" for this view; returns a function that removes its listeners.
+// Reports model "interacting" for this view. Returns gone(): whether the view has left the page
+// (then it has stopped listening), and stop(): remove the listeners.
 function watchHands(model, el) {
   let pointerDown = false;
   let reported = false;
+  let attached = false;
   const widget = () => el.closest(".falnb-realtime") || el;
   const inside = (node) => el.isConnected && node instanceof Node && widget().contains(node);
+  // JupyterLab renders a fresh view when the output is re-emitted and drops the old one's DOM
+  // without disposing it: a view that was on the page and is gone stops listening.
+  const gone = () => {
+    if (el.isConnected) attached = true;
+    else if (attached) stop();
+    return attached && !el.isConnected;
+  };
   const sync = () => {
+    if (gone()) return;
     const active = document.activeElement;
     const typing = inside(active) && active.matches(TEXT_ENTRY);
     const now = pointerDown || typing;
@@ -41,7 +51,7 @@ function watchHands(model, el) {
     model.save_changes();
   };
   const down = (event) => {
-    if (!inside(event.target)) return;
+    if (gone() || !inside(event.target)) return;
     pointerDown = true;
     sync();
   };
@@ -58,13 +68,15 @@ function watchHands(model, el) {
     ["focusout", () => setTimeout(sync)], // activeElement moves after focusout
   ];
   for (const [name, listener] of listeners) document.addEventListener(name, listener, true);
-  return () => {
+  function stop() {
     for (const [name, listener] of listeners) document.removeEventListener(name, listener, true);
     if (reported) {
+      reported = false;
       model.set("interacting", false);
       model.save_changes();
     }
-  };
+  }
+  return { gone, stop };
 }
 
 function render({ model, el }) {
@@ -85,8 +97,13 @@ function render({ model, el }) {
 
   let shownUrl = null;
   let pending = 0;
+  const hands = watchHands(model, el);
 
   async function showFrame() {
+    if (hands.gone()) {
+      model.off("change:frame", showFrame); // an orphaned view: nobody sees it any more
+      return;
+    }
     const data = model.get("frame");
     if (!data || data.byteLength === 0) return;
     const ticket = ++pending;
@@ -134,9 +151,8 @@ function render({ model, el }) {
   }
   update();
   showFrame();
-  const unwatch = watchHands(model, el);
   return () => {
-    unwatch();
+    hands.stop();
     if (shownUrl) URL.revokeObjectURL(shownUrl);
   };
 }
