@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/falnb demo
+	$(BIN)/falnb demo --notebook notebooks/quickstart.ipynb
 
 serve: $(STAMP)
 	$(BIN)/falnb serve

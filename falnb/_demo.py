@@ -1,6 +1,8 @@
 """``falnb demo``: real jobs through the default target, printed as they run.
 
-With no key configured this is the embedded local server, so the demo works offline.
+With no key configured this is the embedded local server, so the demo works offline. With
+``--notebook``, the example notebook then runs in a fresh kernel (its ``%%fal`` cells are the
+main job) and its executed copy is saved for a look in JupyterLab or on GitHub.
 """
 
 from __future__ import annotations
@@ -33,7 +35,31 @@ def _on_update(out: TextIO) -> Any:
     return show
 
 
-def main(out: TextIO = sys.stdout) -> int:
+def run_notebook(notebook: Path, out_dir: Path, out: TextIO) -> Path:
+    """Execute ``notebook`` in a fresh kernel in ``out_dir``; print its text outputs."""
+    from falnb import _notebooks  # noqa: PLC0415 - Jupyter's packages only when asked for
+
+    saved = out_dir / notebook.name
+    _say(out, f"running {notebook} in a fresh kernel")
+    executed = _notebooks.execute(_notebooks.read(notebook), directory=out_dir.resolve())
+    _notebooks.write(executed, saved)
+    for cell in executed.cells:
+        if cell.cell_type != "code":
+            continue
+        _say(out, f"In: {cell.source.splitlines()[0] if cell.source else ''}")
+        for output in cell.get("outputs", []):
+            text = output.get("data", {}).get("text/plain") or output.get("text") or ""
+            if output.get("output_type") == "error":
+                text = f"{output.get('ename')}: {output.get('evalue')}"
+            for line in str(text).strip().splitlines()[:6]:
+                _say(out, f"    {line}")
+    _say(out, f"saved the executed notebook to {saved}")
+    return saved
+
+
+def main(
+    out: TextIO = sys.stdout, notebook: Path | None = None, out_dir: Path = Path("demo-output")
+) -> int:
     _say(out, "1. run local/echo")
     _say(out, f"  -> {falnb.run('local/echo', {'prompt': 'a red fox', 'seed': 42})}")
 
@@ -71,8 +97,11 @@ def main(out: TextIO = sys.stdout) -> int:
             out,
             f"  -> {first['width']}x{first['height']} {first['content_type']} seed={image['seed']}",
         )
-        saved = Path("falnb-demo.jpg")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        saved = out_dir / "text-to-image.jpg"
         saved.write_bytes(httpx.get(first["url"]).content)
         _say(out, f"     saved to {saved.resolve()}")
+    if notebook is not None:
+        run_notebook(notebook, out_dir, out)
     _say(out, "done.")
     return 0

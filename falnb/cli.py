@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from falnb._version import __version__
@@ -51,13 +52,19 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         description="Run a few real jobs (echo, a queued job with logs, a stream, an image) "
         "through the default target: the embedded local server unless FAL_KEY is set.",
     )
+    demo.add_argument(
+        "--notebook", type=Path, default=None, help="then run this notebook in a fresh kernel"
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("demo-output"), help="where outputs go (demo-output)"
+    )
     demo.set_defaults(func=_demo)
 
 
-def _demo(_args: argparse.Namespace, out: TextIO) -> int:
+def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from falnb._demo import main as demo  # noqa: PLC0415 - only this command needs it
 
-    return demo(out)
+    return demo(out, notebook=args.notebook, out_dir=args.out)
 
 
 def _add_lock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

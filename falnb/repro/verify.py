@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from falnb._notebooks import execute, read
 from falnb.repro.modes import ENV_VAR
 
 __all__ = ["comparable_outputs", "verify_notebook"]
@@ -64,27 +64,18 @@ def verify_notebook(
     notebook: Path, *, timeout: float = 600, kernel_name: str | None = None
 ) -> list[str]:
     """Problems found re-executing ``notebook`` with ``record=none`` ([] when it reproduces)."""
-    import nbformat  # noqa: PLC0415 - only this command needs Jupyter's packages
-    from nbclient import NotebookClient  # noqa: PLC0415
-
-    saved = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
+    saved = read(notebook)
     fresh = copy.deepcopy(saved)
     for cell in fresh.cells:
         if cell.cell_type == "code":
             cell.outputs = []
-    env = {
-        **os.environ,
-        ENV_VAR: "none",
-        "JPY_SESSION_NAME": str(notebook.resolve()),
-    }
-    client = NotebookClient(
+    execute(
         fresh,
-        timeout=int(timeout),
-        allow_errors=True,
-        kernel_name=kernel_name or saved.metadata.get("kernelspec", {}).get("name", "python3"),
-        resources={"metadata": {"path": str(notebook.resolve().parent)}},
+        directory=notebook.resolve().parent,
+        env={ENV_VAR: "none", "JPY_SESSION_NAME": str(notebook.resolve())},
+        timeout=timeout,
+        kernel_name=kernel_name,
     )
-    client.execute(env=env)
 
     problems: list[str] = []
     for index, (old, new) in enumerate(zip(saved.cells, fresh.cells, strict=True)):
