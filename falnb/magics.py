@@ -17,6 +17,7 @@ error naming the field or the fix, never a falnb traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shlex
 from collections.abc import Mapping
@@ -449,9 +450,7 @@ class FalMagics(Magics):
             if key not in names:
                 _usage(f"unknown setting {key!r}: use one of {', '.join(names)}")
             setattr(config, key, _config_value(key, raw))
-        print(  # noqa: T201
-            "\n".join(f"{f.name} = {getattr(config, f.name)!r}" for f in fields(config))
-        )
+        print(_describe_config(self.session))  # noqa: T201
 
     def _status(self, args: tuple[str, ...]) -> None:
         jobs = self.session.jobs
@@ -478,6 +477,26 @@ class FalMagics(Magics):
         widget = from_magic(rest, namespace)
         display(widget)  # type: ignore[no-untyped-call]
         return None
+
+
+def _describe_config(session: Session) -> str:
+    """The settings as they apply now: unset ones say what they fall back to."""
+    config = session.config
+    env_record = os.environ.get("FALNB_RECORD", "").strip()
+    explain = {
+        "record": f"once (default; FALNB_RECORD={env_record} applies)" if env_record else "once",
+        "target": "default (fal's cloud with FAL_KEY, else the embedded local server)",
+        "timeout": "none",
+    }
+    lines = []
+    for item in fields(config):
+        value = getattr(config, item.name)
+        shown = explain.get(item.name, "none") if value is None else repr(value)
+        lines.append(f"{item.name} = {shown}")
+    recorder = session.recorder
+    lines.append(f"lock file = {recorder.lock.path}")
+    lines.append(f"media store = {recorder.store.root}")
+    return "\n".join(lines)
 
 
 def _config_value(key: str, raw: str) -> Any:
