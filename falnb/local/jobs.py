@@ -175,7 +175,6 @@ class Job:
     options: dict[str, str] = field(default_factory=dict)
     deadline: float | None = None  # time.monotonic()
     status: Status = "IN_QUEUE"
-    submitted_at: float = field(default_factory=time.monotonic)
     started_at: float | None = None
     finished_at: float | None = None
     output: Output | None = None

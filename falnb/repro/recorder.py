@@ -25,10 +25,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -325,18 +324,3 @@ class Recorder:
                 if self.store.known(url) is None and self.store.object_path(ref.sha256).exists():
                     self.store.remember(ref)
         return self.store.read(ref.sha256, url=url, offline=offline)
-
-    def media_path(self, url: str, call: Lookup | None = None) -> Path:
-        """Like :meth:`media`, but the verified file in the store (for large video/audio)."""
-        data = self.media(url, call)
-        if url.startswith("data:"):
-            return self.store.object_path(self.store.put(data))
-        ref = self._ref_for(url)
-        assert ref is not None  # media() just stored it
-        return self.store.object_path(ref.sha256)
-
-    def shas(self) -> Iterator[str]:
-        """The sha256 of every media file this lock refers to."""
-        for entry in self.lock.entries().values():
-            for media in entry.media:
-                yield media.sha256
