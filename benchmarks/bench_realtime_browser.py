@@ -14,7 +14,6 @@ and widget in this process), and the figures are printed side by side with ratio
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import secrets
 import statistics
@@ -39,6 +38,7 @@ from labkit import (  # noqa: E402 - the browser tests' helpers, reused as they 
     FalnbServer,
     LabServer,
     free_port,
+    start_lab,
     stop_process,
     wait_until,
     write_notebook,
@@ -95,46 +95,6 @@ def start_server(directory: Path) -> FalnbServer:
         what="falnb serve",
     )
     return server
-
-
-def start_lab(server: FalnbServer, directory: Path) -> LabServer:
-    root, home = directory / "root", directory / "home"
-    root.mkdir()
-    home.mkdir()
-    port, token = free_port(), secrets.token_hex(12)
-    env = {
-        **os.environ,
-        **server.kernel_env(),
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True",
-            "--allow-root",
-        ],
-        env=env,
-        cwd=root,
-        stdout=(home / "lab.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    lab = LabServer(f"http://127.0.0.1:{port}", token, root, process)
-    wait_until(
-        lambda: httpx.get(f"{lab.url}/api/status?token={token}", timeout=1).is_success,
-        timeout=60,
-        what="JupyterLab",
-    )
-    return lab
 
 
 def answered(keys: list[float], frames: list[tuple[float, int]]) -> list[float]:
@@ -205,7 +165,7 @@ def main() -> None:
         server = start_server(directory)
         lab: LabServer | None = None
         try:
-            lab = start_lab(server, directory)
+            lab = start_lab(server, directory / "root", directory / "home")
             (lab.root / "bench.png").write_bytes(image)
             fps_browser, lat_browser, presses = in_browser(lab, args.seconds, args.rate)
             with SyncClient(Target.local(server.base_url, server.key)) as client:

@@ -17,13 +17,10 @@ Browser tests skip only when ``/usr/bin/chromium`` is missing (CI installs it).
 
 from __future__ import annotations
 
-import json
-import os
 import secrets
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,6 +36,7 @@ from labkit import (  # noqa: F401 - re-exported for browser tests
     free_port,
     run_all,
     screenshot,
+    start_lab,
     stop_process,
     wait_until,
     write_notebook,
@@ -82,63 +80,16 @@ def falnb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalnbServ
         log.close()
 
 
-def _lab_settings(directory: Path) -> None:
-    # No "get notified about Jupyter news" toast over the bottom-right of the page.
-    notification = directory / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True, exist_ok=True)
-    (notification / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False})
-    )
-
-
 @pytest.fixture(scope="session")
 def lab(falnb_server: FalnbServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     """JupyterLab on 127.0.0.1 (token auth, ``window.jupyterapp`` exposed)."""
-    root = tmp_path_factory.mktemp("lab-root")
-    home = tmp_path_factory.mktemp("lab-home")
-    settings = home / "settings"
-    _lab_settings(settings)
-    port, token = free_port(), secrets.token_hex(12)
-    env = {
-        **os.environ,
-        **falnb_server.kernel_env(),
-        "JUPYTERLAB_SETTINGS_DIR": str(settings),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-        "JUPYTER_CONFIG_DIR": str(home / "config"),
-        "PYTHONUNBUFFERED": "1",
-    }
-    log = (home / "lab.log").open("wb")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyterlab",
-            "--no-browser",
-            "--ip=127.0.0.1",
-            f"--port={port}",
-            f"--IdentityProvider.token={token}",
-            f"--ServerApp.root_dir={root}",
-            "--LabApp.expose_app_in_browser=True",
-            "--ServerApp.disable_check_xsrf=True",
-            "--allow-root",
-        ],
-        env=env,
-        cwd=root,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    server = start_lab(
+        falnb_server, tmp_path_factory.mktemp("lab-root"), tmp_path_factory.mktemp("lab-home")
     )
-    server = LabServer(f"http://127.0.0.1:{port}", token, root, process)
     try:
-        wait_until(
-            lambda: httpx.get(f"{server.url}/api/status?token={token}", timeout=1).is_success,
-            timeout=60,
-            what="JupyterLab",
-        )
         yield server
     finally:
-        stop_process(process)
-        log.close()
+        stop_process(server.process)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,12 @@ A module with a unique name (tests import it as ``labkit``); ``conftest.py`` hol
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,6 +120,64 @@ class LabServer:
 
     def notebook_url(self, name: str) -> str:
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
+
+
+def _lab_settings(directory: Path) -> None:
+    # No "get notified about Jupyter news" toast over the bottom-right of the page.
+    notification = directory / "@jupyterlab" / "apputils-extension"
+    notification.mkdir(parents=True, exist_ok=True)
+    (notification / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
+
+
+def start_lab(falnb_server: FalnbServer, root: Path, home: Path) -> LabServer:
+    """JupyterLab on 127.0.0.1 serving ``root`` (token auth, ``window.jupyterapp`` exposed),
+    its kernels targeting ``falnb_server``; returns once it answers. Stop its ``process``."""
+    root.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True)
+    _lab_settings(home / "settings")
+    port, token = free_port(), secrets.token_hex(12)
+    env = {
+        **os.environ,
+        **falnb_server.kernel_env(),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with (home / "lab.log").open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--LabApp.expose_app_in_browser=True",
+                "--ServerApp.disable_check_xsrf=True",
+                "--allow-root",
+            ],
+            env=env,
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    lab = LabServer(f"http://127.0.0.1:{port}", token, root, process)
+    try:
+        wait_until(
+            lambda: httpx.get(f"{lab.url}/api/status?token={token}", timeout=1).is_success,
+            timeout=60,
+            what="JupyterLab",
+        )
+    except BaseException:
+        stop_process(process)
+        raise
+    return lab
 
 
 def screenshot(page: Any, name: str) -> Path:
