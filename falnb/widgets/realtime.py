@@ -238,7 +238,7 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
             if new_frame:
                 self._last_frame = frame
         with view.hold_sync():
-            view.status = report.status
+            view.status = self._shown_status(report.status)
             view.error = report.error
             view.fps = round(report.fps, 1)
             view.latency_ms = round(report.latency * 1000.0, 1)
@@ -253,6 +253,15 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
             self._first_frame.set()  # an error is an answer too: don't hold the display
         if self._settle is not None and report.status != "closed":
             self._settle.poke()
+
+    def _shown_status(self, status: str) -> str:
+        # The view labels busy as live. Flipping the synced trait live -> busy -> live around
+        # every exchange cost one extra comm message per frame, and on JupyterLab's websocket
+        # (Nagle on, no TCP_NODELAY) each small extra message can wait for a delayed ACK, so
+        # a live view stays live while the next frame is on its way.
+        if status == "busy" and self.view.status == "live":
+            return "live"
+        return status
 
     # -- the saved output follows the frames once they settle (falnb's loop thread) ----------
 
@@ -298,7 +307,11 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
 
     @property
     def status(self) -> str:
-        """idle, connecting, busy, live, error or closed."""
+        """idle, connecting, busy, live, error or closed, as the view shows it.
+
+        Once live, the view stays live while further frames are on their way (no busy);
+        ``driver.report.status`` has the exchange-by-exchange state.
+        """
         return self.view.status
 
     @property

@@ -128,6 +128,37 @@ def test_rapid_changes_coalesce_and_the_last_frame_matches(
     assert widget.last_frame.inputs == {"prompt": "a fox", "seed": 7, "strength": 1.0}
 
 
+def test_a_live_view_sends_one_state_message_per_frame(
+    client: SyncClient, picture: Image.Image, widgets: list[Realtime], until: Until
+) -> None:
+    # In JupyterLab every extra small comm message can stall behind a delayed ACK (its
+    # websocket runs with Nagle on): once live, an exchange must not flip the view to busy.
+    strength = FloatSlider(0.0, min=0.0, max=1.0, step=0.01)
+    base = {"image": picture, "prompt": "a fox", "seed": 7}
+    widget = Realtime(I2I, base=base, controls={"strength": strength}, client=client)
+    widgets.append(widget)
+    assert widget.wait_for_frame(10)
+    until(lambda: widget.driver.report.status == "live", what="the first exchange's end")
+    sent: list[set[str]] = []
+    send_state = widget.view.send_state
+
+    def record(key: Any = None) -> None:
+        keys = set(key) if isinstance(key, (set, list, tuple)) else {str(key)}
+        if keys:  # an empty hold_sync sends nothing
+            sent.append(keys)
+        send_state(key)
+
+    widget.view.send_state = record
+    for value in (0.1, 0.2, 0.3):
+        strength.value = value
+        until(lambda value=value: shows(widget, strength=value), what=f"the frame for {value}")
+    assert widget.status == "live"
+    frames = [keys for keys in sent if "frame" in keys]
+    assert len(frames) == 3
+    assert len(sent) == len(frames), sent  # no status-only (busy) message between frames
+    assert all("status" not in keys for keys in sent)
+
+
 @pytest.fixture
 def flaky_endpoint(server: LocalServer) -> Iterator[str]:
     """image-to-image that fails for strength above 0.9 (an app error, x-fal-error)."""
