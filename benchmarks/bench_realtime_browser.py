@@ -1,6 +1,7 @@
 """Realtime figures in a real browser, beside the client-level ones (figures, not pass/fail).
 
-Run: ``.venv/bin/python benchmarks/bench_realtime_browser.py [--seconds S] [--rate HZ] [--size PX]``
+Run: ``.venv/bin/python benchmarks/bench_realtime_browser.py [--seconds S] [--rate HZ] [--size PX]
+[--hops] [--lab-nodelay]``
 (needs ``/usr/bin/chromium``).
 
 It starts ``falnb serve`` and JupyterLab on loopback, opens a notebook holding a ``Realtime``
@@ -9,11 +10,19 @@ page, a MutationObserver timestamps every change of the frame's ``<img src>``; e
 is answered by the first frame showing its value or a newer one (latest wins). The same
 server then runs the client-level measurements of ``bench_realtime.py`` (direct connection
 and widget in this process), and the figures are printed side by side with ratios.
+
+``--hops`` also timestamps every hop on one clock (the page's ``performance.timeOrigin +
+now()`` and the kernel's ``time.time()``, both this machine's wall clock) and prints where a
+key press's time goes: the slider's comm message (ipywidgets sends one at a time, the next
+after the kernel's ``idle`` for the previous one arrives), the kernel, the model, the frame's
+way back and its decode. ``--lab-nodelay`` adds a run whose JupyterLab sets TCP_NODELAY on its
+kernel websockets (jupyter_server leaves Nagle on: small messages can wait for a delayed ACK).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import secrets
 import statistics
@@ -80,6 +89,83 @@ INSTALL = """() => {
 }"""
 
 
+# Kernel-side hop probes, prepended to the cell under --hops: one JSON line per event.
+KERNEL_PROBES = """\
+import json as _json, os as _os, threading as _threading, time as _time
+import ipywidgets as _ipywidgets
+
+_hops_fd = _os.open("hops.jsonl", _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC | _os.O_APPEND)
+
+def _hop(event, **fields):
+    fields.update(ev=event, t=_time.time() * 1000, thread=_threading.current_thread().name)
+    _os.write(_hops_fd, (_json.dumps(fields, default=str) + "\\n").encode())
+
+_handle_msg = _ipywidgets.Widget._handle_msg
+
+def _probe_handle_msg(self, msg):
+    state = msg["content"]["data"].get("state") or {}
+    if "value" in state:
+        _hop("k_recv", id=msg["header"]["msg_id"])
+    return _handle_msg(self, msg)
+
+_ipywidgets.Widget._handle_msg = _probe_handle_msg
+_kernel = get_ipython().kernel
+_session_send = _kernel.session.send
+
+def _probe_send(stream, msg_or_type, content=None, parent=None, *args, **kwargs):
+    sent = _session_send(stream, msg_or_type, content, parent, *args, **kwargs)
+    if stream is _kernel.iopub_socket and isinstance(sent, dict):
+        content = sent.get("content") or {}
+        _hop("k_iopub", id=sent["header"]["msg_id"], type=sent["header"]["msg_type"],
+             parent=(sent.get("parent_header") or {}).get("msg_id"),
+             state=content.get("execution_state"),
+             frame=["frame"] in ((content.get("data") or {}).get("buffer_paths") or []))
+    return sent
+
+_kernel.session.send = _probe_send
+"""
+KERNEL_PROBES_AFTER = """
+_request = realtime.driver.request
+
+def _probe_request(inputs):
+    _hop("k_request", v=inputs.get("strength"))
+    _request(inputs)
+
+realtime.driver.request = _probe_request
+"""
+# Page-side hop probes: the kernel connection's messages both ways (after deserialising).
+PAGE_PROBES = """() => {
+  const hops = [];
+  window.falnbHops = hops;
+  const now = () => performance.timeOrigin + performance.now();
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  kernel.anyMessage.connect((_, { msg, direction }) => {
+    const type = msg.header.msg_type;
+    if (direction === "send" && type === "comm_msg") {
+      const state = msg.content.data.state || {};
+      if ("value" in state) hops.push(["b_send", now(), msg.header.msg_id, state.value]);
+    } else if (direction === "recv" && (type === "status" || type === "comm_msg")) {
+      const parent = msg.parent_header.msg_id || "";
+      hops.push(["b_recv", now(), msg.header.msg_id, parent, msg.content.execution_state || ""]);
+    }
+  });
+}"""
+# Lab config for --lab-nodelay: TCP_NODELAY on every kernel websocket.
+NODELAY_CONFIG = """\
+from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
+
+_open = KernelWebsocketHandler.open
+
+
+async def _open_nodelay(self, *args, **kwargs):
+    self.set_nodelay(True)
+    return await _open(self, *args, **kwargs)
+
+
+KernelWebsocketHandler.open = _open_nodelay
+"""
+
+
 def start_server(directory: Path) -> FalnbServer:
     port, key = free_port(), "bench-" + secrets.token_hex(8)
     log = (directory / "serve.log").open("wb")
@@ -108,9 +194,12 @@ def answered(keys: list[float], frames: list[tuple[float, int]]) -> list[float]:
     return latencies
 
 
-def in_browser(lab: LabServer, seconds: float, rate: float) -> tuple[float, list[float], int]:
-    """fps, slider-to-frame latencies (s) and key presses, measured in Chromium."""
-    write_notebook(lab.root, "bench.ipynb", [CELL])
+def in_browser(
+    lab: LabServer, seconds: float, rate: float, *, hops: bool = False
+) -> tuple[float, list[float], int, dict[str, Any]]:
+    """fps, slider-to-frame latencies (s), key presses and (with ``hops``) the raw hop log."""
+    cell = KERNEL_PROBES + CELL.removesuffix("realtime") + KERNEL_PROBES_AFTER + "realtime"
+    write_notebook(lab.root, "bench.ipynb", [cell if hops else CELL])
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -122,6 +211,8 @@ def in_browser(lab: LabServer, seconds: float, rate: float) -> tuple[float, list
         expect(page.locator(".falnb-realtime-frame")).to_be_visible(timeout=60_000)
         page.locator(".widget-slider .noUi-handle").first.focus()
         page.evaluate(INSTALL)
+        if hops:
+            page.evaluate(PAGE_PROBES)
         started = time.perf_counter()
         presses = 0
         while time.perf_counter() - started < seconds and presses < round(1 / STEP) - 1:
@@ -136,12 +227,69 @@ def in_browser(lab: LabServer, seconds: float, rate: float) -> tuple[float, list
             what=f"the frame for {final}",
         )
         data: dict[str, Any] = page.evaluate("window.falnbBench")
+        raw: dict[str, Any] = {}
+        if hops:
+            origin = page.evaluate("performance.timeOrigin")
+            raw = {
+                "page": page.evaluate("window.falnbHops"),
+                "kernel": [json.loads(line) for line in (lab.root / "hops.jsonl").open()],
+                # The bench's own timestamps, moved onto the same (epoch ms) clock.
+                "keys": [origin + t for t in data["keys"]],
+                "frames": [[origin + t, text] for t, text in data["frames"]],
+            }
         browser.close()
     keys = [t / 1000 for t in data["keys"]]
     frames = [(t / 1000, _value(text) - 1) for t, text in data["frames"]]
     frames = [(t, index) for t, index in frames if index >= 0]
     elapsed = frames[-1][0] - keys[0]
-    return len(frames) / elapsed, answered(keys, frames), presses
+    return len(frames) / elapsed, answered(keys, frames), presses, raw
+
+
+def hop_table(raw: dict[str, Any]) -> list[tuple[str, list[float]]]:
+    """Per-hop durations (ms) from one --hops run, in the order a key press travels."""
+    page, kernel, keys = raw["page"], raw["kernel"], raw["keys"]
+
+    def steps(value: Any) -> int:
+        return round(float(value) / STEP)
+
+    sent = {e[2]: (e[1], steps(e[3])) for e in page if e[0] == "b_send"}
+    arrived = {e[2]: e[1] for e in page if e[0] == "b_recv"}
+    idle_for = {e[3]: e[1] for e in page if e[0] == "b_recv" and e[4] == "idle"}
+    handled = {e["id"]: e["t"] for e in kernel if e["ev"] == "k_recv"}
+    requested: dict[int, float] = {}
+    for e in kernel:
+        if e["ev"] == "k_request" and e["v"] is not None:
+            requested.setdefault(steps(e["v"]), e["t"])
+    published = [e for e in kernel if e["ev"] == "k_iopub"]
+    idle = {e["parent"]: (e["id"], e["t"]) for e in published if e["state"] == "idle"}
+    frame_msgs = [e for e in published if e["frame"]]
+    shown = [(t, _value(text)) for t, text in raw["frames"]]
+    key_to_send = [t - keys[n - 1] for t, n in sent.values() if 0 < n <= len(keys)]
+    up = [handled[i] - t for i, (t, _) in sent.items() if i in handled]
+    kernel_idle = [idle[i][1] - handled[i] for i in handled if i in idle]
+    model: list[float] = []  # includes waiting for the exchange already in flight
+    down: list[float] = []
+    render: list[float] = []
+    for t_shown, n in shown:
+        landed = [e for e in frame_msgs if arrived.get(e["id"], t_shown + 1) <= t_shown]
+        if not landed or n not in requested:
+            continue
+        message = landed[-1]
+        model.append(message["t"] - requested[n])
+        down.append(arrived[message["id"]] - message["t"])
+        render.append(t_shown - arrived[message["id"]])
+    back = [arrived[i] - t for i, t in idle.values() if i in arrived]
+    throttle = [idle_for[i] - t for i, (t, _) in sent.items() if i in idle_for]
+    return [
+        ("keydown -> slider comm_msg sent (JS throttle)", key_to_send),
+        ("slider comm_msg: browser -> kernel handler", up),
+        ("kernel: handler -> idle published", kernel_idle),
+        ("idle status: kernel -> browser", back),
+        ("slider comm_msg sent -> its idle in browser", throttle),
+        ("value requested -> its frame published (kernel)", model),
+        ("frame message: kernel -> browser", down),
+        ("frame message -> <img src> set (JS: blob URL, decode)", render),
+    ]
 
 
 def _value(caption: str) -> int:
@@ -155,48 +303,85 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--rate", type=float, default=30.0, help="key presses per second")
     parser.add_argument("--size", type=int, default=512, help="input picture side, pixels")
+    parser.add_argument("--hops", action="store_true", help="time each hop of a key press")
+    parser.add_argument(
+        "--lab-nodelay",
+        action="store_true",
+        help="also run with TCP_NODELAY on JupyterLab's kernel websockets",
+    )
     args = parser.parse_args()
     if not CHROMIUM.exists():  # not a failure of `make bench`: there is nothing to measure
         print(f"skipped: {CHROMIUM} is missing (apt-get install chromium)")
         return
     image = bench_realtime.picture(args.size)
+    browser: dict[str, tuple[float, list[float], int, dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(prefix="falnb-bench-") as tmp:
         directory = Path(tmp)
         server = start_server(directory)
-        lab: LabServer | None = None
         try:
-            lab = start_lab(server, directory / "root", directory / "home")
-            (lab.root / "bench.png").write_bytes(image)
-            fps_browser, lat_browser, presses = in_browser(lab, args.seconds, args.rate)
+            for name in ("browser", "nodelay") if args.lab_nodelay else ("browser",):
+                browser[name] = lab_run(server, directory / name, image, args, name == "nodelay")
             with SyncClient(Target.local(server.base_url, server.key)) as client:
                 fps_direct, lat_direct = bench_realtime.direct(client, image, args.seconds)
                 fps_widget, lat_widget, _, _ = bench_realtime.widget(
                     client, image, args.seconds, args.rate
                 )
         finally:
-            if lab is not None:
-                stop_process(lab.process)
             stop_process(server.process)
-    report(args, (fps_direct, lat_direct), (fps_widget, lat_widget), (fps_browser, lat_browser))
+    levels = {"direct": (fps_direct, lat_direct), "widget": (fps_widget, lat_widget)}
+    levels.update({name: (fps, latencies) for name, (fps, latencies, _, _) in browser.items()})
+    report(args, levels)
+    presses = browser["browser"][2]
     print(f"  browser: {presses} ArrowRight presses at {args.rate:g} Hz (latest wins)")
+    if args.lab_nodelay:
+        print("  nodelay: the same in a JupyterLab whose kernel websockets set TCP_NODELAY")
+    for name, (_, latencies, _, raw) in browser.items():
+        if raw:
+            print_hops(name, raw, statistics.median(latencies) * 1000.0)
 
 
-def report(args: Any, *levels: tuple[float, list[float]]) -> None:
+def lab_run(
+    server: FalnbServer, directory: Path, image: bytes, args: Any, nodelay: bool
+) -> tuple[float, list[float], int, dict[str, Any]]:
+    """One JupyterLab (optionally with TCP_NODELAY) and one in_browser run in it."""
+    if nodelay:
+        (directory / "home" / "config").mkdir(parents=True)
+        (directory / "home" / "config" / "jupyter_server_config.py").write_text(NODELAY_CONFIG)
+    lab = start_lab(server, directory / "root", directory / "home")
+    try:
+        (lab.root / "bench.png").write_bytes(image)
+        return in_browser(lab, args.seconds, args.rate, hops=args.hops)
+    finally:
+        stop_process(lab.process)
+
+
+def print_hops(name: str, raw: dict[str, Any], measured: float) -> None:
+    print(f"  hops ({name}): median ms per hop [count]; slider hops are per comm message")
+    for label, values in hop_table(raw):
+        median = f"{statistics.median(values):6.1f}" if values else "   n/a"
+        print(f"    {label:<56} {median} [{len(values)}]")
+    print(f"    {'keydown -> <img src> (measured above)':<56} {measured:6.1f}")
+
+
+def report(args: Any, levels: dict[str, tuple[float, list[float]]]) -> None:
     ms = 1000.0
-    names = ("direct ", "widget ", "browser")
-    medians = [statistics.median(latencies) * ms for _, latencies in levels]
+    medians = {name: statistics.median(latencies) * ms for name, (_, latencies) in levels.items()}
     print(
         f"realtime {bench_realtime.ENDPOINT}, {args.size}x{args.size} input, {args.seconds:g} s"
         f" each, slider at {args.rate:g} Hz (direct: back-to-back round trips)"
     )
-    for name, (fps, latencies), median in zip(names, levels, medians, strict=True):
+    for name, (fps, latencies) in levels.items():
         p95 = bench_realtime.percentile(latencies, 0.95) * ms
-        print(f"  {name}: {fps:6.1f} fps   latency median {median:6.1f} ms  p95 {p95:6.1f} ms")
-    (fps_d, _), (fps_w, _), (fps_b, _) = levels
+        print(
+            f"  {name:<7}: {fps:6.1f} fps   latency median {medians[name]:6.1f} ms"
+            f"  p95 {p95:6.1f} ms"
+        )
+    fps_d, fps_w, fps_b = (levels[name][0] for name in ("direct", "widget", "browser"))
     print(
         f"  ratios : browser/widget fps {fps_b / fps_w:.2f}, median latency"
-        f" {medians[2] / medians[1]:.2f};"
-        f" browser/direct fps {fps_b / fps_d:.2f}, median latency {medians[2] / medians[0]:.2f}"
+        f" {medians['browser'] / medians['widget']:.2f};"
+        f" browser/direct fps {fps_b / fps_d:.2f},"
+        f" median latency {medians['browser'] / medians['direct']:.2f}"
     )
 
 
