@@ -136,6 +136,19 @@ def test_sync_mode_returns_a_data_uri(harness: Any) -> None:
     assert list(harness.store.root.iterdir()) == []
 
 
+@pytest.mark.parametrize(("value", "inline"), [("true", True), ("false", False), (0, False)])
+def test_sync_mode_reads_booleans_as_fal_does(harness: Any, value: Any, inline: bool) -> None:
+    out = run(harness, prompt="moon", image_size=SMALL, seed=1, sync_mode=value)
+    assert out["images"][0]["url"].startswith("data:") is inline
+
+
+def test_sync_mode_that_is_no_boolean_is_a_422(harness: Any) -> None:
+    with pytest.raises(AppError) as caught:
+        run(harness, prompt="moon", image_size=SMALL, seed=1, sync_mode="maybe")
+    assert caught.value.status_code == 422
+    assert caught.value.detail[0]["loc"] == ["body", "sync_mode"]
+
+
 def test_cancellation_stops_early(harness: Any) -> None:
     ctx = harness.context()
     logged: list[str] = []

@@ -72,6 +72,24 @@ def optional_str(arguments: Mapping[str, Any], field: str, default: str = "") ->
     return value
 
 
+_TRUE = frozenset({"true", "1", "yes", "on", "t", "y"})
+_FALSE = frozenset({"false", "0", "no", "off", "f", "n"})
+
+
+def flag(arguments: Mapping[str, Any], field: str, default: bool = False) -> bool:
+    """A boolean argument: true/false, or the strings pydantic accepts for them."""
+    value = arguments.get(field)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    invalid(field, "Input should be a valid boolean", "bool_type")
+
+
 def integer(
     arguments: Mapping[str, Any],
     field: str,

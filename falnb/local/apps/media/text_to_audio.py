@@ -164,7 +164,7 @@ def text_to_audio(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     prompt = _args.prompt(arguments)
     seed = _args.seed(arguments)
     duration = _args.number(arguments, "duration", 5.0, 1.0, 30.0)
-    sync_mode = bool(arguments.get("sync_mode", False))
+    sync_mode = _args.flag(arguments, "sync_mode")
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
 
     timer = Timer()

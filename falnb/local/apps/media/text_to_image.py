@@ -61,7 +61,7 @@ def text_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     num_steps = _args.integer(arguments, "num_inference_steps", 28, 1, 50)
     fmt = _args.output_format(arguments)
     seed = _args.seed(arguments)
-    sync_mode = bool(arguments.get("sync_mode", False))
+    sync_mode = _args.flag(arguments, "sync_mode")
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
 
     timer = Timer()

@@ -70,7 +70,7 @@ def text_to_video(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     duration = _args.number(arguments, "duration", 3.0, 1.0, 10.0)
     fps = _args.integer(arguments, "fps", 12, 8, 30)
     width, height = _size(arguments)
-    sync_mode = bool(arguments.get("sync_mode", False))
+    sync_mode = _args.flag(arguments, "sync_mode")
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
 
     timer = Timer()
