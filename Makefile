@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test check check-js js fmt serve venv clean bench
+.PHONY: demo test test-oldest check check-js js fmt serve venv clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,8 +45,17 @@ fmt: $(STAMP)
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The oldest Python falnb supports (pyproject's requires-python), without the browser layer.
+# PY_OLDEST names the interpreter, e.g. make test-oldest PY_OLDEST=python3.10
+PY_OLDEST ?= python3.10
+test-oldest:
+	$(PY_OLDEST) -m venv .venv-oldest
+	.venv-oldest/bin/python -m pip install --quiet --upgrade pip
+	.venv-oldest/bin/python -m pip install --quiet -e '.[dev]'
+	.venv-oldest/bin/python -m pytest --ignore=tests/browser $(PYTEST_ARGS)
+
 bench: $(STAMP)
 	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-oldest .pytest_cache .mypy_cache .ruff_cache build dist
