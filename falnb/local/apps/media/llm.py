@@ -30,7 +30,7 @@ _STOP = frozenset({
     "from", "by", "as", "is", "are", "was", "were", "be", "been", "what", "how", "why", "when",
     "where", "who", "which", "can", "could", "would", "should", "do", "does", "did", "i", "you",
     "me", "my", "your", "it", "its", "this", "that", "these", "those", "please", "tell",
-    "explain", "write", "give", "some", "any", "us", "our", "we", "describe",
+    "explain", "write", "give", "some", "any", "us", "our", "we", "describe", "say",
 })  # fmt: skip
 _OPENERS = (
     "Here is a short take on {topic}.",
@@ -42,7 +42,7 @@ _BODY = (
     "At its heart, {topic} is about how {a} and {b} fit together.",
     "A useful way to picture {a} is as a layer on top of {b}.",
     "Most of the interesting detail in {topic} comes from {a}.",
-    "People often start with {a}, then discover that {b} matters just as much.",
+    "People often start with {a}, then learn to give {b} the same attention.",
     "If you change {a}, {b} tends to follow, which is why the two are studied together.",
     "The simplest version of {topic} fits in a sentence; the full story takes longer.",
     "A small experiment with {a} usually teaches more than a long description of it.",
