@@ -23,6 +23,7 @@ __all__ = [
     "iterate",
     "run",
     "run_async",
+    "run_completing",
     "submit",
 ]
 
@@ -92,6 +93,36 @@ def run(
                 cleanup.result(timeout=interrupt_timeout)
             except (concurrent.futures.TimeoutError, KeyboardInterrupt):
                 cleanup.cancel()
+        raise
+
+
+def run_completing(
+    coro: Coroutine[Any, Any, T],
+    *,
+    undo: Callable[[T], Awaitable[object]],
+    grace: float = 10.0,
+) -> T:
+    """Like :func:`run`, for a step that creates paid work (a queue submission).
+
+    On KeyboardInterrupt the step is not abandoned half-way (the server may already have
+    accepted it, and then nobody would hold its id): it may finish for up to ``grace`` seconds,
+    then ``undo(result)`` (e.g. a remote cancel) runs before the interrupt is re-raised. A
+    second interrupt during the grace period gives up at once.
+    """
+    future = submit(coro)
+    try:
+        return future.result()
+    except KeyboardInterrupt as interrupt:
+        try:
+            result = future.result(timeout=grace)
+        except BaseException:  # noqa: BLE001 - timed out, failed or interrupted again: no undo
+            future.cancel()
+            raise interrupt from None
+        cleanup = submit(_swallow(lambda: undo(result)))
+        try:
+            cleanup.result(timeout=grace)
+        except (concurrent.futures.TimeoutError, KeyboardInterrupt):
+            cleanup.cancel()
         raise
 
 

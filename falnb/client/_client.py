@@ -596,6 +596,13 @@ class SyncClient:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return _runtime.run(coro)
 
+    @staticmethod
+    def _submitted(coro: Coroutine[Any, Any, AsyncRequestHandle]) -> RequestHandle:
+        """Submit; a Ctrl-C mid-submission lets it finish, then cancels what was accepted."""
+        return RequestHandle(
+            _runtime.run_completing(coro, undo=lambda handle: handle.cancel_if_pending())
+        )
+
     def run(
         self,
         endpoint: str,
@@ -635,18 +642,16 @@ class SyncClient:
     ) -> RequestHandle:
         """Put a request in ``endpoint``'s queue and return its handle at once."""
         _ = self.target
-        return RequestHandle(
-            self._run(
-                self._async._submit(
-                    endpoint=endpoint,
-                    arguments=arguments,
-                    path=path,
-                    hint=hint,
-                    webhook_url=webhook_url,
-                    priority=priority,
-                    headers=headers,
-                    start_timeout=start_timeout,
-                )
+        return self._submitted(
+            self._async._submit(
+                endpoint=endpoint,
+                arguments=arguments,
+                path=path,
+                hint=hint,
+                webhook_url=webhook_url,
+                priority=priority,
+                headers=headers,
+                start_timeout=start_timeout,
             )
         )
 
@@ -675,19 +680,17 @@ class SyncClient:
         total = _total_timeout(timeout, client_timeout)
         deadline = Deadline(total)
         _ = self.target
-        handle = RequestHandle(
-            self._run(
-                self._async._submit_within(
-                    deadline,
-                    endpoint=endpoint,
-                    arguments=arguments,
-                    path=path,
-                    hint=hint,
-                    webhook_url=webhook_url,
-                    priority=priority,
-                    headers=headers,
-                    start_timeout=_start_timeout(start_timeout, total),
-                )
+        handle = self._submitted(
+            self._async._submit_within(
+                deadline,
+                endpoint=endpoint,
+                arguments=arguments,
+                path=path,
+                hint=hint,
+                webhook_url=webhook_url,
+                priority=priority,
+                headers=headers,
+                start_timeout=_start_timeout(start_timeout, total),
             )
         )
         try:

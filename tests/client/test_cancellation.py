@@ -190,3 +190,21 @@ def test_no_cancel_after_completion(client: SyncClient, cancels: Callable[[str],
     assert handle.get(timeout=10) == {}
     assert client.subscribe("local/echo", {}, timeout=10) == {}
     assert cancels(handle.request_id) == 0
+
+
+def test_ctrl_c_during_the_submission_cancels_what_the_server_accepted(
+    client: SyncClient,
+    server: LocalServer,
+    cancels: Callable[[str], int],
+    interrupt_when: Callable[[Callable[[], bool]], None],
+) -> None:
+    # The server holds the submission for a moment before accepting it; the interrupt lands
+    # while the client waits for that answer, so only the server knows the request id.
+    held = server.faults.add("delay=0.5", role="queue", method="POST", times=1)
+    interrupt_when(lambda: held.fired >= 1)
+    with pytest.raises(KeyboardInterrupt):
+        client.subscribe("local/slow", LONG)
+    (accepted,) = server.journal.accepted_submissions()
+    assert accepted.request_id is not None
+    assert cancels(accepted.request_id) == 1
+    assert_cancelled(client, accepted.request_id)
