@@ -369,6 +369,22 @@ def displayed(widget: Realtime) -> FakeHandle:
     return handle
 
 
+def settling(
+    client: SyncClient, picture: Image.Image, widgets: list[Realtime], *, settle: float
+) -> tuple[Realtime, FloatSlider]:
+    """A strength-slider widget with a short settle delay (kept in ``widgets`` for cleanup)."""
+    strength = FloatSlider(0.2, min=0.0, max=1.0, step=0.1)
+    widget = Realtime(
+        I2I,
+        base={"image": picture, "prompt": "a fox"},
+        controls={"strength": strength},
+        client=client,
+        settle=settle,
+    )
+    widgets.append(widget)
+    return widget, strength
+
+
 def test_settle_timer_fires_once_after_quiet_and_waits_while_held(until: Until) -> None:
     fired: list[float] = []
     timer = SettleTimer(0.05, lambda: fired.append(time.monotonic()))
@@ -396,15 +412,7 @@ def test_settle_timer_fires_once_after_quiet_and_waits_while_held(until: Until) 
 def test_settled_output_carries_the_last_frame(
     client: SyncClient, picture: Image.Image, widgets: list[Realtime], until: Until
 ) -> None:
-    strength = FloatSlider(0.2, min=0.0, max=1.0, step=0.1)
-    widget = Realtime(
-        I2I,
-        base={"image": picture, "prompt": "a fox"},
-        controls={"strength": strength},
-        client=client,
-        settle=0.2,
-    )
-    widgets.append(widget)
+    widget, strength = settling(client, picture, widgets, settle=0.2)
     assert widget.wait_for_frame(10)
     handle = displayed(widget)
     first = widget.frame
@@ -432,15 +440,7 @@ def test_settled_output_carries_the_last_frame(
 def test_no_settle_update_while_a_hand_is_on_the_controls(
     client: SyncClient, picture: Image.Image, widgets: list[Realtime], until: Until
 ) -> None:
-    strength = FloatSlider(0.2, min=0.0, max=1.0, step=0.1)
-    widget = Realtime(
-        I2I,
-        base={"image": picture, "prompt": "a fox"},
-        controls={"strength": strength},
-        client=client,
-        settle=0.1,
-    )
-    widgets.append(widget)
+    widget, strength = settling(client, picture, widgets, settle=0.1)
     assert widget.wait_for_frame(10)
     handle = displayed(widget)
     widget.view.interacting = True  # as the browser reports a pointer held down mid-drag
@@ -458,14 +458,7 @@ def test_no_settle_update_while_a_hand_is_on_the_controls(
 def test_closing_cancels_the_settle_update(
     client: SyncClient, picture: Image.Image, until: Until
 ) -> None:
-    strength = FloatSlider(0.2, min=0.0, max=1.0, step=0.1)
-    widget = Realtime(
-        I2I,
-        base={"image": picture, "prompt": "a fox"},
-        controls={"strength": strength},
-        client=client,
-        settle=0.1,
-    )
+    widget, _ = settling(client, picture, [], settle=0.1)
     assert widget.wait_for_frame(10)
     handle = displayed(widget)
     widget.close()
