@@ -454,11 +454,11 @@ class AsyncClient:
 
         return await self._on_loop(lambda t: storage.upload(t, data, content_type, file_name))
 
-    async def upload_file(self, path: str | Path) -> str:
-        """Upload a local file and return its URL."""
+    async def upload_file(self, file: str | Path | bytes | Image.Image) -> str:
+        """Upload a local file, bytes or a PIL image and return its URL."""
         from falnb.client import storage  # noqa: PLC0415
 
-        return await self._on_loop(lambda t: storage.upload_file(t, path))
+        return await self._on_loop(lambda t: storage.upload_file(t, file))
 
     async def upload_image(self, image: Image.Image, format: str = "png") -> str:
         """Upload a PIL image (encoded as ``format``) and return its URL."""
@@ -749,9 +749,9 @@ class SyncClient:
         """Upload ``data`` to the target's CDN and return its URL."""
         return self._run(self._async.upload(data, content_type, file_name))
 
-    def upload_file(self, path: str | Path) -> str:
-        """Upload a local file and return its URL."""
-        return self._run(self._async.upload_file(path))
+    def upload_file(self, file: str | Path | bytes | Image.Image) -> str:
+        """Upload a local file, bytes or a PIL image and return its URL."""
+        return self._run(self._async.upload_file(file))
 
     def upload_image(self, image: Image.Image, format: str = "png") -> str:
         """Upload a PIL image (encoded as ``format``) and return its URL."""

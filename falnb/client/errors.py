@@ -37,6 +37,7 @@ class MissingCredentialsError(FalError):
 class HTTPError(FalError):
     """The server answered with an error status.
 
+    ``status_code`` is the HTTP status (fal-client's name; ``status`` is the same number),
     ``detail`` is the body's ``detail`` (a string or fal's list of field errors), ``error_type``
     fal's request-error type (``request_timeout``, ``runner_server_error`` ...), ``request_id``
     the ``x-fal-request-id`` header when present.
@@ -62,6 +63,11 @@ class HTTPError(FalError):
         self.request_id = request_id
         self.body = body
         self.headers: dict[str, str] = dict(headers or {})
+
+    @property
+    def status(self) -> int:
+        """The HTTP status: an alias of :attr:`status_code`."""
+        return self.status_code
 
     @property
     def timeout_type(self) -> str | None:

@@ -314,11 +314,28 @@ async def upload(
             raise FalError(f"storage answered an unexpected body: {rest_exc}") from exc
 
 
-async def upload_file(transport: Transport, path: str | PurePath) -> str:
-    """Upload a local file; its content type is guessed from the file name."""
-    file = Path(path)
-    data = await asyncio.to_thread(file.read_bytes)
-    return await upload(transport, data, _guess_type(file.name), file.name)
+async def upload_file(
+    transport: Transport, file: str | PurePath | bytes | bytearray | memoryview | Image
+) -> str:
+    """Upload a local file, raw bytes or a PIL image and return its URL.
+
+    A path's content type is guessed from its name; bytes go up as
+    ``application/octet-stream``, an image as PNG. A missing file raises :class:`FalError`.
+    """
+    if isinstance(file, (bytes, bytearray, memoryview)):
+        return await upload(transport, bytes(file))
+    if _is_image(file):
+        return await upload_image(transport, file)  # type: ignore[arg-type]
+    if not isinstance(file, (str, PurePath)):
+        raise TypeError(
+            f"upload_file takes a path, bytes or a PIL image, not {type(file).__name__}"
+        )
+    path = Path(file)
+    try:
+        data = await asyncio.to_thread(path.read_bytes)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise FalError(f"upload_file: no such file: {path}") from None
+    return await upload(transport, data, _guess_type(path.name), path.name)
 
 
 async def upload_image(

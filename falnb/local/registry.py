@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "CancelFlag",
     "Context",
     "Endpoint",
     "Handler",
@@ -54,19 +55,33 @@ def validate_endpoint_id(endpoint_id: str) -> str:
     return endpoint_id
 
 
+class CancelFlag(threading.Event):
+    """Set when the caller cancels; reads as a bool, so ``if ctx.cancelled:`` means what it says.
+
+    Still a :class:`threading.Event`: ``ctx.cancelled.wait(seconds)`` sleeps until cancelled.
+    """
+
+    def __bool__(self) -> bool:
+        return self.is_set()
+
+    def __repr__(self) -> str:
+        return f"CancelFlag({self.is_set()})"
+
+
 @dataclass
 class Context:
     """What a handler gets besides its arguments.
 
     ``log`` appends a line to the request's status logs; ``store`` puts bytes in the server's
-    CDN store and returns a fal ``File`` dict; ``cancelled`` is set when the caller cancels.
+    CDN store and returns a fal ``File`` dict; ``cancelled`` is true once the caller cancels
+    (``ctx.cancelled.wait(s)`` sleeps until then).
     """
 
     request_id: str
     endpoint_id: str
     log_sink: Callable[[str, LogLevel], None] = field(repr=False)
     store_sink: Callable[[bytes, str, str | None], dict[str, Any]] = field(repr=False)
-    cancelled: threading.Event = field(default_factory=threading.Event, repr=False)
+    cancelled: CancelFlag = field(default_factory=CancelFlag, repr=False)
 
     def log(self, message: str, level: LogLevel = "INFO") -> None:
         self.log_sink(message, level)
