@@ -32,6 +32,11 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--concurrency", type=int, default=2, help="queue requests run at once (default 2)"
     )
     serve.add_argument(
+        "--faults",
+        action="store_true",
+        help="for tests: honour x-falnb-fault headers on authenticated requests",
+    )
+    serve.add_argument(
         "--app",
         action="append",
         default=[],
@@ -244,7 +249,13 @@ def _serve(args: argparse.Namespace, out: TextIO) -> int:
         return _list_endpoints(out)
     from falnb.local import LocalServer  # noqa: PLC0415 - keep `falnb --version` fast
 
-    server = LocalServer(key=args.key, host=args.host, port=args.port, concurrency=args.concurrency)
+    server = LocalServer(
+        key=args.key,
+        host=args.host,
+        port=args.port,
+        concurrency=args.concurrency,
+        faults=args.faults,
+    )
     _banner(server.base_url, server.key, out)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

@@ -25,8 +25,8 @@ def _private_media_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[LocalServer]:
-    """The falnb local server, started once on a free loopback port."""
-    with LocalServer(concurrency=4) as running:
+    """The falnb local server, started once on a free loopback port, with fault injection."""
+    with LocalServer(concurrency=4, faults=True) as running:
         yield running
 
 
@@ -62,10 +62,14 @@ def http(server: LocalServer) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def make_server() -> Iterator[Callable[..., LocalServer]]:
-    """A factory for extra servers (own concurrency, registry, knobs), stopped after the test."""
+    """A factory for extra servers (own concurrency, registry, knobs), stopped after the test.
+
+    Like the session server they inject faults unless ``faults=False`` is given.
+    """
     started: list[LocalServer] = []
 
     def make(**kwargs: Any) -> LocalServer:
+        kwargs.setdefault("faults", True)
         running = LocalServer(**kwargs).start()
         started.append(running)
         return running

@@ -1,5 +1,10 @@
 """Fault injection for the local server: the failures fal's gateway and runners produce.
 
+Fault injection is off unless the server is started for tests with ``LocalServer(faults=True)``
+(``falnb serve --faults``); otherwise the header is ignored and adding a rule is an error. It
+applies only to requests that passed auth, so a caller without the key can never hold, reset or
+forge an answer.
+
 A fault is a :class:`FaultRule`. Tests add rules from Python::
 
     server.faults.add("status=429;retry_after=1", role="queue", method="POST", times=1)
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-__all__ = ["FaultRule", "Faults", "parse_fault"]
+__all__ = ["FaultInjectionDisabledError", "FaultRule", "Faults", "parse_fault"]
 
 _FLAGS = ("ingress", "drop", "reset", "user_timeout")
 _DEFAULT_ERROR_TYPES = {
@@ -41,6 +46,10 @@ _DEFAULT_ERROR_TYPES = {
     503: "runner_scheduling_failure",
     504: "request_timeout",
 }
+
+
+class FaultInjectionDisabledError(RuntimeError):
+    """A fault rule was added on a server not started with fault injection."""
 
 
 @dataclass
@@ -146,9 +155,13 @@ def parse_fault(spec: str, **match: Any) -> FaultRule:
 
 @dataclass
 class Faults:
-    """The server's fault rules (thread-safe), checked in order for every request."""
+    """The server's fault rules (thread-safe), checked in order for every request.
+
+    With ``enabled=False`` (a server not started for tests) nothing is ever injected.
+    """
 
     seed: int = 0
+    enabled: bool = False
     _rules: list[FaultRule] = field(default_factory=list, repr=False)
     _random: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -172,6 +185,11 @@ class Faults:
 
         ``server.faults.add("status=503;ingress", role="queue", times=2)``
         """
+        if not self.enabled:
+            raise FaultInjectionDisabledError(
+                "fault injection is off on this server; start it with "
+                "LocalServer(faults=True) or `falnb serve --faults` (for tests)"
+            )
         if isinstance(spec, FaultRule):
             rule = spec
         else:
@@ -222,7 +240,9 @@ class Faults:
     def select(
         self, role: str, method: str, path: str, header_spec: str | None = None
     ) -> FaultRule | None:
-        """The fault to apply to this request, if any (and count it as fired)."""
+        """The fault to apply to this (authenticated) request, if any, counted as fired."""
+        if not self.enabled:
+            return None
         with self._lock:
             if header_spec:
                 rule = parse_fault(header_spec)

@@ -1,9 +1,10 @@
 """The local server's gateway: what fal's edge does before a request reaches an app.
 
 A pure ASGI middleware (``BaseHTTPMiddleware`` would buffer streaming responses) that, for
-every request: assigns an ``x-fal-request-id``, applies fault rules, checks the key, and
-records the request in the journal. Routes that know a better id (the queue's request id)
-set the header themselves and the gateway leaves it alone.
+every request: assigns an ``x-fal-request-id``, checks the key (:mod:`falnb.local.auth`),
+applies fault rules to authenticated requests, and records the request in the journal.
+Routes that know a better id (the queue's request id) set the header themselves and the
+gateway leaves it alone.
 """
 
 from __future__ import annotations
@@ -145,35 +146,44 @@ class GatewayMiddleware:
                 record(message["status"], ids[0].decode() if ids else None)
             await send(message)
 
-        try:
-            rule = state.faults.select(
-                role, scope["method"], path, connection.headers.get("x-falnb-fault")
-            )
-        except ValueError as exc:
-            await _json(stamping_send, 400, {"detail": f"Invalid x-falnb-fault: {exc}"})
-            return
-        if rule is not None:
-            entry.fault = rule.spec
-            if await self._apply_fault(
-                rule,
-                role=role,
-                scope=scope,
-                receive=receive,
-                send=stamping_send,
-                raw_send=send,
-                record=record,
-            ):
-                return
-
-        if not path.startswith(_PUBLIC_PREFIXES) and not state.authorized(
-            connection, app_alias(path), allow_token=role in ("run", "queue")
-        ):
+        authenticated = self._authenticated(connection, role, path)
+        if not authenticated and not path.startswith(_PUBLIC_PREFIXES):
             await _json(stamping_send, 401, {"detail": "Unauthorized"})
             return
+        # Faults only after auth: a caller without the key must not hold, reset or forge answers.
+        if authenticated:
+            try:
+                rule = state.faults.select(
+                    role, scope["method"], path, connection.headers.get("x-falnb-fault")
+                )
+            except ValueError as exc:
+                await _json(stamping_send, 400, {"detail": f"Invalid x-falnb-fault: {exc}"})
+                return
+            if rule is not None:
+                entry.fault = rule.spec
+                if await self._apply_fault(
+                    rule,
+                    role=role,
+                    scope=scope,
+                    receive=receive,
+                    send=stamping_send,
+                    raw_send=send,
+                    record=record,
+                ):
+                    return
         try:
             await self.app(scope, teeing_receive, stamping_send)
         finally:
             record(None, request_id)
+
+    def _authenticated(self, connection: HTTPConnection, role: Role, path: str) -> bool:
+        """Whether the request carries credentials valid for its role (public paths may not)."""
+        auth = self.state.auth
+        if role in ("run", "queue"):
+            return auth.app_allowed(connection, app_alias(path))
+        if role == "cdn":
+            return auth.cdn_allowed(connection)
+        return auth.has_key(connection)
 
     async def _apply_fault(
         self,

@@ -161,11 +161,11 @@ async def _refuse(websocket: WebSocket, message: dict[str, Any]) -> None:
 async def serve_realtime(websocket: WebSocket, state: ServerState, endpoint: Endpoint) -> None:
     """Run one realtime session for ``endpoint`` on an unaccepted ``websocket``.
 
-    Auth: ``Authorization: Key`` on the handshake, or ``?fal_jwt_token=`` minted by ``/tokens/``
-    for this endpoint's alias. A refused session gets ``{"status": "error", "error":
-    "Unauthorized"}`` and close code 1008.
+    Auth (:mod:`falnb.local.auth`): the key, or an app token minted by ``/tokens/`` for this
+    endpoint's alias (``?fal_jwt_token=`` or Bearer). A refused session gets
+    ``{"status": "error", "error": "Unauthorized"}`` and close code 1008.
     """
-    if not state.authorized(websocket, _alias(endpoint.endpoint_id)):
+    if not state.auth.app_allowed(websocket, _alias(endpoint.endpoint_id)):
         await _refuse(websocket, {"status": "error", "error": "Unauthorized"})
         return
     if endpoint.realtime is None:

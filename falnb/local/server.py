@@ -74,6 +74,8 @@ class LocalServer:
     ``key`` defaults to a random one; ``port=0`` picks a free port; files go to ``data_dir``
     (default: a temporary directory removed on :meth:`stop`). Without ``registry`` it serves
     the process's shared registry (built-ins plus ``falnb.local.app`` functions).
+    ``faults=True`` (for tests) honours ``x-falnb-fault`` and :attr:`faults` rules on
+    authenticated requests (:mod:`falnb.local.faults`); off, both are refused.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class LocalServer:
         data_dir: Path | None = None,
         concurrency: int = 2,
         registry: Registry | None = None,
+        faults: bool = False,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="falnb-") if data_dir is None else None
         root = Path(self._tmp.name) if self._tmp is not None else Path(data_dir)  # type: ignore[arg-type]
@@ -95,6 +98,7 @@ class LocalServer:
             files=FileStore(root / "files"),
             signer=WebhookSigner(),
             concurrency=concurrency,
+            faults=Faults(enabled=faults),
         )
         self._socket = _bind(host, port)
         self.port: int = self._socket.getsockname()[1]

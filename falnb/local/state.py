@@ -6,11 +6,11 @@ global, so several servers can run in one process (tests do).
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from falnb.local.auth import Auth
 from falnb.local.faults import Faults
 from falnb.local.files import FileStore
 from falnb.local.journal import Journal
@@ -18,8 +18,6 @@ from falnb.local.registry import Context, LogLevel, Registry
 from falnb.local.tokens import TokenStore
 
 if TYPE_CHECKING:
-    from starlette.requests import HTTPConnection
-
     from falnb.local.jobs import JobManager
     from falnb.local.webhooks import WebhookSigner
 
@@ -48,11 +46,13 @@ class ServerState:
     #: Seconds a realtime connection may sit without input (None: the realtime module's default).
     realtime_idle_timeout: float | None = None
     jobs: JobManager = field(init=False, repr=False)
+    auth: Auth = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         from falnb.local.jobs import JobManager  # noqa: PLC0415 - jobs needs this module
 
         self.jobs = JobManager(self, concurrency=self.concurrency)
+        self.auth = Auth(self.key, self.tokens)
 
     @property
     def run_url(self) -> str:
@@ -74,18 +74,6 @@ class ServerState:
     def realtime_url(self) -> str:
         base = self.base_url
         return "ws" + base[len("http") :] if base.startswith("http") else base
-
-    def authorized(
-        self, connection: HTTPConnection, alias: str | None = None, *, allow_token: bool = True
-    ) -> bool:
-        """``Authorization: Key <key>``, or a ``fal_jwt_token`` app token allowing ``alias``."""
-        scheme, _, value = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "key" and hmac.compare_digest(
-            value.strip().encode(), self.key.encode()
-        ):
-            return True
-        token = connection.query_params.get("fal_jwt_token")
-        return bool(allow_token and token and self.tokens.check(token, "app", alias))
 
     def store(self, data: bytes, content_type: str, file_name: str | None = None) -> dict[str, Any]:
         """Put bytes in the CDN store; returns fal's ``File`` dict with a URL on this server."""

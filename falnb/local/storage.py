@@ -55,19 +55,6 @@ def _unauthorized() -> JSONResponse:
     return _error(401, "Unauthorized")
 
 
-def _has_key(request: Request, state: ServerState) -> bool:
-    """Only the server's own key: app tokens may not mint further tokens or upload URLs."""
-    header = request.headers.get("authorization", "")
-    return hmac.compare_digest(header.encode(), f"Key {state.key}".encode())
-
-
-def _has_cdn_token(request: Request, state: ServerState) -> bool:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value:
-        return state.tokens.check(value.strip(), "cdn")
-    return _has_key(request, state)
-
-
 async def _json_object(request: Request) -> dict[str, Any] | None:
     raw = await request.body()
     if not raw.strip():
@@ -118,7 +105,7 @@ def rest_routes(state: ServerState) -> list[BaseRoute]:
     """Routes relative to the REST root (the server mounts them at ``/_rest``)."""
 
     async def tokens(request: Request) -> Response:
-        if not _has_key(request, state):
+        if not state.auth.has_key(request):
             return _unauthorized()
         body = await _json_object(request)
         if body is None:
@@ -134,7 +121,7 @@ def rest_routes(state: ServerState) -> list[BaseRoute]:
         return JSONResponse(token.value)
 
     async def cdn_token(request: Request) -> Response:
-        if not _has_key(request, state):
+        if not state.auth.has_key(request):
             return _unauthorized()
         token = state.tokens.mint("cdn", ttl=CDN_TOKEN_TTL)
         expires = datetime.fromtimestamp(token.expires_at, tz=timezone.utc)
@@ -149,7 +136,7 @@ def rest_routes(state: ServerState) -> list[BaseRoute]:
         )
 
     async def _reserve(request: Request) -> StoredFile | Response:
-        if not _has_key(request, state):
+        if not state.auth.has_key(request):
             return _unauthorized()
         body = await _json_object(request)
         if body is None:
@@ -221,7 +208,7 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
     """Routes relative to the CDN root (the server mounts them at ``/_cdn``)."""
 
     async def upload(request: Request) -> Response:
-        if not _has_cdn_token(request, state):
+        if not state.auth.cdn_allowed(request):
             return _unauthorized()
         data = await _read_body(request)
         if data is None:
@@ -231,7 +218,7 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
         return JSONResponse({"access_url": stored.url(state.cdn_url)})
 
     async def multipart_create(request: Request) -> Response:
-        if not _has_cdn_token(request, state):
+        if not state.auth.cdn_allowed(request):
             return _unauthorized()
         name = request.headers.get("x-fal-file-name")
         stored = state.files.reserve(_content_type(request), name)
@@ -241,7 +228,7 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
     def _multipart_allowed(request: Request) -> bool:
         p = request.path_params
         subject = _multipart_subject(p["file_id"], p["name"], p["upload_id"])
-        return _has_cdn_token(request, state) or _signer(state).check(subject, request)
+        return state.auth.cdn_allowed(request) or _signer(state).check(subject, request)
 
     async def multipart_part(request: Request) -> Response:
         if not _multipart_allowed(request):

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from falnb.local import LocalServer
-from falnb.local.faults import parse_fault
+from falnb.local.faults import FaultInjectionDisabledError, parse_fault
 
 
 def test_429_has_retry_after_header_and_body(http: httpx.Client) -> None:
@@ -148,3 +148,61 @@ def test_parse_fault_spec() -> None:
         parse_fault("times=3")
     with pytest.raises(ValueError, match="4xx or 5xx"):
         parse_fault("status=200")
+
+
+# -- who may inject: only authenticated callers, only on servers started for tests ------
+
+
+@pytest.mark.parametrize("spec", ["status=503", "reset", "delay=30", "status=429;retry_after=9"])
+def test_unauthenticated_fault_header_has_no_effect(server: LocalServer, spec: str) -> None:
+    started = time.monotonic()
+    response = httpx.post(
+        f"{server.base_url}/_queue/local/echo",
+        json={},
+        headers={"x-falnb-fault": spec, "Authorization": "Key wrong"},
+        timeout=10,
+    )
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Unauthorized"}
+    assert time.monotonic() - started < 5  # not held for the delay
+    assert server.faults.fired == 0
+    assert [e.fault for e in server.journal.entries(role="queue")] == [None]
+
+
+def test_rules_skip_unauthenticated_requests(server: LocalServer) -> None:
+    rule = server.faults.add("reset", role="run")
+    response = httpx.post(f"{server.base_url}/local/echo", json={}, timeout=10)
+    assert response.status_code == 401
+    assert rule.fired == 0
+
+
+def test_public_paths_ignore_a_fault_header_without_credentials(
+    server: LocalServer, http: httpx.Client
+) -> None:
+    url = http.post("/_cdn/files/upload", content=b"hi", headers={"content-type": "text/plain"})
+    file_url = url.json()["access_url"]
+    for spec in ("status=500", "reset"):
+        response = httpx.get(file_url, headers={"x-falnb-fault": spec}, timeout=10)
+        assert (response.status_code, response.content) == (200, b"hi")
+    health = httpx.get(f"{server.base_url}/_falnb/health", headers={"x-falnb-fault": "status=503"})
+    assert health.status_code == 200
+    assert server.faults.fired == 0
+    # With the key the same header does apply there.
+    assert http.get(file_url, headers={"x-falnb-fault": "status=500"}).status_code == 500
+
+
+def test_a_server_not_started_for_tests_ignores_faults() -> None:
+    with LocalServer() as plain:  # the default, as the embedded server and `falnb serve` run
+        auth = {"Authorization": f"Key {plain.key}"}
+        for spec in ("status=503", "reset", "explode"):
+            response = httpx.post(
+                f"{plain.base_url}/local/echo",
+                json={"a": 1},
+                headers={**auth, "x-falnb-fault": spec},
+                timeout=10,
+            )
+            assert (response.status_code, response.json()) == (200, {"a": 1})
+        with pytest.raises(FaultInjectionDisabledError, match=r"faults=True.*--faults"):
+            plain.faults.add("status=500")
+        assert plain.faults.fired == 0
+        assert all(e.fault is None for e in plain.journal.entries())
