@@ -5,6 +5,13 @@ Pure functions, no IPython: images become a grid of JPEG/PNG previews (at most 2
 and audio an inline player; text outputs text; anything else a collapsible JSON view.
 ``text/plain`` is stable across runs (no object ids, no timestamps, no request ids), so a
 re-run notebook diffs clean; the run's details go into the output metadata under ``falnb``.
+
+Saved outputs must stay visible where HTML is sanitized (GitHub strips ``style``, scripts,
+``<video>`` and ``<audio>``, and may drop ``data:`` images) or skipped. So the bundle also
+carries one ``image/jpeg``/``png`` that such renderers pick (the image, a contact sheet of
+several, or a video's poster frame), and the HTML degrades: sizes are attributes, not only
+styles; a ``<video>`` holds its poster as fallback content; every ``<img>`` has alt text; a
+caption line names each video or audio file with its length and size.
 """
 
 from __future__ import annotations
@@ -16,14 +23,26 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
     from falnb.result import MediaFile, Result
 
-__all__ = ["MAX_EMBED_BYTES", "PREVIEW_BYTES", "describe", "mimebundle", "preview"]
+__all__ = [
+    "MAX_EMBED_BYTES",
+    "PREVIEW_BYTES",
+    "contact_sheet",
+    "describe",
+    "mimebundle",
+    "poster",
+    "preview",
+]
 
 #: Preview budget per 1024x1024 pixels (scaled by area, never below 40 KB).
 PREVIEW_BYTES = 200_000
 #: Video and audio larger than this are linked (by URL), not embedded.
 MAX_EMBED_BYTES = 8_000_000
+#: Thumbnails in the grid fit this box (click one to see it at full size).
+THUMBNAIL_SIDE = 320
 _MAX_JSON_STRING = 200
 
 
@@ -43,14 +62,79 @@ def preview(data: bytes, content_type: str) -> tuple[str, bytes, int, int]:
     budget = _budget(width, height)
     if content_type in ("image/jpeg", "image/png") and len(data) <= budget:
         return content_type, data, width, height
+    return "image/jpeg", _fit_jpeg(image, budget), width, height
+
+
+def _fit_jpeg(image: PILImage, budget: int) -> bytes:
+    """``image`` as a JPEG of at most ``budget`` bytes: lower quality, then smaller."""
     rgb = image.convert("RGB")
     while True:
         for quality in (85, 70, 55, 40):
             buffer = io.BytesIO()
             rgb.save(buffer, format="JPEG", quality=quality, optimize=True)
             if buffer.tell() <= budget:
-                return "image/jpeg", buffer.getvalue(), width, height
+                return buffer.getvalue()
         rgb = rgb.resize((max(1, rgb.width * 3 // 4), max(1, rgb.height * 3 // 4)))
+
+
+def contact_sheet(previews: list[bytes]) -> bytes:
+    """One JPEG of several images side by side, each a thumbnail, within one preview budget."""
+    from PIL import Image  # noqa: PLC0415
+
+    gap = 8
+    thumbs = []
+    for data in previews:
+        with Image.open(io.BytesIO(data)) as image:
+            thumb = image.convert("RGB")
+        thumb.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        thumbs.append(thumb)
+    width = sum(t.width for t in thumbs) + gap * (len(thumbs) - 1)
+    height = max(t.height for t in thumbs)
+    sheet = Image.new("RGB", (width, height), (255, 255, 255))
+    left = 0
+    for thumb in thumbs:
+        sheet.paste(thumb, (left, 0))
+        left += thumb.width + gap
+    return _fit_jpeg(sheet, _budget(width, height))
+
+
+def poster(data: bytes) -> bytes | None:
+    """A JPEG of a video's middle frame (within a preview budget), or None if undecodable."""
+    import av  # noqa: PLC0415 - only videos need it
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            stream = container.streams.video[0]
+            duration = (
+                float(stream.duration * stream.time_base)
+                if stream.duration is not None and stream.time_base is not None
+                else (container.duration or 0) / 1_000_000
+            )
+            middle, frame = duration / 2, None
+            for decoded in container.decode(stream):
+                frame = decoded
+                if decoded.time is not None and decoded.time >= middle:
+                    break
+            if frame is None:
+                return None
+            image = frame.to_image()
+    except (av.FFmpegError, IndexError, ValueError, OSError):
+        return None
+    return _fit_jpeg(image, _budget(image.width, image.height))
+
+
+def _duration(file: MediaFile) -> float | None:
+    """Seconds of a video or audio file, when its container says."""
+    import av  # noqa: PLC0415
+
+    try:
+        with av.open(io.BytesIO(file.data)) as container:
+            if container.duration is not None:
+                return float(container.duration) / 1_000_000
+            streams = [s for s in container.streams if s.duration and s.time_base]
+            return float(streams[0].duration * streams[0].time_base) if streams else None
+    except (av.FFmpegError, IndexError, ValueError, OSError):
+        return None
 
 
 def _size(count: int) -> str:
@@ -98,28 +182,35 @@ def _data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-# Clicking a thumbnail toggles it between the grid width and its full size.
-_ENLARGE = (
-    "this.style.maxWidth = this.style.maxWidth === 'none' ? '' : 'none';"
-    "this.style.maxHeight = this.style.maxHeight === 'none' ? '' : 'none'"
-)
+# Clicking a thumbnail toggles it between its grid width and its full (preview) width.
+def _enlarge(thumb_width: int) -> str:
+    return f"this.width = this.width < this.naturalWidth ? this.naturalWidth : {thumb_width}"
 
 
-def _image_grid(result: Result, images: list[MediaFile]) -> tuple[str, tuple[str, bytes] | None]:
+def _thumbnail_size(width: int, height: int) -> tuple[int, int]:
+    scale = min(1.0, THUMBNAIL_SIDE / max(width, height, 1))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _image_grid(result: Result, images: list[MediaFile]) -> tuple[str, list[tuple[str, bytes]]]:
     cells: list[str] = []
-    first: tuple[str, bytes] | None = None
+    previews: list[tuple[str, bytes]] = []
     seed = f" · seed {result.seed}" if result.seed is not None else ""
     for index, file in enumerate(images):
         mime, data, width, height = preview(file.data, file.content_type)
-        if first is None:
-            first = (mime, data)
+        previews.append((mime, data))
         caption = f"{width}x{height}{seed}"
+        alt = f"{result.endpoint} image {index + 1} ({caption})"
+        # width/height attributes survive sanitizers that strip style (GitHub's does).
+        thumb_width, thumb_height = _thumbnail_size(width, height)
         cells.append(
             '<figure class="falnb-image" style="margin:0;display:flex;flex-direction:column;'
             'align-items:flex-start">'
-            f'<img src="{_data_uri(mime, data)}" alt="{html.escape(result.endpoint)} image '
-            f'{index + 1}" title="click to enlarge" onclick="{_ENLARGE}" '
-            'style="max-width:320px;max-height:320px;cursor:zoom-in;border-radius:4px">'
+            f'<img src="{_data_uri(mime, data)}" alt="{html.escape(alt)}" '
+            f'width="{thumb_width}" height="{thumb_height}" title="click to enlarge" '
+            f'onclick="{_enlarge(thumb_width)}" '
+            # height:auto keeps the aspect when a click changes only the width.
+            'style="cursor:zoom-in;border-radius:4px;height:auto">'
             '<figcaption style="font-size:12px;opacity:0.75;margin-top:2px">'
             f"{html.escape(caption)}</figcaption></figure>"
         )
@@ -127,22 +218,49 @@ def _image_grid(result: Result, images: list[MediaFile]) -> tuple[str, tuple[str
         '<div class="falnb-images" style="display:flex;flex-wrap:wrap;gap:8px;'
         f'align-items:flex-start">{"".join(cells)}</div>'
     )
-    return grid, first
+    return grid, previews
 
 
-def _player(file: MediaFile) -> str:
+def _caption(file: MediaFile, result: Result) -> str:
+    """The line that names a video or audio file, visible even where players are stripped."""
+    parts = [file.kind, file.content_type]
+    seconds = _duration(file)
+    if seconds is not None:
+        parts.append(f"{seconds:.1f} s")
+    parts.append(_size(len(file.data)))
+    if result.seed is not None:
+        parts.append(f"seed {result.seed}")
+    return " · ".join(parts)
+
+
+def _player(file: MediaFile, result: Result, still: bytes | None) -> str:
     tag = "video" if file.kind == "video" else "audio"
     src = (
         _data_uri(file.content_type, file.data)
         if len(file.data) <= MAX_EMBED_BYTES
         else html.escape(file.url)
     )
-    style = ' style="max-width:640px"' if tag == "video" else ""
-    extra = " loop muted playsinline" if tag == "video" else ""
+    caption = _caption(file, result)
+    if tag == "video":
+        # Fallback content shows only where <video> is unsupported or stripped by a sanitizer.
+        poster_uri = _data_uri("image/jpeg", still) if still is not None else ""
+        poster_attr = f' poster="{poster_uri}"' if still is not None else ""
+        fallback = (
+            f'<img src="{poster_uri}" alt="{html.escape(result.endpoint)} video poster '
+            f'({html.escape(caption)})">'
+            if still is not None
+            else ""
+        )
+        player = (
+            f'<video class="falnb-video" controls loop muted playsinline src="{src}"'
+            f'{poster_attr} style="max-width:640px">{fallback}</video>'
+        )
+    else:
+        player = f'<audio class="falnb-audio" controls src="{src}"></audio>'
     return (
-        f'<{tag} class="falnb-{tag}" controls{extra} src="{src}"{style}></{tag}>'
-        f'<div style="font-size:12px;opacity:0.75">{html.escape(file.content_type)}, '
-        f"{_size(len(file.data))}</div>"
+        f'<div class="falnb-media">{player}'
+        f'<div class="falnb-caption" style="font-size:12px;opacity:0.75">'
+        f"{html.escape(caption)}</div></div>"
     )
 
 
@@ -176,13 +294,23 @@ def mimebundle(result: Result) -> tuple[dict[str, Any], dict[str, Any]]:
     data: dict[str, Any] = {}
     parts: list[str] = []
     plain = summary
+    picture: tuple[str, bytes] | None = None
     if images:
-        grid, first = _image_grid(result, images)
+        grid, previews = _image_grid(result, images)
         parts.append(grid)
-        if first is not None:
-            # Renderers that skip HTML (GitHub's fallback, nbconvert to markdown) show this one.
-            data[first[0]] = base64.b64encode(first[1]).decode("ascii")
-    parts.extend(_player(f) for f in players)
+        picture = (
+            previews[0]
+            if len(previews) == 1
+            else ("image/jpeg", contact_sheet([p for _, p in previews]))
+        )
+    for file in players:
+        still = poster(file.data) if file.kind == "video" else None
+        if picture is None and still is not None:
+            picture = ("image/jpeg", still)
+        parts.append(_player(file, result, still))
+    if picture is not None:
+        # Renderers that skip or sanitize HTML (GitHub, nbconvert to markdown) show this one.
+        data[picture[0]] = base64.b64encode(picture[1]).decode("ascii")
     text = result.text
     if text is not None and not files:
         parts.append(
