@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from falnb.local.apperror import AppError, validation_error
+from falnb.local.apps._fields import Fields, invalid
 from falnb.local.registry import Context, Endpoint
 
 __all__ = ["ENDPOINTS"]
@@ -19,7 +20,7 @@ __all__ = ["ENDPOINTS"]
 def _number(arguments: dict[str, Any], name: str, default: float, *, low: float = 0) -> float:
     value = arguments.get(name, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-        raise validation_error((name, f"Input should be a number >= {low:g}", "value_error"))
+        invalid(name, f"Input should be a number >= {low:g}", "value_error")
     return float(value)
 
 
@@ -30,8 +31,10 @@ def echo(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:
 
 def slow(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Take ``duration`` seconds over ``steps`` steps, logging ``step i/N``; stops on cancel."""
-    duration = _number(arguments, "duration", 2.0)
-    steps = int(_number(arguments, "steps", 10, low=1))
+    fields = Fields(arguments)
+    duration = fields.read(_number, 2.0, "duration", 2.0)
+    steps = int(fields.read(_number, 10.0, "steps", 10, low=1))
+    fields.check()
     for index in range(1, steps + 1):
         # Sleeping on the cancel event ends the wait as soon as the caller cancels.
         if ctx.cancelled.wait(duration / steps):
@@ -56,10 +59,12 @@ async def fail(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
 
 async def stream_text(arguments: dict[str, Any], _ctx: Context) -> AsyncIterator[dict[str, Any]]:
     """Stream ``prompt`` word by word (``{"text": partial}``), then ``{"text", "done": true}``."""
+    fields = Fields(arguments)
     prompt = arguments.get("prompt", "hello from falnb")
     if not isinstance(prompt, str):
-        raise validation_error(("prompt", "Input should be a valid string", "string_type"))
-    delay = _number(arguments, "delay", 0.02)
+        fields.invalid("prompt", "Input should be a valid string", "string_type")
+    delay = fields.read(_number, 0.02, "delay", 0.02)
+    fields.check()
     words = prompt.split()
     for count in range(1, len(words) + 1):
         await asyncio.sleep(delay)

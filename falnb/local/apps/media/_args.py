@@ -1,20 +1,22 @@
 """Input validation for the media apps, answering bad input with fal's 422 field errors.
 
-Every check raises through :func:`invalid`, so the error shape lives in one place.
+Every check raises through :func:`invalid`, so the error shape lives in one place; a handler
+reads its arguments through :class:`Arguments`, so one 422 lists every bad field.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from typing import Any, NoReturn
+from typing import Any
 
-from falnb.local.apperror import AppError
+from falnb.local.apps._fields import Fields, invalid
 from falnb.local.registry import Context
 
 __all__ = [
     "IMAGE_SIZES",
     "MAX_SIDE",
+    "Arguments",
     "image_size",
     "integer",
     "invalid",
@@ -36,12 +38,6 @@ IMAGE_SIZES: dict[str, tuple[int, int]] = {
 }
 # fal allows up to 14142 a side; a CPU toy stops earlier so a typo can't eat the machine.
 MAX_SIDE = 4096
-
-
-def invalid(field: str | tuple[str, ...], msg: str, kind: str = "value_error") -> NoReturn:
-    """Raise fal's 422 ``{"detail": [{"loc": ["body", *field], "msg", "type"}]}``."""
-    loc = [field] if isinstance(field, str) else list(field)
-    raise AppError(422, [{"loc": ["body", *loc], "msg": msg, "type": kind}])
 
 
 def warn_unknown(arguments: Mapping[str, Any], known: Iterable[str], ctx: Context) -> None:
@@ -85,9 +81,9 @@ def flag(arguments: Mapping[str, Any], field: str, default: bool = False) -> boo
         return value
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    invalid(field, "Input should be a valid boolean", "bool_type")
+    if not (isinstance(value, int) and value in (0, 1)):
+        invalid(field, "Input should be a valid boolean", "bool_type")
+    return bool(value)
 
 
 def integer(
@@ -166,6 +162,43 @@ def image_size(
         return IMAGE_SIZES[value]
     if not isinstance(value, Mapping):
         invalid(field, "Input should be a preset name or {width, height}", "model_type")
-    width = integer(value, "width", 512, 1, MAX_SIDE, within=(field,))
-    height = integer(value, "height", 512, 1, MAX_SIDE, within=(field,))
+    sides = Fields(value)  # a bad width and a bad height are both named
+    width = sides.read(integer, 512, "width", 512, 1, MAX_SIDE, within=(field,))
+    height = sides.read(integer, 512, "height", 512, 1, MAX_SIDE, within=(field,))
+    sides.check()
     return width, height
+
+
+class Arguments(Fields):
+    """A media app's arguments, read field by field; :meth:`check` raises one 422 for all.
+
+    Each reader returns a stand-in when its field is bad, so the handler reads on and the
+    caller learns every mistake at once (pydantic apps answer the same way).
+    """
+
+    def prompt(self, field: str = "prompt") -> str:
+        return self.read(prompt, "", field)
+
+    def optional_str(self, field: str, default: str = "") -> str:
+        return self.read(optional_str, default, field, default)
+
+    def flag(self, field: str, default: bool = False) -> bool:
+        return self.read(flag, default, field, default)
+
+    def integer(self, field: str, default: int, low: int, high: int) -> int:
+        return self.read(integer, default, field, default, low, high)
+
+    def number(self, field: str, default: float, low: float, high: float) -> float:
+        return self.read(number, default, field, default, low, high)
+
+    def seed(self) -> int:
+        return self.read(seed, 0)
+
+    def output_format(self, default: str = "jpeg") -> str:
+        return self.read(output_format, default, default)
+
+    def image_size(
+        self, default: str | tuple[int, int], field: str = "image_size"
+    ) -> tuple[int, int]:
+        fallback = IMAGE_SIZES[default] if isinstance(default, str) else default
+        return self.read(image_size, fallback, default, field)

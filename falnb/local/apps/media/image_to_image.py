@@ -126,14 +126,17 @@ def _render(
 
 def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/image-to-image``."""
-    url = _image_url(arguments)
-    prompt = _args.prompt(arguments)
-    strength = _args.number(arguments, "strength", 0.95, 0.0, 1.0)
-    num_images = _args.integer(arguments, "num_images", 1, 1, 4)
-    num_steps = _args.integer(arguments, "num_inference_steps", 28, 1, 50)
-    fmt = _args.output_format(arguments)
-    seed = _args.seed(arguments)
-    sync_mode = _args.flag(arguments, "sync_mode")
+    args = _args.Arguments(arguments)
+    url = args.read(_image_url, "")
+    prompt = args.prompt()
+    strength = args.number("strength", 0.95, 0.0, 1.0)
+    num_images = args.integer("num_images", 1, 1, 4)
+    num_steps = args.integer("num_inference_steps", 28, 1, 50)
+    fmt = args.output_format()
+    seed = args.seed()
+    sync_mode = args.flag("sync_mode")
+    args.image_size((1, 1))  # checked now; the default (the input's size) is known once loaded
+    args.check()
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
 
     timer = Timer()
@@ -158,14 +161,17 @@ def image_to_image_realtime(arguments: dict[str, Any], _ctx: Context) -> dict[st
     Input also takes ``prompt``, ``strength`` (default 0.6), ``seed`` and
     ``num_inference_steps`` (default 2, as realtime LCM apps use few steps).
     """
+    args = _args.Arguments(arguments)
     data = arguments.get("image")
     if data is not None and not isinstance(data, (bytes, bytearray)):
-        _args.invalid("image", "Input should be raw image bytes", "bytes_type")
-    url = None if data is not None else _image_url(arguments)
-    prompt = _args.prompt(arguments)
-    strength = _args.number(arguments, "strength", 0.6, 0.0, 1.0)
-    num_steps = _args.integer(arguments, "num_inference_steps", 2, 1, 8)
-    seed = _args.seed(arguments)
+        args.invalid("image", "Input should be raw image bytes", "bytes_type")
+    url = None if data is not None else args.read(_image_url, "")
+    prompt = args.prompt()
+    strength = args.number("strength", 0.6, 0.0, 1.0)
+    num_steps = args.integer("num_inference_steps", 2, 1, 8)
+    seed = args.seed()
+    args.image_size((1, 1))  # checked now; the default (the input's size) is known once loaded
+    args.check()
 
     timer = Timer()
     image = _load(url, bytes(data) if data is not None else None)

@@ -81,12 +81,14 @@ def tokens(text: str) -> list[str]:
 
 
 def _options(arguments: dict[str, Any], ctx: Context) -> tuple[str, int, str, int, float, str]:
-    prompt = _args.prompt(arguments)
-    system_prompt = _args.optional_str(arguments, "system_prompt")
-    seed = _args.seed(arguments)
-    max_tokens = _args.integer(arguments, "max_tokens", 512, 1, 2048)
-    delay = _args.number(arguments, "token_delay", 0.025, 0.0, 1.0)
-    model = _args.optional_str(arguments, "model", "local/llm")
+    args = _args.Arguments(arguments)
+    prompt = args.prompt()
+    system_prompt = args.optional_str("system_prompt")
+    seed = args.seed()
+    max_tokens = args.integer("max_tokens", 512, 1, 2048)
+    delay = args.number("token_delay", 0.025, 0.0, 1.0)
+    model = args.optional_str("model", "local/llm")
+    args.check()
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
     return prompt, seed, system_prompt, max_tokens, delay, model
 

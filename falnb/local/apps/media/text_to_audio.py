@@ -161,10 +161,12 @@ def compose(ctx: Context, prompt: str, seed: int, duration: float) -> Array:
 
 def text_to_audio(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/text-to-audio``."""
-    prompt = _args.prompt(arguments)
-    seed = _args.seed(arguments)
-    duration = _args.number(arguments, "duration", 5.0, 1.0, 30.0)
-    sync_mode = _args.flag(arguments, "sync_mode")
+    args = _args.Arguments(arguments)
+    prompt = args.prompt()
+    seed = args.seed()
+    duration = args.number("duration", 5.0, 1.0, 30.0)
+    sync_mode = args.flag("sync_mode")
+    args.check()
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
 
     timer = Timer()

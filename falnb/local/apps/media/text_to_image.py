@@ -55,13 +55,15 @@ def generate(
 
 def text_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/text-to-image``."""
-    prompt = _args.prompt(arguments)
-    width, height = _args.image_size(arguments, "landscape_4_3")
-    num_images = _args.integer(arguments, "num_images", 1, 1, 4)
-    num_steps = _args.integer(arguments, "num_inference_steps", 28, 1, 50)
-    fmt = _args.output_format(arguments)
-    seed = _args.seed(arguments)
-    sync_mode = _args.flag(arguments, "sync_mode")
+    args = _args.Arguments(arguments)
+    prompt = args.prompt()
+    width, height = args.image_size("landscape_4_3")
+    num_images = args.integer("num_images", 1, 1, 4)
+    num_steps = args.integer("num_inference_steps", 28, 1, 50)
+    fmt = args.output_format()
+    seed = args.seed()
+    sync_mode = args.flag("sync_mode")
+    args.check()
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
 
     timer = Timer()

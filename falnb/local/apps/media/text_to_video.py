@@ -52,25 +52,27 @@ def encode_mp4(frames: list[np.ndarray[Any, np.dtype[np.uint8]]], fps: int) -> b
     return out.getvalue()
 
 
-def _size(arguments: dict[str, Any]) -> tuple[int, int]:
-    aspect = arguments.get("aspect_ratio")
+def _size(args: _args.Arguments) -> tuple[int, int]:
+    aspect = args.arguments.get("aspect_ratio")
     if aspect is not None and aspect not in _ASPECTS:
-        _args.invalid("aspect_ratio", "Input should be '16:9', '9:16' or '1:1'", "literal_error")
-    default = _ASPECTS[aspect or "16:9"]
-    width, height = _args.image_size(arguments, default)
+        args.invalid("aspect_ratio", "Input should be '16:9', '9:16' or '1:1'", "literal_error")
+        aspect = None
+    width, height = args.image_size(_ASPECTS[aspect or "16:9"])
     if max(width, height) > 1920:
-        _args.invalid("image_size", "Video sides should be at most 1920", "range_error")
+        args.invalid("image_size", "Video sides should be at most 1920", "range_error")
     return max(2, width // 2 * 2), max(2, height // 2 * 2)  # yuv420p needs even sides
 
 
 def text_to_video(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/text-to-video``."""
-    prompt = _args.prompt(arguments)
-    seed = _args.seed(arguments)
-    duration = _args.number(arguments, "duration", 3.0, 1.0, 10.0)
-    fps = _args.integer(arguments, "fps", 12, 8, 30)
-    width, height = _size(arguments)
-    sync_mode = _args.flag(arguments, "sync_mode")
+    args = _args.Arguments(arguments)
+    prompt = args.prompt()
+    seed = args.seed()
+    duration = args.number("duration", 3.0, 1.0, 10.0)
+    fps = args.integer("fps", 12, 8, 30)
+    width, height = _size(args)
+    sync_mode = args.flag("sync_mode")
+    args.check()
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
 
     timer = Timer()
