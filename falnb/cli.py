@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import ipaddress
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from falnb._version import __version__
 
-__all__ = ["build_parser", "main"]
+if TYPE_CHECKING:
+    from falnb.local import LocalServer
+
+__all__ = ["KEY_ENV", "build_parser", "main"]
+
+#: Where ``falnb serve`` reads its key when neither --key nor --key-file is given. Not
+#: FAL_KEY: that is the user's fal cloud key, which the banner must never print.
+KEY_ENV = "FALNB_SERVE_KEY"
 
 
 def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -25,11 +36,33 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run falnb's fal-compatible server (run, queue, storage, realtime) "
         "until Ctrl-C. Point falnb or fal-client at the URLs it prints.",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="interface (default 127.0.0.1; any other makes the key all that protects it)",
+    )
     serve.add_argument("--port", type=int, default=0, help="port (default: a free one)")
-    serve.add_argument("--key", default=None, help="the key clients must send (default: random)")
+    keys = serve.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--key",
+        default=None,
+        help=f"the key clients must send (visible in `ps`: prefer ${KEY_ENV} or --key-file; "
+        "default: random)",
+    )
+    keys.add_argument(
+        "--key-file", type=Path, default=None, metavar="PATH", help="read the key from PATH"
+    )
     serve.add_argument(
         "--concurrency", type=int, default=2, help="queue requests run at once (default 2)"
+    )
+    serve.add_argument(
+        "--max-body-mb",
+        type=float,
+        default=None,
+        metavar="MB",
+        # The default lives in falnb.local.bodies, not imported here to keep the CLI fast.
+        help="largest JSON body of a run, stream or queue call, in MiB; larger ones "
+        "answer 413 (default 32)",
     )
     serve.add_argument(
         "--faults",
@@ -104,13 +137,20 @@ def _add_lock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _lock_show(args: argparse.Namespace, out: TextIO) -> int:
-    from falnb.repro import LockFile, default_lock_path  # noqa: PLC0415
+    from falnb.repro import LockFile, LockFileError, default_lock_path  # noqa: PLC0415
 
     lock = LockFile(args.lockfile or default_lock_path())
     if not lock.path.exists():
         print(f"falnb: no lock file at {lock.path}", file=sys.stderr)
         return 1
-    entries = lock.entries()
+    try:
+        entries = lock.entries()
+    except LockFileError as exc:
+        print(f"falnb: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, ArithmeticError) as exc:  # a directory, not UTF-8, 1e999...
+        print(f"falnb: cannot read the lock file {lock.path}: {_reason(exc)}", file=sys.stderr)
+        return 1
     out.write(f"{lock.path}: {len(entries)} entries\n")
     rows = sorted(entries.items(), key=lambda item: (item[1].time, item[0]))
     for fp, e in rows:
@@ -212,10 +252,44 @@ def _list_endpoints(out: TextIO) -> int:
     return 0
 
 
-def _banner(base_url: str, key: str, out: TextIO) -> None:
+@dataclass(frozen=True)
+class _Key:
+    """The server key and how the banner may refer to it (never printing one it was given
+    through the environment or a file)."""
+
+    value: str | None  # None: let the server pick a random one
+    source: str = ""  # where it was read ("" = the command line: the banner prints it)
+    shell: str = ""  # how the banner's shell and Python lines refer to it
+    python: str = ""
+
+
+def _server_key(args: argparse.Namespace) -> _Key:
+    if args.key is not None:
+        key = _Key(args.key)
+    elif args.key_file is not None:
+        path = args.key_file
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _CommandError(f"cannot read the key file {path}: {_reason(exc)}") from None
+        key = _Key(text, str(path), f'"$(cat {path})"', f"open({str(path)!r}).read().strip()")
+    elif os.environ.get(KEY_ENV) is not None:
+        key = _Key(os.environ[KEY_ENV], f"${KEY_ENV}", f'"${KEY_ENV}"', f"os.environ[{KEY_ENV!r}]")
+    else:
+        return _Key(None)
+    if not key.value or not key.value.strip():
+        raise _CommandError("the key is blank; give a non-empty --key, --key-file or " + KEY_ENV)
+    if key.value != key.value.strip():
+        raise _CommandError("the key starts or ends with whitespace, which clients cannot send")
+    return key
+
+
+def _banner(base_url: str, key: _Key, server_key: str, out: TextIO) -> None:
     from falnb._settings import Target  # noqa: PLC0415
 
-    target = Target.local(base_url, key)
+    target = Target.local(base_url, server_key)
+    shell_key = key.shell or f"'{server_key}'"
+    python_key = key.python or repr(server_key)
     urls = {
         "run": target.run_url,
         "queue": target.queue_url,
@@ -225,8 +299,10 @@ def _banner(base_url: str, key: str, out: TextIO) -> None:
     }
     lines = [f"falnb local server {__version__}, serving until Ctrl-C", ""]
     lines += [f"  {name:<9}{url}" for name, url in urls.items()]
-    lines += [f"  {'key':<9}{key}", "", "Point falnb at it (shell):", ""]
-    lines.append(f"  export FALNB_TARGET=fal FAL_KEY='{key}'")
+    shown = f"not shown (read from {key.source})" if key.source else server_key
+    lines += [f"  {'key':<9}{shown}", ""]
+    lines += ["Point falnb at it (shell):", ""]
+    lines.append(f"  export FALNB_TARGET=fal FAL_KEY={shell_key}")
     lines += [f"  export FALNB_{name.upper()}_URL={url}" for name, url in urls.items()]
     lines += ["", "Point fal-client at it (Python, before its first call):", ""]
     lines += [
@@ -236,27 +312,76 @@ def _banner(base_url: str, key: str, out: TextIO) -> None:
         f'  C.REALTIME_URL_FORMAT = "{target.realtime_url}/"',
         f'  C.REST_URL = "{target.rest_url}"',
         f'  C.CDN_URL = "{target.cdn_url}"',
-        f"  client = fal_client.SyncClient(key='{key}')",
+        f"  client = fal_client.SyncClient(key={python_key})",
         "",
     ]
     out.write("\n".join(lines) + "\n")
     out.flush()
 
 
+class _CommandError(Exception):
+    """A user's mistake on the command line: one line on stderr, exit status 2."""
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_serve_args(args: argparse.Namespace) -> None:
+    if not 0 <= args.port <= 65535:
+        raise _CommandError(f"--port must be 0..65535 (0 picks a free one), not {args.port}")
+    if args.concurrency < 1:
+        raise _CommandError(f"--concurrency must be at least 1, not {args.concurrency}")
+    if args.max_body_mb is not None and not args.max_body_mb > 0:
+        raise _CommandError(f"--max-body-mb must be positive, not {args.max_body_mb:g}")
+
+
+def _start_server(args: argparse.Namespace, key: str | None) -> LocalServer:
+    from falnb.local import LocalServer  # noqa: PLC0415 - keep `falnb --version` fast
+    from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES  # noqa: PLC0415
+
+    mb = args.max_body_mb
+    try:
+        return LocalServer(
+            key=key,
+            host=args.host,
+            port=args.port,
+            concurrency=args.concurrency,
+            faults=args.faults,
+            max_body_bytes=DEFAULT_MAX_BODY_BYTES if mb is None else int(mb * 2**20),
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _CommandError(
+                f"port {args.port} on {args.host} is in use; pick another --port "
+                "(or --port 0 for a free one)"
+            ) from None
+        raise _CommandError(f"cannot listen on {args.host}:{args.port}: {_reason(exc)}") from None
+
+
 def _serve(args: argparse.Namespace, out: TextIO) -> int:
+    _check_serve_args(args)
+    key = _server_key(args)
     _import_apps(args.app)
     if args.list:
         return _list_endpoints(out)
-    from falnb.local import LocalServer  # noqa: PLC0415 - keep `falnb --version` fast
-
-    server = LocalServer(
-        key=args.key,
-        host=args.host,
-        port=args.port,
-        concurrency=args.concurrency,
-        faults=args.faults,
-    )
-    _banner(server.base_url, server.key, out)
+    server = _start_server(args, key.value)
+    if not _is_loopback(args.host):
+        print(
+            f"falnb serve: warning: listening on {args.host}, beyond this machine's loopback: "
+            "anyone who can reach it can call the server, and the key is all that protects it",
+            file=sys.stderr,
+        )
+    _banner(server.base_url, key, server.key, out)
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
     return 0
@@ -269,7 +394,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(args.func(args, out or sys.stdout))
+    try:
+        return int(args.func(args, out or sys.stdout))
+    except _CommandError as exc:
+        print(f"falnb {args.command}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

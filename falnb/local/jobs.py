@@ -331,6 +331,10 @@ class JobManager:
     def get(self, request_id: str) -> Job | None:
         return self._jobs.get(request_id)
 
+    def request_ids(self) -> list[str]:
+        """The ids of the jobs the server still knows, oldest first."""
+        return list(self._jobs)
+
     def position(self, job: Job) -> int:
         """0-based place in the queue (0 = next to start)."""
         try:

@@ -13,13 +13,14 @@ Example::
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
+
+from falnb.local.bodies import loads_strict
 
 __all__ = ["Journal", "JournalEntry", "Role", "redact_query"]
 
@@ -51,11 +52,11 @@ def safe_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
 
 
 def parse_body(raw: bytes) -> Any:
-    """The JSON value of a small body, or None (binary, large or empty bodies)."""
+    """The JSON value of a small body, or None (binary, large, empty or not strict JSON)."""
     if not raw or len(raw) > MAX_BODY:
         return None
     try:
-        return json.loads(raw)
+        return loads_strict(raw)
     except ValueError:
         return None
 

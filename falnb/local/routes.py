@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from falnb.local.bodies import BodyTooLargeError, InvalidJSONError, loads_strict, read_limited
 from falnb.local.gateway import strip_namespace
 from falnb.local.jobs import (
     START_TIMEOUT,
@@ -107,17 +108,19 @@ def _resolve(state: ServerState, endpoint_path: str) -> tuple[str, Endpoint]:
     return endpoint_id, endpoint
 
 
-async def _arguments(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+async def _arguments(request: Request, limit: int) -> dict[str, Any]:
+    """The JSON object a run, stream or submit carries (strict JSON, at most ``limit`` bytes)."""
+    try:
+        raw = await read_limited(request, limit)
+    except BodyTooLargeError as exc:
+        raise _Answer(_json(413, {"detail": str(exc)})) from None
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except ValueError as exc:
-        msg = f"Invalid JSON: {exc}"
-        raise _Answer(
-            _json(422, {"detail": [{"loc": ["body"], "msg": msg, "type": "json_invalid"}]})
-        ) from exc
+        value = loads_strict(raw)
+    except InvalidJSONError as exc:
+        detail = [{"loc": ["body"], "msg": str(exc), "type": exc.error_type}]
+        raise _Answer(_json(422, {"detail": detail})) from None
     if not isinstance(value, dict):
         msg = "Input should be a valid dictionary"
         raise _Answer(_json(422, {"detail": [{"loc": ["body"], "msg": msg, "type": "dict_type"}]}))
@@ -170,7 +173,7 @@ class _Routes:
             else:
                 endpoint_id, endpoint = _resolve(self.state, path)
             timeout = _start_timeout(request)
-            arguments = await _arguments(request)
+            arguments = await _arguments(request, self.state.max_body_bytes)
         except _Answer as answer:
             return answer.response
         received: float = request.state.falnb_received
@@ -307,7 +310,7 @@ class _Routes:
     async def _submit(self, request: Request, path: str) -> Response:
         endpoint_id, endpoint = _resolve(self.state, path)
         timeout = _start_timeout(request)
-        arguments = await _arguments(request)
+        arguments = await _arguments(request, self.state.max_body_bytes)
         webhook = request.query_params.get("fal_webhook") or None
         options = {name: request.headers[name] for name in QUEUE_OPTIONS if name in request.headers}
         app_path = "/".join(endpoint_id.split("/")[:2])

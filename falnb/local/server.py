@@ -33,6 +33,7 @@ from starlette.routing import Mount
 
 from falnb._settings import Target
 from falnb.local.apps import default_registry
+from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
 from falnb.local.faults import Faults
 from falnb.local.files import FileStore
 from falnb.local.gateway import GatewayMiddleware
@@ -75,7 +76,8 @@ class LocalServer:
     (default: a temporary directory removed on :meth:`stop`). Without ``registry`` it serves
     the process's shared registry (built-ins plus ``falnb.local.app`` functions).
     ``faults=True`` (for tests) honours ``x-falnb-fault`` and :attr:`faults` rules on
-    authenticated requests (:mod:`falnb.local.faults`); off, both are refused.
+    authenticated requests (:mod:`falnb.local.faults`); off, both are refused. JSON bodies of
+    run, stream, queue and REST calls larger than ``max_body_bytes`` answer 413.
     """
 
     def __init__(
@@ -88,17 +90,21 @@ class LocalServer:
         concurrency: int = 2,
         registry: Registry | None = None,
         faults: bool = False,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     ) -> None:
+        if key is not None and not key.strip():
+            raise ValueError("the server key must not be blank")
         self._tmp = tempfile.TemporaryDirectory(prefix="falnb-") if data_dir is None else None
         root = Path(self._tmp.name) if self._tmp is not None else Path(data_dir)  # type: ignore[arg-type]
         self.host = host
         self.state = ServerState(
-            key=key or secrets.token_urlsafe(24),
+            key=secrets.token_urlsafe(24) if key is None else key,
             registry=registry if registry is not None else default_registry(),
             files=FileStore(root / "files"),
             signer=WebhookSigner(),
             concurrency=concurrency,
             faults=Faults(enabled=faults),
+            max_body_bytes=max_body_bytes,
         )
         self._socket = _bind(host, port)
         self.port: int = self._socket.getsockname()[1]

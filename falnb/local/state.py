@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from falnb.local.auth import Auth
+from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
 from falnb.local.faults import Faults
 from falnb.local.files import FileStore
 from falnb.local.journal import Journal
@@ -41,6 +42,8 @@ class ServerState:
     tokens: TokenStore = field(default_factory=TokenStore, repr=False)
     base_url: str = ""
     concurrency: int = 2
+    #: Largest run, stream, queue or REST JSON body accepted (413 beyond).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     #: Seconds between ``: ping`` comments on idle SSE streams.
     ping_interval: float = 5.0
     #: Seconds a realtime connection may sit without input (None: the realtime module's default).

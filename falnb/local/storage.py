@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from falnb.local.bodies import BodyTooLargeError, loads_strict, read_limited
 from falnb.local.files import StoredFile, valid_id
 
 if TYPE_CHECKING:
@@ -55,13 +56,12 @@ def _unauthorized() -> JSONResponse:
     return _error(401, "Unauthorized")
 
 
-async def _json_object(request: Request) -> dict[str, Any] | None:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
+async def _json_object(request: Request, limit: int) -> dict[str, Any] | None:
+    """The JSON object of a REST body; None when it is too large or not a strict JSON object."""
     try:
-        value = await request.json()
-    except ValueError:
+        raw = await read_limited(request, limit)
+        value = loads_strict(raw) if raw.strip() else {}
+    except ValueError:  # BodyTooLargeError, InvalidJSONError
         return None
     return value if isinstance(value, dict) else None
 
@@ -107,7 +107,7 @@ def rest_routes(state: ServerState) -> list[BaseRoute]:
     async def tokens(request: Request) -> Response:
         if not state.auth.has_key(request):
             return _unauthorized()
-        body = await _json_object(request)
+        body = await _json_object(request, state.max_body_bytes)
         if body is None:
             return _error(422, "body must be a JSON object")
         apps = body.get("allowed_apps", [])
@@ -138,7 +138,7 @@ def rest_routes(state: ServerState) -> list[BaseRoute]:
     async def _reserve(request: Request) -> StoredFile | Response:
         if not state.auth.has_key(request):
             return _unauthorized()
-        body = await _json_object(request)
+        body = await _json_object(request, state.max_body_bytes)
         if body is None:
             return _error(422, "body must be a JSON object")
         content_type = body.get("content_type") or "application/octet-stream"
@@ -183,17 +183,10 @@ def rest_routes(state: ServerState) -> list[BaseRoute]:
 
 async def _read_body(request: Request) -> bytes | None:
     """The request body, or None when it is larger than the store accepts."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+    try:
+        return await read_limited(request, MAX_UPLOAD_BYTES)
+    except BodyTooLargeError:
         return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_UPLOAD_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _too_large() -> JSONResponse:
@@ -248,7 +241,7 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
         if not _multipart_allowed(request):
             return _unauthorized()
         p = request.path_params
-        body = await _json_object(request)
+        body = await _json_object(request, state.max_body_bytes)
         parts = body.get("parts") if body else None
         if not isinstance(parts, list) or not parts:
             return _error(422, "parts must be a non-empty list of {partNumber, etag}")

@@ -1,0 +1,98 @@
+"""Hostile JSON bodies on run, stream and queue submit: a 422/413 in fal's shape, nothing left.
+
+Non-finite numbers and very deep nesting used to answer a plain-text 500, leave queued jobs
+whose result was a permanent 500, and break the journal endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from falnb.local import LocalServer
+from falnb.local.bodies import MAX_DEPTH
+
+HOSTILE = {
+    "nan": b'{"a": NaN}',
+    "infinity": b'{"a": Infinity}',
+    "minus-infinity": b'{"a": [1, -Infinity]}',
+    "overflowing-float": b'{"a": 1e400}',
+    "deep-100k": b"[" * 100_000 + b"]" * 100_000,
+    "deep-object": b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1),
+}
+#: (path, journal role): run, stream and queue submit.
+ROUTES = [
+    ("/local/echo", "run"),
+    ("/local/stream-text/stream", "run"),
+    ("/_queue/local/echo", "queue"),
+]
+
+
+def _post(http: httpx.Client, path: str, body: bytes) -> httpx.Response:
+    return http.post(path, content=body, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+@pytest.mark.parametrize(("path", "role"), ROUTES)
+def test_hostile_json_is_a_422_in_fals_shape(
+    http: httpx.Client, server: LocalServer, name: str, path: str, role: str
+) -> None:
+    jobs_before = server.state.jobs.request_ids()
+    response = _post(http, path, HOSTILE[name])
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/json"
+    (problem,) = response.json()["detail"]
+    assert problem["loc"] == ["body"]
+    assert problem["type"] in ("finite_number", "json_invalid")
+    assert "Traceback" not in problem["msg"]
+    # Nothing queued, nothing accepted, and the journal still answers.
+    assert server.state.jobs.request_ids() == jobs_before
+    assert server.journal.accepted_submissions() == []
+    journal = http.get("/_falnb/journal")
+    assert journal.status_code == 200
+    (entry,) = [e for e in journal.json() if e["path"] == path]
+    assert (entry["status"], entry["body"], entry["role"]) == (422, None, role)
+
+
+def test_depth_at_the_limit_still_runs(http: httpx.Client) -> None:
+    nested: Any = 1
+    for _ in range(MAX_DEPTH - 1):
+        nested = {"a": nested}
+    assert http.post("/local/echo", json={"x": nested}).json() == {"x": nested}
+
+
+def test_the_server_answers_normally_after_hostile_bodies(http: httpx.Client) -> None:
+    for body in HOSTILE.values():
+        _post(http, "/_queue/local/echo", body)
+    submitted = http.post("/_queue/local/echo", json={"ok": 1}).json()
+    with http.stream("GET", submitted["status_url"] + "/stream") as events:
+        assert any('"COMPLETED"' in line for line in events.iter_lines())
+    assert http.get(submitted["response_url"]).json() == {"ok": 1}
+
+
+@pytest.fixture
+def small_limit(make_server: Callable[..., LocalServer]) -> LocalServer:
+    return make_server(max_body_bytes=1024)
+
+
+@pytest.mark.parametrize(("path", "role"), ROUTES)
+def test_bodies_over_the_limit_are_413(small_limit: LocalServer, path: str, role: str) -> None:
+    auth = {"Authorization": f"Key {small_limit.key}"}
+    with httpx.Client(base_url=small_limit.base_url, headers=auth, timeout=10) as client:
+        at_limit = {"prompt": "x" * (1024 - len('{"prompt": ""}'))}
+        assert client.post(path, json=at_limit).status_code == 200
+        response = client.post(path, json={"prompt": "x" * 1024})
+        assert response.status_code == 413
+        assert response.json() == {"detail": "Request body is larger than the limit of 1024 bytes"}
+        # Also when the size is not declared up front (chunked upload).
+        chunked = client.post(
+            path, content=iter([b'{"prompt": "', b"x" * 2048, b'"}']), headers=auth
+        )
+        assert chunked.status_code == 413
+    # Only the submission within the limit was queued.
+    queued = 1 if role == "queue" else 0
+    assert len(small_limit.journal.accepted_submissions()) == queued
+    assert len(small_limit.state.jobs.request_ids()) == queued
