@@ -3,7 +3,8 @@
 One :class:`ProgressState` (pure data: status, queue position, step i/N, latest logs) feeds
 either view. Both live in a display handle; when the request ends the handle is updated with
 the final output, so a saved notebook never shows a stuck bar. Updates may come from any
-thread (display handles and trait updates are thread-safe); nothing here prints.
+thread (display handles and trait updates are thread-safe). Only the text view in a terminal,
+which cannot update an output in place, prints: each log line once, the status as it changes.
 """
 
 from __future__ import annotations
@@ -66,10 +67,7 @@ class ProgressState:
                 self.status, self.error = "CANCELLED", "cancelled"
 
     def add_logs(self, logs: list[dict[str, Any]]) -> None:
-        for entry in logs:
-            message = str(entry.get("message", "")).strip()
-            if not message:
-                continue
+        for message in log_messages(logs):
             step = _STEP.search(message)
             if step and int(step[2]) > 0:
                 done, total = int(step[1]), int(step[2])
@@ -102,6 +100,12 @@ class ProgressState:
         lines = [" · ".join(parts)]
         lines.extend(f"  {log}" for log in self.logs[-3:])
         return "\n".join(lines)
+
+
+def log_messages(logs: list[dict[str, Any]]) -> list[str]:
+    """The non-empty messages of fal log entries, stripped."""
+    messages = (str(entry.get("message", "")).strip() for entry in logs)
+    return [message for message in messages if message]
 
 
 class Progress(Protocol):
@@ -214,19 +218,40 @@ class _DisplayedProgress:
 
 
 class TextProgress(_DisplayedProgress):
-    """A text line in a display handle: terminals, nbclient, nbconvert."""
+    """A text line: in a display handle (nbclient, nbconvert), or printed (terminal IPython).
+
+    A kernel's front end replaces the handle's text in place. A terminal cannot, so there
+    each log line is printed once and the status line again only when it changes.
+    """
 
     #: At most this many updates a second, except on a change of state.
     RATE = 4.0
 
     def __init__(self, endpoint: str, *, logs: bool = True) -> None:
         super().__init__(endpoint, logs=logs)
+        from falnb._environment import detect_frontend  # noqa: PLC0415
+
         self._last_push = 0.0
+        self._in_place = detect_frontend() not in ("terminal", "none")
+        self._printed: tuple[Any, ...] | None = None
+        self._unprinted: list[str] = []
+        if not self._in_place:
+            self._print_changes()
+            return
         from IPython.display import display  # noqa: PLC0415 - only in a notebook
 
         self._handle = display({"text/plain": self.state.line()}, raw=True, display_id=True)  # type: ignore[no-untyped-call]
 
+    def status(self, status: Status) -> None:
+        if not self._in_place and self.show_logs and isinstance(status, (InProgress, Completed)):
+            with self._lock:
+                self._unprinted.extend(log_messages(status.logs or []))
+        super().status(status)
+
     def _push(self, *, force: bool) -> None:
+        if not self._in_place:
+            self._print_changes()
+            return
         now = time.monotonic()
         if not force and now - self._last_push < 1 / self.RATE:
             return
@@ -235,6 +260,19 @@ class TextProgress(_DisplayedProgress):
             with self._lock:
                 line = self.state.line()
             self._handle.update({"text/plain": line}, raw=True)
+
+    def _print_changes(self) -> None:
+        with self._lock:
+            state = self.state
+            shown = (state.status, state.queue_position, state.progress_label, state.error)
+            lines: list[str] = []
+            if shown != self._printed:
+                self._printed = shown
+                lines.append(state.line().split("\n", 1)[0])
+            lines.extend(f"  {message}" for message in self._unprinted)
+            self._unprinted.clear()
+        if lines:
+            print("\n".join(lines), flush=True)  # noqa: T201 - a terminal's progress is printed
 
 
 class WidgetProgress(_DisplayedProgress):
