@@ -34,7 +34,12 @@ from urllib.parse import urlencode
 
 import msgpack
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, ConnectionClosedError, InvalidStatus
+from websockets.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    InvalidHandshake,
+    InvalidStatus,
+)
 
 from falnb import _runtime
 from falnb.client._transport import USER_AGENT, Transport, redact_url
@@ -53,7 +58,9 @@ MAX_BUFFERING_RANGE = (1, 60)
 OPEN_TIMEOUT = 90.0
 _NAMESPACES = ("workflows", "comfy")
 #: Errors after which the server closes the session (no more results on that socket).
-_TERMINAL = ("TIMEOUT", "Unauthorized")
+_TERMINAL = ("TIMEOUT", "Unauthorized", "NOT_FOUND", "BAD_REQUEST")
+#: Of those, the ones that refuse the session outright: reopening would be refused again.
+_REFUSALS = ("Unauthorized", "NOT_FOUND", "BAD_REQUEST")
 
 
 def _alias(endpoint_id: str) -> str:
@@ -143,6 +150,8 @@ class AsyncRealtimeConnection:
         self._throttle_timer: asyncio.TimerHandle | None = None
         self._last_sent_at = float("-inf")
         self._generation = 0
+        #: Why the server refused the current socket (an x-fal-error before its close).
+        self._refusal: RealtimeError | None = None
 
     def __repr__(self) -> str:
         state = "open" if self._ws is not None else "idle"
@@ -173,14 +182,20 @@ class AsyncRealtimeConnection:
                 )
             except InvalidStatus as exc:
                 status = exc.response.status_code
+                where = f"HTTP {status} from {redact_url(url)}"
+                if status == 404:
+                    raise RealtimeError(
+                        "NOT_FOUND", f"endpoint {self.endpoint_id!r} was not found ({where})"
+                    ) from None
                 error = "Unauthorized" if status in (401, 403) else "CONNECTION_FAILED"
-                raise RealtimeError(error, f"HTTP {status} from {redact_url(url)}") from None
-            except (OSError, asyncio.TimeoutError) as exc:
+                raise RealtimeError(error, where) from None
+            except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
                 reason = f"{type(exc).__name__} connecting to {redact_url(url)}"
                 raise RealtimeError("CONNECTION_FAILED", reason) from None
             self._generation += 1
             self._ws = ws
             self._in_flight = False
+            self._refusal = None
             self._reader = asyncio.create_task(self._read(ws, self._generation))
             return ws
 
@@ -230,15 +245,13 @@ class AsyncRealtimeConnection:
                 self._events.put_nowait((*event, generation))
                 if event[0] == "error" and event[1].error in _TERMINAL:
                     ended_by_error = True  # the server closes next; that close is no news
+                    if event[1].error in _REFUSALS and generation == self._generation:
+                        self._refusal = event[1]
                     continue
                 await self._answered()
         except ConnectionClosedError as exc:
             if not ended_by_error:
-                rcvd = exc.rcvd
-                reason = f"closed with code {rcvd.code if rcvd else 1006}"
-                if rcvd and rcvd.reason:
-                    reason += f": {rcvd.reason}"
-                closed = RealtimeError("CONNECTION_CLOSED", reason)
+                closed = RealtimeError("CONNECTION_CLOSED", _close_reason(exc))
                 self._events.put_nowait(("error", closed, generation))
         finally:
             self._events.put_nowait(("end", None, generation))
@@ -266,15 +279,21 @@ class AsyncRealtimeConnection:
         frame = msgpack.packb(arguments, use_bin_type=True)
         for attempt in (1, 2):
             ws = await self._ensure_open()
+            reader = self._reader
             try:
                 await ws.send(frame)
-            except ConnectionClosed:
-                # The server may have ended an idle session a moment ago: reopen once.
+            except ConnectionClosed as exc:
                 if self._ws is ws:
                     self._ws = None
+                # The reader has the server's last word (e.g. NOT_FOUND) before the close.
+                if reader is not None:
+                    with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                        await asyncio.wait_for(asyncio.shield(reader), 5.0)
+                if self._refusal is not None:
+                    raise self._refusal from None
                 if attempt == 2:
-                    raise
-                continue
+                    raise RealtimeError("CONNECTION_CLOSED", _close_reason(exc)) from None
+                continue  # the server may have ended an idle session a moment ago: reopen once
             break
         self.sent += 1
         self._last_sent_at = asyncio.get_running_loop().time()
@@ -386,6 +405,14 @@ class AsyncRealtimeConnection:
             if result is None:
                 return
             yield result
+
+
+def _close_reason(exc: ConnectionClosed) -> str:
+    rcvd = exc.rcvd
+    reason = f"closed with code {rcvd.code if rcvd else 1006}"
+    if rcvd and rcvd.reason:
+        reason += f": {rcvd.reason}"
+    return reason
 
 
 async def connect_realtime(

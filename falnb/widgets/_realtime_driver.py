@@ -36,7 +36,15 @@ logger = logging.getLogger("falnb.widgets")
 
 #: Errors after which the socket is gone or unusable: drop it, the next request reconnects.
 _SESSION_ENDING = frozenset(
-    {"TIMEOUT", "Unauthorized", "CONNECTION_CLOSED", "CONNECTION_FAILED", "TOKEN_ERROR"}
+    {
+        "TIMEOUT",
+        "Unauthorized",
+        "NOT_FOUND",
+        "BAD_REQUEST",
+        "CONNECTION_CLOSED",
+        "CONNECTION_FAILED",
+        "TOKEN_ERROR",
+    }
 )
 #: A send may race the server ending an idle session; one silent retry covers that.
 _RETRYABLE = frozenset({"TIMEOUT", "CONNECTION_CLOSED"})
@@ -125,6 +133,8 @@ def _describe(exc: BaseException) -> str:
     """One line for the widget; FalError messages are already redacted and readable."""
     if isinstance(exc, RealtimeError) and exc.error == "TIMEOUT":
         return "the server ended the idle session; the next change reconnects"
+    if isinstance(exc, RealtimeError) and exc.error == "NOT_FOUND":
+        return f"not found: {exc.reason}" if exc.reason else "endpoint not found"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, FalError) and text:
         return text
@@ -266,11 +276,14 @@ class RealtimeDriver:
             await self._drop_connection()  # a late answer must not pass for the next one
             return RealtimeError("NO_ANSWER", f"no answer within {self.timeout:g} s")
         except ConnectionClosed as exc:
+            # The client names a refusal it was told about (Unauthorized, NOT_FOUND); a bare
+            # close (1008 included) says no more than its code and reason.
             await self._drop_connection()
             code = exc.rcvd.code if exc.rcvd else 1006
-            if code == 1008:  # policy violation: how fal apps refuse a token or key
-                return RealtimeError("Unauthorized", "the server refused the session (1008)")
-            return RealtimeError("CONNECTION_CLOSED", f"the server closed the socket ({code})")
+            reason = f": {exc.rcvd.reason}" if exc.rcvd and exc.rcvd.reason else ""
+            return RealtimeError(
+                "CONNECTION_CLOSED", f"the server closed the socket ({code}{reason})"
+            )
         except Exception as exc:  # noqa: BLE001 - any failure is shown; the pump must go on
             await self._drop_connection()
             return exc
