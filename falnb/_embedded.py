@@ -18,10 +18,11 @@ from falnb._settings import Target, key_from_env, target_from_env
 if TYPE_CHECKING:
     from falnb.local.server import LocalServer
 
-__all__ = ["default_target", "embedded_server"]
+__all__ = ["announce", "default_target", "embedded_server"]
 
 _lock = threading.Lock()
 _server: LocalServer | None = None
+_announced = False
 
 
 def default_target() -> Target:
@@ -43,18 +44,29 @@ def embedded_server() -> LocalServer:
             server.start()
             atexit.register(_stop, server)
             _server = server
-            print(_announcement(server.base_url), file=sys.stderr, flush=True)  # noqa: T201
-        return _server
+        started = _server
+    announce()
+    return started
 
 
-def _announcement(base_url: str) -> str:
+def announce() -> None:
+    """Say once per process that calls go to the embedded local server (on stderr)."""
+    global _announced  # noqa: PLW0603 - once per process
+    with _lock:
+        if _announced:
+            return
+        _announced = True
+    print(_announcement(), file=sys.stderr, flush=True)  # noqa: T201
+
+
+def _announcement() -> str:
     if key_from_env() is None:
         return (
-            f"falnb: no FAL_KEY set; using the embedded local server at {base_url} "
+            "falnb: no FAL_KEY set; using the embedded local server on a loopback port "
             "(set FAL_KEY for fal's cloud)"
         )
     return (
-        f"falnb: FALNB_TARGET=local; using the embedded local server at {base_url} "
+        "falnb: FALNB_TARGET=local; using the embedded local server on a loopback port "
         "(unset FALNB_TARGET for fal's cloud)"
     )
 

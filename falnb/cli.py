@@ -127,9 +127,10 @@ def _add_lock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     verify.set_defaults(func=_lock_verify)
     gc = actions.add_parser(
         "gc",
-        help="delete cached media no lock file refers to",
-        description="Keep the media of every lock file that used the cache (and those named); "
-        "delete the rest.",
+        help="delete media no lock file refers to (the cache's, and falnb-media/'s)",
+        description="Keep the media of every lock file that used the cache, of ./falnb.lock "
+        "and of those named; delete the rest, in the cache and in the falnb-media/ folder "
+        "beside each of those locks.",
     )
     gc.add_argument("lockfiles", nargs="*", help="more lock files whose media to keep")
     gc.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
@@ -179,25 +180,19 @@ def _lock_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _lock_gc(args: argparse.Namespace, out: TextIO) -> int:
-    from falnb.repro import LockFile, LockFileError, MediaStore  # noqa: PLC0415
+    from falnb.repro import LockFileError, MediaStore, default_lock_path  # noqa: PLC0415
+    from falnb.repro.gc import collect_garbage  # noqa: PLC0415
 
-    store = MediaStore()
-    locks = [*store.registered_locks(), *args.lockfiles]
     try:
-        keep = {m.sha256 for p in locks for e in LockFile(p).entries().values() for m in e.media}
+        # The working directory's lock counts too: a fresh clone never registered it.
+        done = collect_garbage(
+            MediaStore(), [default_lock_path(), *args.lockfiles], dry_run=args.dry_run
+        )
     except LockFileError as exc:
         # Deleting media while a lock cannot be read could delete what it refers to.
         print(f"falnb: not collecting: {exc}", file=sys.stderr)
         return 1
-    doomed = [sha for sha in store.objects() if sha not in keep]
-    size = sum(store.object_path(sha).stat().st_size for sha in doomed)
-    if not args.dry_run:
-        store.gc(keep)
-    verb = "would delete" if args.dry_run else "deleted"
-    out.write(
-        f"{verb} {len(doomed)} media file(s), {size} bytes; kept {len(keep)} "
-        f"referenced by {len(locks)} lock file(s) in {store.root}\n"
-    )
+    out.write(done.summary() + "\n")
     return 0
 
 

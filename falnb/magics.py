@@ -28,9 +28,12 @@ import yaml
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
+from falnb._settings import target_from_env
 from falnb.client import errors
 from falnb.client.queue import endpoint_app
 from falnb.repro import ReplayMissError
+from falnb.repro.media_folder import CAP_ENV, describe_cap, parse_cap, resolve_cap
+from falnb.repro.urls import scrub
 from falnb.session import RECORD_MODES, RecordMode, Seed, Session, default_session
 
 __all__ = [
@@ -285,6 +288,8 @@ class FalCellError(Exception):
     """A failed request, shown as its message only: no traceback of falnb's internals."""
 
     def __init__(self, title: str, lines: list[str]) -> None:
+        # The message is saved in the notebook: no loopback server's port (it differs per run).
+        title, lines = scrub(title), [scrub(line) for line in lines]
         super().__init__(" ".join([title, *lines]))
         self.title = title
         self.lines = lines
@@ -336,7 +341,9 @@ def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
                 "The key was rejected:",
                 [f"{exc.status_code} from the server. Check FAL_KEY (or use --target local)."],
             )
-        return FalCellError(f"{endpoint} failed ({exc.status_code}):", [str(exc)])
+        # The server's own words; the request's URL (a new request id each run) stays out.
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail else str(exc)
+        return FalCellError(f"{endpoint} failed ({exc.status_code}):", [detail])
     if isinstance(exc, ReplayMissError):
         return FalCellError(
             "Not in the lock (record=none):",
@@ -483,19 +490,27 @@ def _describe_config(session: Session) -> str:
     """The settings as they apply now: unset ones say what they fall back to."""
     config = session.config
     env_record = os.environ.get("FALNB_RECORD", "").strip()
+    env_cap = os.environ.get(CAP_ENV, "").strip()
+    cap = resolve_cap(config.media_cap)
+    target = "default (fal's cloud with FAL_KEY, else the embedded local server)"
+    if target_from_env() is None:
+        # Its URL (with this run's port) would make the saved output differ on every run.
+        target = (
+            "default: the embedded local server, on a loopback port "
+            "(falnb.default_client().target.run_url has its URL)"
+        )
     explain = {
         "record": f"once (default; FALNB_RECORD={env_record} applies)" if env_record else "once",
-        "target": "default (fal's cloud with FAL_KEY, else the embedded local server)",
+        "target": target,
         "timeout": "none",
+        "media_cap": f"{describe_cap(cap)} ({CAP_ENV}={env_cap})" if env_cap else "2MB (default)",
     }
     lines = []
     for item in fields(config):
         value = getattr(config, item.name)
         shown = explain.get(item.name, "none") if value is None else repr(value)
         lines.append(f"{item.name} = {shown}")
-    recorder = session.recorder
-    lines.append(f"lock file = {recorder.lock.path}")
-    lines.append(f"media store = {recorder.store.root}")
+    lines += session.recorder.describe(cap)
     return "\n".join(lines)
 
 
@@ -515,6 +530,13 @@ def _config_value(key: str, raw: str) -> Any:
         if value in (None, "none"):
             return None
         return _timeout(str(raw))
+    if key == "media_cap":
+        if value is None:
+            return None
+        try:
+            return describe_cap(parse_cap(value if isinstance(value, (int, bool)) else str(raw)))
+        except ValueError as exc:
+            _usage(str(exc))
     if key in ("logs", "quiet"):
         if not isinstance(value, bool):
             _usage(f"{key} must be true or false, not {raw!r}")

@@ -33,7 +33,7 @@ from typing import Any, Literal
 from falnb import _runtime
 from falnb.client import HTTPError, RequestCancelledError, RequestHandle, SyncClient
 from falnb.client._status import Status
-from falnb.repro import Lookup, Recorder, resolve_mode
+from falnb.repro import Lookup, Recorder, portable, portable_url, resolve_cap, resolve_mode
 from falnb.result import Result, decode_data_uri, find_files
 from falnb.widgets.progress import NullProgress, Progress
 
@@ -55,6 +55,9 @@ class SessionConfig:
     timeout: float | None = None
     target: TargetChoice | None = None
     quiet: bool = False
+    media_cap: str | None = None
+    """Bytes per file kept in ``falnb-media/`` beside the lock (``2MB``, ``off``, ``all``);
+    None: ``FALNB_MEDIA_CAP``, else 2MB."""
 
 
 @dataclass(frozen=True)
@@ -230,19 +233,40 @@ class Session:
             arguments["seed"] = int(seed)  # a given seed is part of the call's identity
         recorded = None
         if mode != "off":
-            recorded = self.recorder.lookup(endpoint, arguments, mode=mode, cell=_cell_label())
+            recorded = self.recorder.lookup(
+                endpoint,
+                arguments,
+                mode=mode,
+                cell=_cell_label(),
+                media_cap=resolve_cap(config.media_cap),
+            )
         arguments, resolved = self.resolve_seed(arguments, self._pinned_seed(recorded, seed))
+        target = target or config.target
+        if self._uses_embedded(target):
+            # Replayed or sent, a call says so: the first cell's saved output is the same.
+            from falnb import _embedded  # noqa: PLC0415
+
+            _embedded.announce()
         return Call(
             endpoint=endpoint,
             arguments=arguments,
             seed=resolved,
             record=mode,
-            target=target or config.target,
+            target=target,
             timeout=timeout if timeout is not None else config.timeout,
             logs=config.logs if logs is None else logs,
             stream=stream,
             recorded=recorded,
         )
+
+    def _uses_embedded(self, target: TargetChoice | None) -> bool:
+        if target is not None:
+            return target == "local"
+        if self._client is not None:
+            return False  # a client of the caller's own, not the embedded default
+        from falnb._settings import target_from_env  # noqa: PLC0415
+
+        return target_from_env() is None
 
     @staticmethod
     def _pinned_seed(recorded: Lookup | None, seed: Seed) -> Seed:
@@ -432,8 +456,11 @@ class Session:
             logs=run.logs,
         )
 
-    def record(self, call: Call, result: Result) -> None:
-        """Write the result, its pinned seed and its media to the lock (per ``call.record``)."""
+    def record(self, call: Call, result: Result, media: dict[str, bytes] | None = None) -> None:
+        """Write the result, its pinned seed and its media to the lock (per ``call.record``).
+
+        ``media`` holds the files already downloaded, by URL (the rest are downloaded).
+        """
         recorded = call.recorded
         if recorded is None or not recorded.recording or not result.request_id:
             return
@@ -444,13 +471,19 @@ class Session:
             result.json,
             seed=call.seed,
             extra={"seed_sent": call.seed is not None, "timings": result.timings},
+            media=media,
         )
 
     def finish(self, call: Call, run: _Run, progress: Progress) -> Result:
-        """The steps after the output arrived: media, Result, record, final view."""
-        media = self.collect_media(run.output, call)
-        result = self.build_result(call, run, media)
-        self.record(call, result)
+        """The steps after the output arrived: media, Result, record, final view.
+
+        The Result carries loopback URLs port-free, as the lock does (:mod:`falnb.repro.urls`),
+        so a run and its replays show the same output.
+        """
+        downloaded = self.collect_media(run.output, call)
+        media = {portable_url(url): data for url, data in downloaded.items()}
+        result = self.build_result(call, replace(run, output=portable(run.output)), media)
+        self.record(call, result, media)
         progress.finished(result)
         return result
 

@@ -2,7 +2,8 @@
 
 A call is keyed by a fingerprint of its endpoint and canonical arguments. The lock file
 (``falnb.lock`` beside the notebooks, committed) records each call's seed, request id, status,
-result JSON and media; the media themselves live in a content-addressed store in falnb's cache.
+result JSON and media; the media themselves live in a content-addressed store in falnb's cache
+and, up to a size cap, in ``falnb-media/`` beside the lock (committed with it).
 The :class:`Recorder` is what the Session talks to.
 
 Example::
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 from falnb.repro.fingerprint import ArgumentError, canonical_arguments, fingerprint
 from falnb.repro.lockfile import Entry, LockFile, LockFileError, default_lock_path
+from falnb.repro.media_folder import MediaFolder, parse_cap, resolve_cap
 from falnb.repro.modes import RecordMode, parse_mode, resolve_mode
 from falnb.repro.recorder import Lookup, Recorder, ReplayMissError, find_media
 from falnb.repro.store import (
@@ -28,6 +30,7 @@ from falnb.repro.store import (
     OfflineError,
     default_cache_dir,
 )
+from falnb.repro.urls import portable, portable_url
 
 __all__ = [
     "ArgumentError",
@@ -35,6 +38,7 @@ __all__ = [
     "LockFile",
     "LockFileError",
     "Lookup",
+    "MediaFolder",
     "MediaIntegrityError",
     "MediaRef",
     "MediaStore",
@@ -47,6 +51,10 @@ __all__ = [
     "default_lock_path",
     "find_media",
     "fingerprint",
+    "parse_cap",
     "parse_mode",
+    "portable",
+    "portable_url",
+    "resolve_cap",
     "resolve_mode",
 ]

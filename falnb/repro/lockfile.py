@@ -6,10 +6,11 @@ making the same call share one entry, and a notebook can be renamed or moved wit
 directory without losing its recordings. ``FALNB_LOCK`` names another file.
 
 The file is indented JSON with sorted keys, so diffs are clean. Writes go to a temporary file
-that replaces the lock atomically, under an inter-process file lock (a hidden
-``.falnb.lock.flock`` beside it) with a read-modify-write, so two kernels recording at once
-never lose each other's entries. Strings given as ``secrets`` are redacted before anything
-reaches the disk.
+that replaces the lock atomically, under an inter-process file lock with a read-modify-write,
+so two kernels recording at once never lose each other's entries. That file lock lives in
+falnb's cache (``locks/<hash of the lock's path>.flock``; the temp directory when the cache is
+not writable), not beside the lock, where it would end up in the user's commits. Strings given as
+``secrets`` are redacted before anything reaches the disk.
 
 Example::
 
@@ -21,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -32,7 +34,7 @@ from typing import Any, Literal, cast
 from filelock import FileLock
 
 from falnb.client.errors import FalError
-from falnb.repro.store import MediaRef
+from falnb.repro.store import MediaRef, default_cache_dir
 
 __all__ = [
     "FORMAT_VERSION",
@@ -152,12 +154,24 @@ def default_lock_path(
     return Path.cwd() / LOCK_NAME
 
 
+def _mutex_path(lock_path: Path) -> Path:
+    """The inter-process lock for ``lock_path``: one per lock file, kept out of its directory."""
+    name = hashlib.sha256(str(lock_path.resolve()).encode()).hexdigest()[:32] + ".flock"
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    for folder in (default_cache_dir() / "locks", Path(tempfile.gettempdir()) / f"falnb-{uid}"):
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+            if os.access(folder, os.W_OK):
+                return folder / name
+    return lock_path.with_name(f".{lock_path.name}.flock")  # nowhere else to put it
+
+
 class LockFile:
     """A lock file on disk. Reads are lock-free (writes replace the file atomically)."""
 
     def __init__(self, path: str | os.PathLike[str], *, secrets: Iterable[str] = ()) -> None:
         self.path = Path(path)
-        self._mutex = FileLock(str(self.path.with_name(f".{self.path.name}.flock")))
+        self._mutex: FileLock | None = None
         # Short strings are not secrets worth redacting and would mangle ordinary text.
         self._secrets = tuple(s for s in secrets if len(s) >= 8)
 
@@ -201,6 +215,8 @@ class LockFile:
     def edit(self) -> Iterator[dict[str, Entry]]:
         """Read-modify-write under the inter-process lock; the dict is written back on exit."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self._mutex is None:
+            self._mutex = FileLock(str(_mutex_path(self.path)))
         with self._mutex:
             entries = self.entries()
             yield entries

@@ -15,9 +15,11 @@ The Session's pipeline, with the Recorder's part in each step::
         raise
     recorder.complete(call, handle.request_id, result, seed=seed)   # media into the store
 
-Media are read through :meth:`Recorder.media`, which serves them from the content-addressed
-store (downloading each URL once, re-fetching a tampered file) and never touches the network
-when the call's mode is ``none``.
+Media are read through :meth:`Recorder.media`, in this order: the content-addressed cache,
+then ``falnb-media/`` beside the lock (:mod:`falnb.repro.media_folder`), then the network
+(never when the call's mode is ``none``); every copy is checked against its sha256. Recording
+writes each file up to the media cap into ``falnb-media/``, so the lock travels with what it
+needs; loopback URLs are saved port-free (:mod:`falnb.repro.urls`).
 """
 
 from __future__ import annotations
@@ -25,18 +27,22 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import unquote_to_bytes
 
+from falnb._paths import shown as shown_path
 from falnb._version import __version__
 from falnb.client.errors import FalError
 from falnb.repro.fingerprint import canonical_arguments, canonical_json, fingerprint
 from falnb.repro.lockfile import Entry, EntryStatus, LockFile, default_lock_path
+from falnb.repro.media_folder import FOLDER_NAME, MediaFolder, describe_cap, resolve_cap
 from falnb.repro.modes import RecordMode
-from falnb.repro.store import MediaRef, MediaStore
+from falnb.repro.store import MediaIntegrityError, MediaRef, MediaStore, OfflineError
+from falnb.repro.urls import LOCAL_SCHEME, is_fetchable, portable, portable_url, scrub
 
 __all__ = ["Lookup", "Recorder", "ReplayMissError", "find_media"]
 
@@ -56,6 +62,8 @@ class Lookup:
     mode: RecordMode
     entry: Entry | None
     cell: str | None = None
+    media_cap: int | None = field(default_factory=resolve_cap)
+    """Bytes per file that go into ``falnb-media/`` (None: all, 0: none)."""
 
     @property
     def hit(self) -> bool:
@@ -91,14 +99,15 @@ class Lookup:
 def find_media(result: Any) -> list[tuple[str, str | None]]:
     """``(url, content_type)`` of every http(s) file in a result, in order, without repeats.
 
-    fal's File objects are ``{"url": ..., "content_type": ..., ...}``; any ``url`` key counts.
+    fal's File objects are ``{"url": ..., "content_type": ..., ...}``; any ``url`` key counts,
+    and so do the port-free URLs of files a loopback server served (``falnb-local:``).
     """
     found: dict[str, str | None] = {}
 
     def walk(value: Any) -> None:
         if isinstance(value, Mapping):
             url = value.get("url")
-            if isinstance(url, str) and url.startswith(("http://", "https://")):
+            if isinstance(url, str) and url.startswith(("http://", "https://", LOCAL_SCHEME)):
                 ctype = value.get("content_type")
                 found.setdefault(url, ctype if isinstance(ctype, str) else None)
             for item in value.values():
@@ -134,10 +143,14 @@ class Recorder:
         call = recorder.lookup("local/text-to-image", {"prompt": "a fox"}, mode="once")
     """
 
-    def __init__(self, lock: LockFile, store: MediaStore) -> None:
+    def __init__(
+        self, lock: LockFile, store: MediaStore, folder: MediaFolder | None = None
+    ) -> None:
         self.lock = lock
         self.store = store
+        self.folder = folder if folder is not None else MediaFolder.beside(lock.path)
         self._registered = False
+        self._noted: set[str] = set()
 
     @classmethod
     def default(
@@ -153,6 +166,16 @@ class Recorder:
     def __repr__(self) -> str:
         return f"Recorder(lock={str(self.lock.path)!r}, store={str(self.store.root)!r})"
 
+    def describe(self, media_cap: int | None) -> list[str]:
+        """Where this recorder keeps things, as ``%fal config`` shows it (no absolute paths)."""
+        cap = describe_cap(media_cap)
+        kept = "no files" if media_cap == 0 else f"files up to {cap}" if media_cap else "all files"
+        return [
+            f"lock file = {shown_path(self.lock.path)}",
+            f"media folder = {shown_path(self.folder.root)}/ ({kept}; commit it with the lock)",
+            f"media cache = {self.store.describe()}",
+        ]
+
     # Before the call
 
     def _url_hashes(self, entries: Mapping[str, Entry]) -> dict[str, str]:
@@ -165,24 +188,31 @@ class Recorder:
         *,
         mode: RecordMode = "once",
         cell: str | None = None,
+        media_cap: int | Literal["default"] | None = "default",
     ) -> Lookup:
         """What the lock holds for this call. ``arguments`` are the user's, without an auto seed.
 
-        Raises :class:`ReplayMissError` in mode ``none`` when there is nothing to replay.
+        ``media_cap`` (bytes per file kept in ``falnb-media/``) defaults to ``FALNB_MEDIA_CAP``,
+        else 2 MB. Raises :class:`ReplayMissError` in mode ``none`` when there is nothing to
+        replay.
         """
+        cap = resolve_cap(None) if media_cap == "default" else media_cap
         entries = self.lock.entries() if mode != "off" else {}
+        if entries:
+            self._register()
         known = self._url_hashes(entries)
 
         def url_hashes(url: str) -> str | None:
-            if url in known:
-                return known[url]
+            for form in (url, portable_url(url)):
+                if form in known:
+                    return known[form]
             ref = self.store.known(url)
             return ref.sha256 if ref else None
 
         endpoint = endpoint.strip("/")
         canonical = canonical_arguments(arguments, url_hashes=url_hashes)
         fp = fingerprint(endpoint, arguments, url_hashes=url_hashes)
-        call = Lookup(endpoint, canonical, fp, mode, entries.get(fp), cell)
+        call = Lookup(endpoint, canonical, fp, mode, entries.get(fp), cell, cap)
         if mode == "none" and not call.hit:
             raise ReplayMissError(self._miss_message(call))
         return call
@@ -196,20 +226,24 @@ class Recorder:
         if call.entry is not None:
             why = f"has only a {call.entry.status} entry (request {call.entry.request_id})"
         return (
-            f"{where}record=none and {self.lock.path} {why} for {call.endpoint} {shown}; "
+            f"{where}record=none and {shown_path(self.lock.path)} {why} for {call.endpoint} "
+            f"{shown}; "
             "run it once with record=once (unset FALNB_RECORD) to record it"
         )
 
     # During and after the call
 
-    def _write(self, call: Lookup, change: Any) -> None:
-        if not call.recording:
-            return
+    def _register(self) -> None:
         if not self._registered:
             # So `falnb lock gc` keeps this lock's media; once per Recorder is enough.
             with contextlib.suppress(OSError):
                 self.store.register_lock(self.lock.path)
             self._registered = True
+
+    def _write(self, call: Lookup, change: Any) -> None:
+        if not call.recording:
+            return
+        self._register()
         self.lock.update(call.fingerprint, change)
 
     def _entry(self, call: Lookup, status: EntryStatus, request_id: str, **fields: Any) -> Entry:
@@ -245,16 +279,35 @@ class Recorder:
         *,
         seed: int | None = None,
         extra: Mapping[str, Any] | None = None,
+        media: Mapping[str, bytes] | None = None,
     ) -> Entry:
-        """Download the result's media into the store and record the result as completed.
+        """Put the result's media into the store and ``falnb-media/``; record it as completed.
 
-        The pinned seed is ``seed`` (what was sent), else the seed the endpoint reports back,
+        ``media`` holds files already downloaded, by URL (others are downloaded here). The
+        pinned seed is ``seed`` (what was sent), else the seed the endpoint reports back,
         else the one recorded before. ``extra`` holds more JSON fields for the entry (the
-        Session keeps the timings a replay shows).
+        Session keeps the timings a replay shows). Loopback URLs are recorded port-free.
         """
-        media = tuple(
-            self.store.fetch(url, content_type=ctype) for url, ctype in find_media(result)
-        )
+        given = media or {}
+        refs: list[MediaRef] = []
+        for url, ctype in find_media(result):
+            data = given.get(url)
+            if data is None:
+                ref = self.store.fetch(url, content_type=ctype)
+                data = self.store.read(ref.sha256, url=url)
+            else:
+                ref = MediaRef(
+                    url=url,
+                    sha256=self.store.put(data),
+                    content_type=ctype or "application/octet-stream",
+                    size=len(data),
+                )
+            ref = replace(ref, url=portable_url(url))
+            with contextlib.suppress(OSError):
+                self.store.remember(ref)
+            self._keep(call, ref, data)
+            refs.append(ref)
+        result = portable(result)
         pinned = seed if seed is not None else _reported_seed(result)
         if pinned is None:
             pinned = call.seed
@@ -264,7 +317,7 @@ class Recorder:
             request_id,
             seed=pinned,
             result=result,
-            media=media,
+            media=tuple(refs),
             extra=dict(extra or {}),
         )
         self._write(call, lambda _current: entry)
@@ -280,7 +333,7 @@ class Recorder:
     ) -> None:
         """Record a failed or cancelled request (a failed refresh keeps the last good result)."""
         status: EntryStatus = "cancelled" if cancelled else "failed"
-        message = str(error) or type(error).__name__
+        message = scrub(str(error)) or type(error).__name__
 
         def change(current: Entry | None) -> Entry:
             seed = current.seed if current is not None else None
@@ -297,30 +350,126 @@ class Recorder:
     # Media
 
     def _ref_for(self, url: str) -> MediaRef | None:
-        ref = self.store.known(url)
-        if ref is not None:
-            return ref
         for entry in self.lock.entries().values():
             for media in entry.media:
                 if media.url == url:
                     return media
-        return None
+        ref = self.store.known(url)
+        return replace(ref, url=url) if ref is not None else None
 
     def media(self, url: str, call: Lookup | None = None) -> bytes:
-        """The bytes behind a media URL, from the store (downloaded once, verified on read).
+        """The bytes behind a media URL: from the cache, else ``falnb-media/``, else the network.
 
-        With a ``none``-mode ``call`` the network is never used: a file missing from the store
-        raises :class:`~falnb.repro.store.OfflineError`.
+        Each copy is checked against the sha256 the lock recorded, so a damaged file in one
+        place is replaced from the next. With a ``none``-mode ``call`` the network is never
+        used: a file in neither place raises :class:`~falnb.repro.store.OfflineError`, which
+        says what to do.
         """
         if url.startswith("data:"):
             return _data_uri(url)
         offline = call is not None and call.mode == "none"
         ref = self._ref_for(url)
         if ref is None:
+            if not is_fetchable(url):
+                raise MediaIntegrityError(
+                    f"{url} was served by a local server that is gone, and no lock entry "
+                    "says what it held"
+                )
             ref = self.store.fetch(url, offline=offline)
-        else:
-            # Keep the URL note, so the next read of this URL is a local one.
+            return self.store.read(ref.sha256, url=url, offline=offline)
+        data = self._read(ref, call, offline=offline)
+        if call is not None:
+            # A replay keeps what a recording keeps (a lock from before falnb-media/, or a
+            # raised cap); never in mode none, which must leave the project as it found it.
+            self._keep(call, ref, data, write=call.mode != "none")
+        return data
+
+    def _read(self, ref: MediaRef, call: Lookup | None, *, offline: bool) -> bytes:
+        cached, cache_problem = self.store.cached(ref.sha256)
+        if cached is not None:
+            self._remember(ref)
+            return cached
+        kept, folder_problem = self.folder.read(ref)
+        if kept is not None:
             with contextlib.suppress(OSError):
-                if self.store.known(url) is None and self.store.object_path(ref.sha256).exists():
-                    self.store.remember(ref)
-        return self.store.read(ref.sha256, url=url, offline=offline)
+                self.store.put(kept)
+                self._remember(ref)
+            return kept
+        if is_fetchable(ref.url) and not offline:
+            try:
+                data = self.store.read(ref.sha256, url=ref.url)
+            except MediaIntegrityError as exc:
+                raise MediaIntegrityError(f"{exc}; {self._remedy(call)}") from None
+            self._remember(ref)
+            return data
+        why = (
+            "record=none allows no download"
+            if offline and is_fetchable(ref.url)
+            else "its URL was a local server's, which is gone"
+        )
+        error = OfflineError if offline else MediaIntegrityError
+        raise error(
+            f"media {ref.sha256[:12]}… ({ref.content_type}, {_size(ref.size)}) is missing: the "
+            f"cache's copy {cache_problem}, {self._folder_name()}'s {folder_problem}, and {why}; "
+            + self._remedy(call)
+        )
+
+    def _remember(self, ref: MediaRef) -> None:
+        # Keep the URL note, so the next read of this URL is a local one.
+        with contextlib.suppress(OSError):
+            if self.store.known(ref.url) is None:
+                self.store.remember(ref)
+
+    def _folder_name(self) -> str:
+        return f"{FOLDER_NAME}/" if self.folder.root.name == FOLDER_NAME else str(self.folder.root)
+
+    def _remedy(self, call: Lookup | None) -> str:
+        where = f"cell {call.cell}" if call is not None and call.cell else "the cell"
+        endpoint = f" ({call.endpoint})" if call is not None else ""
+        return (
+            f"re-run {where}{endpoint} with --record refresh to make it again from its pinned "
+            f"seed, or copy {self._folder_name()} (beside {self.lock.path.name}) from where it "
+            "was recorded"
+        )
+
+    def _keep(self, call: Lookup, ref: MediaRef, data: bytes, *, write: bool = True) -> None:
+        """Write ``ref`` into ``falnb-media/`` if the cap allows; say once when it does not."""
+        cap = call.media_cap
+        if cap == 0:
+            return
+        if cap is None or ref.size <= cap:
+            if write:
+                try:
+                    self.folder.keep(ref, data)
+                except OSError as exc:
+                    self._note(ref, f"falnb: could not write {self._folder_name()}: {exc}")
+            return
+        if self.folder.holds(ref):
+            return  # kept under an earlier, larger cap
+        self._note(
+            ref,
+            f"falnb: {call.endpoint}'s {ref.content_type} output ({_size(ref.size)}) is over "
+            f"media_cap={describe_cap(cap)}, so it is not kept in {self._folder_name()} beside "
+            f"{self.lock.path.name}: only this machine's cache has it. To keep it with the "
+            f"notebook, raise the cap (%fal config media_cap={_size_above(ref.size)} or "
+            f"FALNB_MEDIA_CAP) and re-run the cell.",
+        )
+
+    def _note(self, ref: MediaRef, text: str) -> None:
+        if ref.sha256 not in self._noted:
+            self._noted.add(ref.sha256)
+            print(text, file=sys.stderr, flush=True)  # noqa: T201 - a note for the cell's user
+
+
+def _size(count: int) -> str:
+    if count < 1000:
+        return f"{count} B"
+    if count < 1_000_000:
+        return f"{count / 1000:.0f} kB"
+    return f"{count / 1_000_000:.1f} MB"
+
+
+def _size_above(count: int) -> str:
+    """A round cap that keeps a file of ``count`` bytes."""
+    megabytes = -(-count // 1_000_000)
+    return f"{megabytes}MB"

@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 from filelock import FileLock
 
+from falnb._paths import shown
 from falnb.client.errors import FalError
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "MediaRef",
     "MediaStore",
     "OfflineError",
+    "atomic_write",
     "default_cache_dir",
 ]
 
@@ -93,7 +95,8 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -101,6 +104,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
             file.write(data)
             file.flush()
             os.fsync(file.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -135,6 +140,16 @@ class MediaStore:
     def __repr__(self) -> str:
         return f"MediaStore({str(self.root)!r})"
 
+    def describe(self) -> str:
+        """Where the store is, as saved text shows it: by ``$FALNB_CACHE_DIR``, else under ~."""
+        variable = os.environ.get(CACHE_ENV)
+        if variable:
+            folder = Path(variable).expanduser().absolute()
+            if self.root.absolute().is_relative_to(folder):
+                inside = self.root.absolute().relative_to(folder)
+                return f"${CACHE_ENV}/{inside}" if str(inside) != "." else f"${CACHE_ENV}"
+        return shown(self.root)
+
     def object_path(self, sha256: str) -> Path:
         return self.root / "objects" / sha256[:2] / sha256
 
@@ -146,7 +161,7 @@ class MediaStore:
         sha = _sha256(data)
         path = self.object_path(sha)
         if not path.exists() or _sha256(path.read_bytes()) != sha:
-            _atomic_write(path, data)
+            atomic_write(path, data)
         return sha
 
     def known(self, url: str) -> MediaRef | None:
@@ -183,7 +198,17 @@ class MediaStore:
     def remember(self, ref: MediaRef) -> None:
         """Note that ``ref.url`` holds object ``ref.sha256`` (so it is never downloaded again)."""
         info = {"sha256": ref.sha256, "content_type": ref.content_type, "size": ref.size}
-        _atomic_write(self._url_path(ref.url), json.dumps(info, sort_keys=True).encode())
+        atomic_write(self._url_path(ref.url), json.dumps(info, sort_keys=True).encode())
+
+    def cached(self, sha256: str) -> tuple[bytes | None, str]:
+        """``(bytes, "")`` when the store holds object ``sha256`` intact, else what is wrong."""
+        try:
+            data = self.object_path(sha256).read_bytes()
+        except OSError:
+            return None, "is not there"
+        if _sha256(data) != sha256:
+            return None, "does not match its sha256 (tampered with or truncated)"
+        return data, ""
 
     def read(self, sha256: str, *, url: str | None = None, offline: bool = False) -> bytes:
         """The bytes of object ``sha256``, verified; fetched again from ``url`` if missing or bad.
@@ -192,12 +217,9 @@ class MediaStore:
         absent or no longer serves the same content (:class:`OfflineError` when ``offline``).
         """
         path = self.object_path(sha256)
-        problem = "is missing"
-        with contextlib.suppress(FileNotFoundError):
-            data = path.read_bytes()
-            if _sha256(data) == sha256:
-                return data
-            problem = "does not match its sha256 (tampered with or truncated)"
+        data, problem = self.cached(sha256)
+        if data is not None:
+            return data
         if url is None:
             raise MediaIntegrityError(f"media {sha256[:12]}… {problem} and has no URL to fetch")
         if offline:
@@ -210,7 +232,7 @@ class MediaStore:
             raise MediaIntegrityError(
                 f"media {sha256[:12]}… {problem}, and {_short(url)} now serves different content"
             )
-        _atomic_write(path, fresh)
+        atomic_write(path, fresh)
         return fresh
 
     def path(self, sha256: str, *, url: str | None = None, offline: bool = False) -> Path:
@@ -260,7 +282,7 @@ class MediaStore:
             current = self.registered_locks(existing_only=False)
             if entry not in current:
                 text = "".join(f"{p}\n" for p in sorted({*current, entry}))
-                _atomic_write(self._locks_file(), text.encode())
+                atomic_write(self._locks_file(), text.encode())
 
     def registered_locks(self, *, existing_only: bool = True) -> list[str]:
         """Lock files registered with :meth:`register_lock` (those still on disk by default)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from falnb.cli import main as falnb_main
-from falnb.repro import LockFile, MediaStore
+from falnb.repro import LockFile, MediaFolder, MediaStore
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -248,22 +249,89 @@ def test_record_none_with_a_missing_entry_fails_clearly(
     assert "Traceback" not in text
 
 
-def test_a_tampered_media_file_is_fetched_again(
+def test_a_damaged_copy_is_replaced_from_the_other_and_refresh_remakes_both(
     serve: Serve, project: Path, kernel_env: dict[str, str], tmp_path: Path
 ) -> None:
     path = write_notebook(project, "tamper.ipynb", [IMAGE_CELL.replace("fox", "owl")])
     first = execute(path, kernel_env)
     [entry] = LockFile(project / "falnb.lock").entries().values()
-    store = MediaStore(tmp_path / "cache" / "media")
-    stored = store.object_path(entry.media[0].sha256)
-    stored.write_bytes(b"not the image")
+    [ref] = entry.media
+    cached = MediaStore(tmp_path / "cache" / "media").object_path(ref.sha256)
+    kept = MediaFolder.beside(project / "falnb.lock").file_path(ref)
+    original = kept.read_bytes()
+    assert cached.read_bytes() == original
+
+    # Cache -> falnb-media/ -> network: a damaged copy is healed from the other, offline.
+    for damaged in (cached, kept):
+        damaged.write_bytes(b"not the image")
+        serve.clear()
+        assert execute(path, kernel_env) == first
+        assert serve.journal() == []
+        assert damaged.read_bytes() == original
+
+    # Both gone: the cell says what to do, and --record refresh makes the file again.
+    cached.unlink()
+    kept.write_bytes(b"truncated")
     serve.clear()
-    second = execute(path, kernel_env)
-    assert second == first
-    gets = [e for e in serve.journal() if e["method"] == "GET" and e["role"] == "cdn"]
-    assert len(gets) == 1
-    assert serve.submissions("local/text-to-image") == []
-    assert store.read(entry.media[0].sha256) == stored.read_bytes()
+    text = execute(path, kernel_env, allow_errors=True)
+    assert serve.journal() == []
+    assert "--record refresh" in text
+    assert "falnb-media/" in text
+    assert "Traceback" not in text
+    execute(path, {**kernel_env, "FALNB_RECORD": "refresh"})
+    assert len(serve.submissions("local/text-to-image")) == 1
+    assert kept.read_bytes() == original  # the pinned seed made the same image
+    assert cached.read_bytes() == original
+
+
+def test_a_recorded_notebook_folder_replays_and_verifies_elsewhere_with_no_server(
+    serve: Serve,
+    project: Path,
+    kernel_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    audio = "%%fal local/text-to-audio --seed 1\na calm tune at dusk"
+    path = write_notebook(project, "travel.ipynb", [IMAGE_CELL.replace("fox", "heron"), audio])
+    saved = execute(path, kernel_env)
+    lock_text = (project / "falnb.lock").read_text()
+    for text in (saved, lock_text):
+        assert "127.0.0.1" not in text
+        assert str(tmp_path) not in text
+    # What goes into git: the notebook, its lock and the media it needs; no .flock.
+    media = {m.sha256 for e in LockFile(project / "falnb.lock").entries().values() for m in e.media}
+    assert len(media) == 2
+    assert sorted(p.name for p in project.iterdir()) == ["falnb-media", "falnb.lock", path.name]
+    assert set(MediaFolder.beside(project / "falnb.lock").objects()) == media
+
+    # A fresh clone on another machine: another directory, an empty cache, and no server at
+    # all (the URLs point at a port nobody listens on; the recording server's port is gone).
+    clone = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(project, clone)
+    dead = f"http://127.0.0.1:{_free_port()}"
+    env = {
+        **kernel_env,
+        "FALNB_CACHE_DIR": str(tmp_path / "empty-cache"),
+        "FALNB_RUN_URL": dead,
+        "FALNB_QUEUE_URL": f"{dead}/_queue",
+        "FALNB_REST_URL": f"{dead}/_rest",
+        "FALNB_CDN_URL": f"{dead}/_cdn",
+        "FALNB_REALTIME_URL": "ws" + dead[len("http") :],
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    serve.clear()
+    copy = clone / path.name
+    assert falnb_main(["lock", "verify", str(copy)]) == 0, capsys.readouterr().out
+    assert "reproduces from the lock" in capsys.readouterr().out
+    # gc on the new machine must not take what the clone's lock needs.
+    monkeypatch.chdir(clone)
+    assert falnb_main(["lock", "gc"]) == 0
+    assert execute(copy, env) == saved  # byte for byte
+    assert serve.journal() == []
+    assert (clone / "falnb.lock").read_text() == lock_text
+    assert sorted(p.name for p in clone.iterdir()) == ["falnb-media", "falnb.lock", path.name]
 
 
 def _run_cell(kc: Any, code: str, timeout: float) -> list[dict[str, Any]]:

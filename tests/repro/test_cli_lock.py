@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from falnb.cli import main
-from falnb.repro import Entry, LockFile, MediaRef, MediaStore
+from falnb.repro import Entry, LockFile, MediaFolder, MediaRef, MediaStore
 
 
 def _run(*argv: str) -> tuple[int, str]:
@@ -70,3 +70,41 @@ def test_gc_refuses_when_a_lock_is_unreadable(tmp_path: Path, cache: MediaStore)
     cache.register_lock(broken)
     assert _run("lock", "gc")[0] == 1
     assert cache.objects() == [sha]
+
+
+def test_gc_keeps_the_working_directorys_lock_and_prunes_its_media_folder(
+    tmp_path: Path, cache: MediaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fresh clone: the lock was never registered with this cache, only replayed from.
+    needed, orphan = cache.put(b"needed"), cache.put(b"orphan")
+    lock = _lock_with(tmp_path, "clone", needed)
+    folder = MediaFolder.beside(lock.path)
+    folder.keep(MediaRef("falnb-local:/x.png", needed, "image/png", 6), b"needed")
+    stale = MediaRef("falnb-local:/old.png", orphan, "image/png", 6)
+    folder.keep(stale, b"orphan")  # e.g. what a refresh replaced
+    monkeypatch.chdir(lock.path.parent)
+
+    code, text = _run("lock", "gc", "--dry-run")
+    assert code == 0
+    assert f"would delete 1 file(s) no lock beside it refers to from {folder.root}" in text
+    assert folder.holds(stale)
+    code, text = _run("lock", "gc")
+    assert code == 0, text
+    assert cache.objects() == [needed]
+    assert sorted(folder.objects()) == [needed]
+
+
+def test_gc_leaves_a_folder_alone_when_a_lock_beside_it_is_damaged(
+    tmp_path: Path, cache: MediaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sha = cache.put(b"kept")
+    lock = _lock_with(tmp_path, "p", sha)
+    folder = MediaFolder.beside(lock.path)
+    precious = MediaRef("falnb-local:/p.png", cache.put(b"precious"), "image/png", 8)
+    folder.keep(precious, b"precious")
+    text = LockFile(lock.path).render({})
+    (lock.path.parent / "ci.lock").write_text("<<<<<<< HEAD\n" + text)  # a merge conflict
+    (lock.path.parent / "poetry.lock").write_text("[[package]]\n")  # not ours: ignored
+    monkeypatch.chdir(lock.path.parent)
+    assert _run("lock", "gc")[0] == 1
+    assert folder.holds(precious)

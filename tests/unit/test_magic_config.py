@@ -20,9 +20,13 @@ def test_config_says_what_unset_settings_fall_back_to(
 
     text = _describe_config(session)
     assert "record = once\n" in text
-    assert "target = default (fal's cloud with FAL_KEY, else the embedded local server)" in text
-    assert f"lock file = {tmp_path / 'notebook.lock'}" in text
-    assert f"media store = {tmp_path / 'cache'}" in text
+    assert "target = default" in text
+    assert f"lock file = {tmp_path / 'notebook.lock'}" in text  # outside the cwd and ~: as is
+    # Saved text names the cache by its variable and shows no server port.
+    assert "media cache = $FALNB_CACHE_DIR/media" in text
+    assert f"media folder = {tmp_path / 'falnb-media'}/ (files up to 2MB" in text
+    assert "media_cap = 2MB (default)" in text
+    assert "127.0.0.1" not in text
 
     monkeypatch.setenv("FALNB_RECORD", "none")
     assert "record = once (default; FALNB_RECORD=none applies)" in _describe_config(session)
