@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -193,6 +194,30 @@ def _too_large() -> JSONResponse:
     return _error(413, f"uploads are limited to {MAX_UPLOAD_BYTES} bytes")
 
 
+#: Uploads are anyone's bytes served from the server's own origin: the browser must never
+#: sniff them into HTML or run script from them (a sandboxed CSP if it tries).
+_DOWNLOAD_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "sandbox",
+}
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+#: Types a browser shows inline without running script; anything else (HTML, SVG, XML,
+#: PDF, ...) is served as an attachment.
+_INLINE_PREFIXES = ("audio/", "video/")
+_INLINE_IMAGES = frozenset(
+    {"image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp"}
+)
+
+
+def _served_type(content_type: str) -> tuple[str, bool]:
+    """The Content-Type to serve an upload with, and whether it may be shown inline."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    if not _MEDIA_TYPE.fullmatch(media_type):
+        return "application/octet-stream", False
+    return media_type, media_type in _INLINE_IMAGES or media_type.startswith(_INLINE_PREFIXES)
+
+
 def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").strip() or "application/octet-stream"
 
@@ -276,11 +301,14 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
         stored = state.files.get(file_id, name) if valid_id(file_id) else None
         if stored is None:
             return _error(404, "Not Found")
+        media_type, inline = _served_type(stored.content_type)
         # FileResponse answers HEAD and single Range requests itself.
         return FileResponse(
             stored.path,
-            media_type=stored.content_type,
-            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+            media_type=media_type,
+            headers=_DOWNLOAD_HEADERS,
+            filename=None if inline else stored.file_name,
+            content_disposition_type="attachment",
         )
 
     file_path = "/files/{file_id}/{name}"
