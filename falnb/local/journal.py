@@ -1,8 +1,9 @@
 """The local server's request journal: what came in, what went out, for tests to assert on.
 
 Every HTTP request and WebSocket handshake is recorded once its response starts (or once it
-ends without one). Secrets never enter the journal: the ``Authorization`` header is dropped
-and ``fal_jwt_token`` query values are replaced by ``***``.
+ends without one). Secrets never enter the journal: credential headers (``Authorization``)
+are dropped and secret query values (``fal_jwt_token``, upload ``sig``, keys; also inside a
+``fal_webhook`` URL) are replaced by ``***``.
 
 Example::
 
@@ -18,27 +19,44 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from falnb.local.bodies import loads_strict
 
-__all__ = ["Journal", "JournalEntry", "Role", "redact_query"]
+__all__ = ["Journal", "JournalEntry", "Role", "redact_query", "redact_url"]
 
 Role = Literal["run", "queue", "rest", "cdn", "ws", "webhook", "other"]
 
 #: Headers that carry credentials; never journaled.
-_SECRET_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
-_SECRET_PARAMS = frozenset({"fal_jwt_token", "token", "signature"})
+_SECRET_HEADERS = frozenset(
+    {"authorization", "cookie", "proxy-authorization", "x-api-key", "x-fal-key"}
+)
+#: Query parameters whose values are credentials: tokens, upload signatures (``sig``), keys.
+_SECRET_PARAMS = frozenset({"sig", "signature", "key", "api_key", "apikey", "auth", "code"})
+_SECRET_WORDS = ("token", "secret", "signature", "password", "credential")
 #: Bodies larger than this are not kept (uploads would bloat the journal).
 MAX_BODY = 64 * 1024
 
 
+def _is_secret(name: str) -> bool:
+    name = name.lower()
+    return name in _SECRET_PARAMS or any(word in name for word in _SECRET_WORDS)
+
+
+def redact_url(value: str) -> str:
+    """A URL (a webhook's, a signed upload's) with its secret query values hidden."""
+    parts = urlsplit(value)
+    if parts.scheme in ("http", "https", "ws", "wss") and parts.query:
+        return urlunsplit(parts._replace(query=redact_query(parts.query)))
+    return value
+
+
 def redact_query(query: str) -> str:
-    """``query`` with token-like parameter values replaced by ``***``."""
+    """``query`` with secret parameter values (tokens, signatures, keys) replaced by ``***``."""
     if not query:
         return ""
     pairs = parse_qsl(query, keep_blank_values=True)
-    return urlencode([(k, "***" if k in _SECRET_PARAMS else v) for k, v in pairs])
+    return urlencode([(k, "***" if _is_secret(k) else redact_url(v)) for k, v in pairs])
 
 
 def safe_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -218,6 +218,18 @@ def _served_type(content_type: str) -> tuple[str, bool]:
     return media_type, media_type in _INLINE_IMAGES or media_type.startswith(_INLINE_PREFIXES)
 
 
+def _file_response(stored: StoredFile) -> FileResponse:
+    media_type, inline = _served_type(stored.content_type)
+    # FileResponse answers HEAD and single Range requests itself.
+    return FileResponse(
+        stored.path,
+        media_type=media_type,
+        headers=_DOWNLOAD_HEADERS,
+        filename=None if inline else stored.file_name,
+        content_disposition_type="attachment",
+    )
+
+
 def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").strip() or "application/octet-stream"
 
@@ -301,15 +313,7 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
         stored = state.files.get(file_id, name) if valid_id(file_id) else None
         if stored is None:
             return _error(404, "Not Found")
-        media_type, inline = _served_type(stored.content_type)
-        # FileResponse answers HEAD and single Range requests itself.
-        return FileResponse(
-            stored.path,
-            media_type=media_type,
-            headers=_DOWNLOAD_HEADERS,
-            filename=None if inline else stored.file_name,
-            content_disposition_type="attachment",
-        )
+        return _file_response(stored)
 
     file_path = "/files/{file_id}/{name}"
     part_path = file_path + "/multipart/{upload_id}"

@@ -19,6 +19,8 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from falnb.local.journal import redact_url
+
 if TYPE_CHECKING:
     from falnb.local.state import ServerState
 
@@ -108,6 +110,7 @@ async def deliver(
     Never raises: a receiver that is down only costs log lines.
     """
     body = webhook_body(request_id=request_id, ok=ok, payload=payload, error=error)
+    shown = redact_url(url)  # a receiver's URL may carry its own token
     async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT, trust_env=False) as http:
         for attempt, delay in enumerate((0.0, *RETRY_DELAYS), start=1):
             if delay:
@@ -117,12 +120,12 @@ async def deliver(
                 response = await http.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
                 logger.info(
-                    "webhook to %s failed (%s), attempt %d", url, type(exc).__name__, attempt
+                    "webhook to %s failed (%s), attempt %d", shown, type(exc).__name__, attempt
                 )
                 _record(state, url, None, attempt)
                 continue
             _record(state, url, response.status_code, attempt)
             if response.is_success:
                 return
-            logger.info("webhook to %s got %d, attempt %d", url, response.status_code, attempt)
-    logger.warning("webhook for request %s was not delivered to %s", request_id, url)
+            logger.info("webhook to %s got %d, attempt %d", shown, response.status_code, attempt)
+    logger.warning("webhook for request %s was not delivered to %s", request_id, shown)

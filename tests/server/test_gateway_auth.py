@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -84,3 +87,44 @@ def test_journal_never_holds_the_key_or_tokens(server: LocalServer, http: httpx.
     assert entry.body == {"x": 1}
     assert entry.role == "run"
     assert entry.status == 200
+
+
+def test_journal_never_holds_upload_signatures(server: LocalServer, http: httpx.Client) -> None:
+    initiated = http.post(
+        "/_rest/storage/upload/initiate", json={"file_name": "a.txt", "content_type": "text/plain"}
+    ).json()
+    signature = parse_qs(urlsplit(initiated["upload_url"]).query)["sig"][0]
+    assert httpx.put(initiated["upload_url"], content=b"hi").status_code == 200
+    multipart = http.post(
+        "/_rest/storage/upload/initiate-multipart",
+        json={"file_name": "b.bin", "content_type": "application/octet-stream"},
+    ).json()
+    part_url = multipart["upload_url"].replace("?", "/1?", 1)
+    assert httpx.put(part_url, content=b"part").status_code == 200
+    part_signature = parse_qs(urlsplit(part_url).query)["sig"][0]
+
+    dump = http.get("/_falnb/journal").text
+    assert signature not in dump
+    assert part_signature not in dump
+    (put,) = server.journal.entries(method="PUT", path_contains="/a.txt")
+    query = parse_qs(put.query)
+    assert query["sig"] == ["***"]
+    assert query["expires"][0].isdigit()  # what is not secret stays readable
+
+
+def test_journal_redacts_secrets_inside_a_webhook_url(
+    server: LocalServer, http: httpx.Client, caplog: pytest.LogCaptureFixture, until: Any
+) -> None:
+    caplog.set_level(logging.INFO, logger="falnb.local.webhooks")
+    hook = "http://127.0.0.1:9/hook?token=hook-secret-123&run=7"  # nobody listens on port 9
+    http.post("/_queue/local/echo", params={"fal_webhook": hook, "api_key": "k-123"}, json={})
+    (entry,) = server.journal.entries(role="queue", method="POST")
+    query = parse_qs(entry.query)
+    assert query["api_key"] == ["***"]
+    (webhook,) = query["fal_webhook"]
+    assert parse_qs(urlsplit(webhook).query) == {"token": ["***"], "run": ["7"]}
+    # The failed delivery is logged, without the receiver's token.
+    until(lambda: server.journal.entries(role="webhook"), what="a webhook attempt")
+    until(lambda: "webhook to" in caplog.text, what="the delivery log line")
+    assert "hook-secret-123" not in caplog.text
+    assert "hook-secret-123" not in http.get("/_falnb/journal").text
