@@ -2,7 +2,8 @@
 
 With no key configured this is the embedded local server, so the demo works offline. With
 ``--notebook``, the example notebook then runs in a fresh kernel (its ``%%fal`` cells are the
-main job) and its executed copy is saved for a look in JupyterLab or on GitHub.
+main job) and its executed copy is saved for a look in JupyterLab or on GitHub, beside its
+``falnb.lock`` and ``falnb-media/``: ``falnb lock verify`` replays it there with no server.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def run_notebook(notebook: Path, out_dir: Path, out: TextIO) -> Path:
             for line in str(text).strip().splitlines()[:6]:
                 _say(out, f"    {line}")
     _say(out, f"saved the executed notebook to {saved}")
+    # What travels: the notebook, its lock and the media the lock needs (commit all three).
+    lock, media = out_dir / "falnb.lock", out_dir / "falnb-media"
+    _say(out, f"its calls are pinned in {lock} (media in {media}/); replay it offline with:")
+    _say(out, f"  falnb lock verify {saved}")
     return saved
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,24 @@ def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
     assert errors == []
     assert (tmp_path / "demo-output" / "falnb.lock").exists()
     assert done.stdout.rstrip().endswith("done.")
+
+    # The executed notebook reproduces from what is beside it: no cache, no server, no port.
+    output = tmp_path / "demo-output"
+    assert sorted(p.name for p in output.iterdir()) == [
+        "falnb-media", "falnb.lock", "quickstart.ipynb", "text-to-image.jpg",
+    ]  # fmt: skip
+    assert len(list((output / "falnb-media").iterdir())) == 2  # the image and the audio
+    for name in ("quickstart.ipynb", "falnb.lock"):
+        assert "127.0.0.1" not in (output / name).read_text()
+    shutil.rmtree(tmp_path / "cache")
+    verify = subprocess.run(
+        [sys.executable, "-m", "falnb.cli", "lock", "verify", "demo-output/quickstart.ipynb"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert "demo-output/quickstart.ipynb: reproduces from the lock" in verify.stdout

@@ -407,6 +407,12 @@ class Recorder:
             if offline and is_fetchable(ref.url)
             else "its URL was a local server's, which is gone"
         )
+        cap = call.media_cap if call is not None else None
+        if cap is not None and ref.size > cap:
+            why += (
+                f" (it was over media_cap={describe_cap(cap)} when it was recorded, so only "
+                "that machine's cache had it)"
+            )
         error = OfflineError if offline else MediaIntegrityError
         raise error(
             f"media {ref.sha256[:12]}… ({ref.content_type}, {_size(ref.size)}) is missing: the "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -332,6 +333,72 @@ def test_a_recorded_notebook_folder_replays_and_verifies_elsewhere_with_no_serve
     assert serve.journal() == []
     assert (clone / "falnb.lock").read_text() == lock_text
     assert sorted(p.name for p in clone.iterdir()) == ["falnb-media", "falnb.lock", path.name]
+
+
+def test_a_notebook_run_twice_or_elsewhere_saves_the_same_bytes(tmp_path: Path) -> None:
+    """On the embedded server (a new port per kernel): no port, path or time in any output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "FALNB_"))}
+    env["FALNB_CACHE_DIR"] = str(tmp_path / "cache")
+    small = IMAGE_CELL.replace("--seed auto", "--seed 5")
+    project = tmp_path / "first"
+    project.mkdir()
+    path = write_notebook(
+        project,
+        "same.ipynb",
+        [
+            small,
+            "%fal config media_cap=50kB",
+            small.replace("--seed 5", "--seed 6"),  # ~90 kB: over the cap
+            "%%fal local/text-to-image\nprompt: a fox\nimage_size: 12",  # a 422
+            "%fal local/fail status=500",
+            "%fal local/echo prompt=never --record none",
+            "%fal config",
+        ],
+    )
+    first = execute(path, env, allow_errors=True)
+    assert execute(path, env, allow_errors=True) == first
+
+    clone = tmp_path / "second" / "checkout"
+    shutil.copytree(project, clone)
+    assert execute(clone / path.name, env, allow_errors=True) == first
+
+    outputs = [json.dumps(c.get("outputs", [])) for c in nbformat.reads(first, as_version=4).cells]
+    text = "".join(outputs)
+    assert "127.0.0.1" not in text
+    assert "localhost:" not in text
+    assert str(tmp_path) not in text
+    assert str(Path.home()) + "/" not in text
+    assert re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", text) is None
+    assert "using the embedded local server on a loopback port" in outputs[1]
+    assert "over media_cap=50kB" in outputs[3]
+    assert "FALNB_MEDIA_CAP" in outputs[3]
+    assert "rejected the arguments (422)" in outputs[4]
+    assert "local/fail failed (500): local/fail failed on purpose" in outputs[5]
+    assert "record=none and falnb.lock has no recorded result" in outputs[6]
+    config = outputs[7]
+    assert "lock file = falnb.lock" in config
+    assert "media folder = falnb-media/" in config
+    assert "media cache = $FALNB_CACHE_DIR/media" in config
+    assert "media_cap = '50kB'" in config
+    # Seed 5's image was recorded under the default cap (2MB), seed 6's over 50kB.
+    by_seed = {e.seed: e.media for e in LockFile(project / "falnb.lock").entries().values()}
+    [kept], [over] = by_seed[5], by_seed[6]
+    assert over.size > 50_000
+    assert set(MediaFolder.beside(project / "falnb.lock").objects()) == {kept.sha256}
+
+    # With no cache, what was over the cap is gone; the cell says so and what to do.
+    shutil.copytree(project, tmp_path / "third")
+    elsewhere = execute(
+        tmp_path / "third" / path.name,
+        {**env, "FALNB_CACHE_DIR": str(tmp_path / "cache2")},
+        allow_errors=True,
+    )
+    cells = nbformat.reads(elsewhere, as_version=4).cells
+    changed = [i for i, c in enumerate(cells) if json.dumps(c.get("outputs")) != outputs[i]]
+    assert changed == [3]
+    missing = json.dumps(cells[3].outputs)
+    assert "over media_cap=50kB when it was recorded" in missing
+    assert "--record refresh" in missing
 
 
 def _run_cell(kc: Any, code: str, timeout: float) -> list[dict[str, Any]]:
