@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import json
 import logging
 import threading
 import time
@@ -108,8 +109,18 @@ async def wait_any(events: list[asyncio.Event], seconds: float | None = None) ->
 
 
 def _check_output(output: object, endpoint_id: str) -> Output:
+    """``output`` if it is a JSON object every answer can carry, else a TypeError.
+
+    Checked here, once, so a bad output fails its request with a JSON 500 instead of
+    breaking the response (or every later fetch of a queued result) as a plain-text 500.
+    """
     if not isinstance(output, dict):
         raise TypeError(f"{endpoint_id} returned {type(output).__name__}, expected a dict")
+    try:
+        json.dumps(output, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise TypeError(f"{endpoint_id} returned an output that is not JSON: {reason}") from None
     return output
 
 

@@ -1,4 +1,5 @@
-"""Hostile JSON bodies on run, stream and queue submit: a 422/413 in fal's shape, nothing left.
+"""Hostile JSON on run, stream and queue: bodies get a 422/413 in fal's shape and leave nothing;
+app outputs no JSON answer can carry fail their request with a JSON 500.
 
 Non-finite numbers and very deep nesting used to answer a plain-text 500, leave queued jobs
 whose result was a permanent 500, and break the journal endpoint.
@@ -6,13 +7,14 @@ whose result was a permanent 500, and break the journal endpoint.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 import pytest
 
-from falnb.local import LocalServer
+from falnb.local import Context, Endpoint, LocalServer, Registry
 from falnb.local.bodies import MAX_DEPTH
 
 HOSTILE = {
@@ -96,3 +98,71 @@ def test_bodies_over_the_limit_are_413(small_limit: LocalServer, path: str, role
     queued = 1 if role == "queue" else 0
     assert len(small_limit.journal.accepted_submissions()) == queued
     assert len(small_limit.state.jobs.request_ids()) == queued
+
+
+# -- outputs an app returns that no JSON answer can carry --------------------------------
+
+
+def _nan(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    return {"x": float("nan")}
+
+
+def _when(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    return {"at": datetime.now(tz=timezone.utc)}
+
+
+def _nan_stream(arguments: dict[str, Any], ctx: Context) -> Iterator[dict[str, Any]]:
+    yield {"x": 1.0}
+    yield {"x": float("inf")}
+
+
+@pytest.fixture
+def bad_outputs(make_server: Callable[..., LocalServer]) -> LocalServer:
+    return make_server(
+        registry=Registry(
+            [
+                Endpoint("t/nan", handler=_nan),
+                Endpoint("t/when", handler=_when),
+                Endpoint("t/nan-stream", stream=_nan_stream),
+            ]
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "reason"), [("t/nan", "Out of range"), ("t/when", "datetime")]
+)
+def test_an_output_that_is_not_json_fails_its_request_with_json(
+    bad_outputs: LocalServer, endpoint: str, reason: str
+) -> None:
+    auth = {"Authorization": f"Key {bad_outputs.key}"}
+    with httpx.Client(base_url=bad_outputs.base_url, headers=auth, timeout=10) as client:
+        run = client.post(f"/{endpoint}", json={})
+        assert run.status_code == 500
+        assert "not JSON" in run.json()["detail"]
+        assert reason in run.json()["detail"]
+        submitted = client.post(f"/_queue/{endpoint}", json={}).json()
+        with client.stream("GET", submitted["status_url"] + "/stream") as events:
+            last = [line for line in events.iter_lines() if line.startswith("data: ")][-1]
+        assert '"COMPLETED"' in last
+        assert "not JSON" in last
+        for _ in range(2):  # the stored answer replays, as JSON, every time
+            result = client.get(submitted["response_url"])
+            assert result.status_code == 500
+            assert "not JSON" in result.json()["detail"]
+        assert client.get("/_falnb/journal").status_code == 200
+
+
+def test_a_stream_item_that_is_not_json_ends_the_stream_with_an_error_event(
+    bad_outputs: LocalServer,
+) -> None:
+    auth = {"Authorization": f"Key {bad_outputs.key}"}
+    response = httpx.post(
+        f"{bad_outputs.base_url}/t/nan-stream/stream", json={}, headers=auth, timeout=10
+    )
+    events = [block for block in response.text.split("\n\n") if block.strip()]
+    assert events[0] == 'data: {"x":1.0}'
+    assert events[-1].startswith("event: error\n")
+    assert "not JSON" in events[-1]
+    assert "NaN" not in response.text
+    assert "Infinity" not in response.text
