@@ -16,6 +16,8 @@ __all__ = ["Frontend", "detect_frontend", "ipython_shell", "progress_mode"]
 Frontend = Literal["jupyter", "vscode", "colab", "kernel", "terminal", "none"]
 ProgressMode = Literal["widget", "text", "none"]
 
+_warned: set[str] = set()  # FALNB_PROGRESS values already reported as unknown
+
 
 def ipython_shell() -> Any | None:
     """The running IPython shell, or None (IPython is never imported just to ask)."""
@@ -47,9 +49,16 @@ def detect_frontend() -> Frontend:
 
 def progress_mode() -> ProgressMode:
     """How live progress is shown: an anywidget view, a text line, or not at all."""
-    forced = os.environ.get("FALNB_PROGRESS", "").strip().lower()
+    raw = os.environ.get("FALNB_PROGRESS", "")
+    forced = raw.strip().lower()
     if forced in ("widget", "text", "none"):
         return forced  # type: ignore[return-value]
+    if forced and raw not in _warned:
+        _warned.add(raw)
+        print(  # noqa: T201 - one line where the cell's output shows it, once per value
+            f"falnb: FALNB_PROGRESS={raw!r} is not widget, text or none; ignoring it",
+            file=sys.stderr,
+        )
     frontend = detect_frontend()
     if frontend in ("jupyter", "vscode", "colab"):
         return "widget"

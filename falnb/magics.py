@@ -1,4 +1,4 @@
-"""``%%fal`` and ``%fal``: a thin parser over :class:`falnb.session.Session`.
+"""``%%fal`` and ``%fal``: a thin front over :class:`falnb.session.Session`.
 
 ::
 
@@ -9,32 +9,39 @@
     %fal local/text-to-image prompt="a red fox" --seed auto
     %fal endpoints | config [key=value ...] | status [request_id] | realtime ... | --help
 
-The line and the body are parsed into a typed :class:`Invocation` first (pure functions,
-tested without a kernel); bad input is a one-line UsageError, a failed request one readable
-error naming the field or the fix, never a falnb traceback.
+The line and the body are parsed into a typed :class:`Invocation` first
+(:mod:`falnb._magic_parse`, pure functions tested without a kernel); bad input is a one-line
+UsageError and nothing is sent, a failed request one readable error naming the field or the
+fix, never a falnb traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
-import shlex
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal, NoReturn
+from dataclasses import fields
+from typing import Any
 
-import yaml
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from falnb._settings import target_from_env
+from falnb._magic_parse import (
+    USAGE,
+    Invocation,
+    Options,
+    Subcommand,
+    parse,
+    scalar,
+    timeout_seconds,
+    usage_error,
+)
+from falnb._safe_yaml import YAMLInputError
+from falnb._settings import FAL_URLS, Target, target_from_env
 from falnb.client import errors
-from falnb.client.queue import endpoint_app
 from falnb.repro import ReplayMissError
 from falnb.repro.media_folder import CAP_ENV, describe_cap, parse_cap, resolve_cap
 from falnb.repro.urls import scrub
-from falnb.session import RECORD_MODES, RecordMode, Seed, Session, default_session
+from falnb.session import RECORD_MODES, Session, default_session
 
 __all__ = [
     "USAGE",
@@ -47,238 +54,7 @@ __all__ = [
     "parse",
 ]
 
-USAGE = """\
-%%fal ENDPOINT [options]      the body holds the arguments: YAML/JSON, or text (-> prompt)
-%fal ENDPOINT [key=value ...] [options]
-%fal endpoints | config [key=value ...] | status [request_id] | realtime ENDPOINT ... | --help
-
-{name} in the line or body inserts a variable's value (typed); $name in the line, as IPython does.
-Paths, PIL images and bytes are uploaded automatically.
-
-options:
-  -o, --out NAME        store the Result (or the --no-wait job) in variable NAME
-  --seed N|auto         set the seed (auto: pick a random one and record it)
-  --timeout S           cancel the request after S seconds
-  --no-wait             return a live job at once; its progress view keeps updating
-  --stream              read partial outputs of a streaming endpoint
-  --logs / --no-logs    show the endpoint's log lines (default: on)
-  -q, --quiet           no live progress view
-  --target local|fal    the embedded local server, or fal's cloud (FAL_KEY)
-  --record once|refresh|none|off   how the result is recorded for re-runs"""
-
-SUBCOMMANDS = ("endpoints", "config", "status", "realtime", "help")
-_VAR = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
-_DOLLAR = re.compile(r"(?<!\$)\$([A-Za-z_]\w*)")
-_KEY = re.compile(r"[A-Za-z_][\w.-]*")
 _ASSIGN = re.compile(r"([A-Za-z_][\w.-]*)=(.*)", re.DOTALL)
-_MAPPING_LINE = re.compile(r"^\s*[A-Za-z_][\w.-]*\s*:(\s|$)", re.MULTILINE)
-_PLACEHOLDER = re.compile(r"__falnb_var_(\d+)__")
-
-
-@dataclass(frozen=True)
-class Options:
-    """The options of one ``%%fal`` / ``%fal`` call."""
-
-    out: str | None = None
-    seed: Seed = None
-    timeout: float | None = None
-    wait: bool = True
-    stream: bool = False
-    logs: bool | None = None
-    quiet: bool = False
-    target: Literal["local", "fal"] | None = None
-    record: RecordMode | None = None
-
-
-@dataclass(frozen=True)
-class Invocation:
-    """A parsed request: endpoint, typed arguments, options."""
-
-    endpoint: str
-    arguments: dict[str, Any]
-    options: Options = field(default_factory=Options)
-
-
-@dataclass(frozen=True)
-class Subcommand:
-    """``%fal endpoints|config|status|realtime|help`` with the rest of its line."""
-
-    name: str
-    rest: str = ""
-    args: tuple[str, ...] = ()
-
-
-# -- parsing (pure) ---------------------------------------------------------------------------
-
-
-class _Values:
-    """Typed values of ``{name}`` references, kept out of the text until after parsing."""
-
-    def __init__(self, namespace: Mapping[str, Any]) -> None:
-        self.namespace = namespace
-        self.values: list[Any] = []
-
-    def interpolate(self, text: str) -> str:
-        def swap(match: re.Match[str]) -> str:
-            name = match[1]
-            if name not in self.namespace:
-                return match[0]  # not a variable: literal text, e.g. "{style}" in a prompt
-            self.values.append(self.namespace[name])
-            return f"__falnb_var_{len(self.values) - 1}__"
-
-        return _VAR.sub(swap, text).replace("{{", "{").replace("}}", "}")
-
-    def resolve(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: self.resolve(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        if isinstance(value, str):
-            whole = _PLACEHOLDER.fullmatch(value.strip())
-            if whole:
-                return self.values[int(whole[1])]
-            return _PLACEHOLDER.sub(lambda m: str(self.values[int(m[1])]), value)
-        return value
-
-
-def _usage(message: str) -> NoReturn:
-    raise UsageError(f"{message}\n(see %fal --help)")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        unknown = re.match(r"unrecognized arguments: (.*)", message)
-        if unknown:
-            _usage(f"unknown option {unknown[1]}")
-        _usage(message)
-
-
-def _seed(text: str) -> Seed:
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        _usage(f"--seed takes a whole number or 'auto', not {text!r}")
-    if value < 0:
-        _usage(f"--seed must not be negative, not {value}")
-    return value
-
-
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        _usage(f"--timeout takes seconds, not {text!r}")
-    if value <= 0:
-        _usage(f"--timeout must be positive, not {text}")
-    return value
-
-
-def _option_parser() -> _Parser:
-    parser = _Parser(prog="%%fal", add_help=False)
-    parser.add_argument("endpoint")
-    parser.add_argument("-o", "--out")
-    parser.add_argument("--seed", type=_seed)
-    parser.add_argument("--timeout", type=_timeout)
-    parser.add_argument("--no-wait", dest="wait", action="store_false")
-    parser.add_argument("--stream", action="store_true")
-    parser.add_argument("--logs", action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("-q", "--quiet", action="store_true")
-    parser.add_argument("--target", choices=("local", "fal"))
-    parser.add_argument("--record", choices=RECORD_MODES)
-    return parser
-
-
-def _scalar(text: str) -> Any:
-    try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return text
-
-
-def parse_body(cell: str, values: _Values) -> dict[str, Any]:
-    """The arguments in a cell body: a YAML/JSON mapping, else the whole text as ``prompt``."""
-    text = values.interpolate(cell).strip()
-    if not text:
-        return {}
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        if text.startswith(("{", "[")) or _MAPPING_LINE.search(text):
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            problem = getattr(exc, "problem", None) or "not valid YAML"
-            _usage(
-                f"the cell body is not valid YAML{where}: {problem}. Write 'key: value' lines "
-                "or a JSON object; quote values that contain ': ' or start with '{'"
-            )
-        data = text
-    if isinstance(data, dict) and all(isinstance(k, str) and _KEY.fullmatch(k) for k in data):
-        resolved: dict[str, Any] = values.resolve(data)
-        return resolved
-    if isinstance(data, (dict, list)) and text.startswith(("{", "[")):
-        _usage("the cell body must be a mapping of argument names to values, not a list")
-    return {"prompt": values.resolve(text)}
-
-
-def parse(line: str, cell: str | None, namespace: Mapping[str, Any]) -> Invocation | Subcommand:
-    """Parse a magic's line (and cell body) into an Invocation or a Subcommand.
-
-    Raises UsageError (one line, no traceback) for anything malformed.
-    """
-    values = _Values(namespace)
-    line = _DOLLAR.sub(lambda m: str(namespace[m[1]]) if m[1] in namespace else m[0], line).replace(
-        "$$", "$"
-    )
-    line = values.interpolate(line)
-    try:
-        tokens = shlex.split(line)
-    except ValueError as exc:
-        _usage(f"cannot parse the line: {exc}")
-    if not tokens or tokens[0] in ("-h", "--help", "help"):
-        return Subcommand("help")
-    if tokens[0] in SUBCOMMANDS:
-        rest = line.strip()[len(tokens[0]) :].strip()
-        return Subcommand(
-            tokens[0], values.resolve(rest) if tokens[0] != "realtime" else rest, tuple(tokens[1:])
-        )
-    if any(t in ("-h", "--help") for t in tokens):
-        return Subcommand("help")
-    assignments: dict[str, Any] = {}
-    rest_tokens: list[str] = []
-    for token in tokens:
-        match = _ASSIGN.fullmatch(token)
-        if match and not token.startswith("-"):
-            assignments[match[1]] = values.resolve(_scalar(match[2]))
-        else:
-            rest_tokens.append(token)
-    parsed = _option_parser().parse_args(rest_tokens)
-    endpoint = str(parsed.endpoint)
-    try:
-        endpoint_app(endpoint)
-    except ValueError:
-        _usage(
-            f"{endpoint!r} is not an endpoint id: use owner/alias[/path], e.g. local/text-to-image"
-        )
-    if parsed.out is not None and not parsed.out.isidentifier():
-        _usage(f"-o/--out needs a variable name, not {parsed.out!r}")
-    arguments = parse_body(cell, values) if cell is not None else {}
-    arguments.update(assignments)
-    options = Options(
-        out=parsed.out,
-        seed=parsed.seed,
-        timeout=parsed.timeout,
-        wait=parsed.wait,
-        stream=parsed.stream,
-        logs=parsed.logs,
-        quiet=parsed.quiet,
-        target=parsed.target,
-        record=parsed.record,
-    )
-    if options.stream and not options.wait:
-        _usage("--stream and --no-wait cannot be combined")
-    return Invocation(endpoint.strip("/"), arguments, options)
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -430,19 +206,24 @@ class FalMagics(Magics):
         return self._realtime(command.rest)
 
     def _endpoints(self) -> None:
-        try:
+        target, _why = _target_in_use(self.session)
+        if target is None:
             from falnb.local.apps import default_registry  # noqa: PLC0415
 
-            endpoints = list(default_registry())
-        except ImportError:
-            from falnb.local.apps import builtin_endpoints  # noqa: PLC0415
-
-            endpoints = builtin_endpoints()
-        lines = ["Local endpoints (the embedded server and 'falnb serve'):"]
-        lines += [
-            f"  {e.endpoint_id:<24} {getattr(e, 'description', '') or ''}".rstrip()
-            for e in sorted(endpoints, key=lambda e: e.endpoint_id)
-        ]
+            heading = "Endpoints of the embedded local server (and 'falnb serve'):"
+            listed = [(e.endpoint_id, e.description) for e in default_registry()]
+        elif _is_fal_cloud(target):
+            print(  # noqa: T201
+                "fal's cloud endpoints: https://fal.ai/models (e.g. fal-ai/flux/dev); "
+                "'%fal --target local ...' runs the local ones ('falnb serve --list')."
+            )
+            return
+        else:
+            heading = f"Endpoints of the server at {target.run_url}:"
+            listed = _served_endpoints(target)
+        lines = [heading]
+        width = max((len(endpoint_id) for endpoint_id, _ in listed), default=0)
+        lines += [f"  {eid:<{width}}  {about}".rstrip() for eid, about in sorted(listed)]
         lines.append("fal's cloud endpoints: https://fal.ai/models (e.g. fal-ai/flux/dev)")
         print("\n".join(lines))  # noqa: T201
 
@@ -451,12 +232,15 @@ class FalMagics(Magics):
         for arg in args:
             match = _ASSIGN.fullmatch(arg)
             if not match:
-                _usage(f"%fal config takes key=value, not {arg!r}")
+                usage_error(f"%fal config takes key=value, not {arg!r}")
             key, raw = match[1], match[2]
             names = [f.name for f in fields(config)]
             if key not in names:
-                _usage(f"unknown setting {key!r}: use one of {', '.join(names)}")
-            setattr(config, key, _config_value(key, raw))
+                usage_error(f"unknown setting {key!r}: use one of {', '.join(names)}")
+            try:
+                setattr(config, key, _config_value(key, raw))
+            except YAMLInputError as exc:
+                usage_error(f"{key}: {exc}")
         print(_describe_config(self.session))  # noqa: T201
 
     def _status(self, args: tuple[str, ...]) -> None:
@@ -464,7 +248,7 @@ class FalMagics(Magics):
         if args:
             job = jobs.get(args[0])
             if job is None:
-                _usage(f"no request {args[0]!r} in this session")
+                usage_error(f"no request {args[0]!r} in this session")
             print(f"{job.request_id}  {job.endpoint}  {job.status()}")  # noqa: T201
             return
         if not jobs:
@@ -479,11 +263,92 @@ class FalMagics(Magics):
         try:
             from falnb.widgets.realtime import from_magic  # noqa: PLC0415
         except ImportError:
-            _usage("%fal realtime is not available in this version of falnb")
+            usage_error("%fal realtime is not available in this version of falnb")
         namespace = self.shell.user_ns if self.shell is not None else {}
-        widget = from_magic(rest, namespace)
+        try:
+            widget = from_magic(rest, namespace)
+        except ValueError as exc:
+            usage_error(str(exc))
         display(widget)  # type: ignore[no-untyped-call]
         return None
+
+
+def _is_fal_cloud(target: Target) -> bool:
+    return all(getattr(target, name) == url for name, url in FAL_URLS.items())
+
+
+def _target_in_use(session: Session) -> tuple[Target | None, str]:
+    """Where a call without ``--target`` goes, and why; None is the embedded local server."""
+    choice = session.config.target
+    env = os.environ
+    if choice == "local":
+        return None, "%fal config target=local"
+    if choice == "fal":
+        fal = target_from_env({**env, "FALNB_TARGET": "fal"}) or Target.fal()
+        return fal, "%fal config target=fal"
+    raw = env.get("FALNB_TARGET", "").strip()
+    try:
+        target = target_from_env()
+    except ValueError as exc:
+        usage_error(str(exc))
+    if raw and raw.lower() != "auto":
+        return target, f"FALNB_TARGET={raw}"
+    return target, "a fal key is set" if target is not None else "no fal key is set"
+
+
+def _key_source() -> str:
+    if os.environ.get("FAL_KEY", "").strip():
+        return "FAL_KEY"
+    if os.environ.get("FAL_KEY_ID", "").strip() and os.environ.get("FAL_KEY_SECRET", "").strip():
+        return "FAL_KEY_ID + FAL_KEY_SECRET"
+    return ""
+
+
+def _describe_target(session: Session) -> list[str]:
+    """The target in use, with its base URLs (never the key: only where it comes from)."""
+    target, why = _target_in_use(session)
+    if target is None:
+        # Its URL (with this run's port) would make the saved output differ on every run.
+        return [
+            f"target = local ({why}): the embedded local server, in this process, on a "
+            "loopback port (falnb.default_client().target.run_url has its URL)",
+            "key = the embedded server's own",
+        ]
+    where = "fal's cloud" if _is_fal_cloud(target) else "the URLs FALNB_*_URL give"
+    lines = [f"target = fal ({why}): {where}"]
+    lines += [f"  {name} = {getattr(target, name)}" for name in FAL_URLS]
+    source = _key_source()
+    lines.append(f"key = from {source}" if source else "key = none (set FAL_KEY)")
+    return lines
+
+
+def _served_endpoints(target: Target) -> list[tuple[str, str]]:
+    """The endpoints a falnb local server at ``target`` serves (``GET /_falnb/endpoints``)."""
+    import httpx  # noqa: PLC0415
+
+    url = f"{target.run_url}/_falnb/endpoints"
+    headers = {"Authorization": target.key.header()} if target.key is not None else {}
+    # Errors are raised outside the except blocks: httpx's exceptions hold the request, whose
+    # headers hold the key, and must not ride along as __context__.
+    problem = ""
+    try:
+        response = httpx.get(url, headers=headers, timeout=10.0)
+    except httpx.HTTPError as exc:
+        problem = f"{url} is unreachable ({type(exc).__name__})."
+    if problem:
+        raise FalCellError("Cannot list endpoints:", [problem])
+    if response.status_code in (401, 403):
+        problem = f"{url} rejected the key ({response.status_code})."
+    else:
+        try:
+            listed: Any = response.json()["endpoints"] if response.is_success else None
+            return [(str(e["endpoint_id"]), str(e.get("description") or "")) for e in listed]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            problem = (
+                f"the server at {target.run_url} is not a falnb local server ({url} answered "
+                f"{response.status_code}); see its own documentation."
+            )
+    raise FalCellError("Cannot list endpoints:", [problem])
 
 
 def _describe_config(session: Session) -> str:
@@ -492,21 +357,16 @@ def _describe_config(session: Session) -> str:
     env_record = os.environ.get("FALNB_RECORD", "").strip()
     env_cap = os.environ.get(CAP_ENV, "").strip()
     cap = resolve_cap(config.media_cap)
-    target = "default (fal's cloud with FAL_KEY, else the embedded local server)"
-    if target_from_env() is None:
-        # Its URL (with this run's port) would make the saved output differ on every run.
-        target = (
-            "default: the embedded local server, on a loopback port "
-            "(falnb.default_client().target.run_url has its URL)"
-        )
     explain = {
         "record": f"once (default; FALNB_RECORD={env_record} applies)" if env_record else "once",
-        "target": target,
         "timeout": "none",
         "media_cap": f"{describe_cap(cap)} ({CAP_ENV}={env_cap})" if env_cap else "2MB (default)",
     }
     lines = []
     for item in fields(config):
+        if item.name == "target":
+            lines += _describe_target(session)
+            continue
         value = getattr(config, item.name)
         shown = explain.get(item.name, "none") if value is None else repr(value)
         lines.append(f"{item.name} = {shown}")
@@ -515,31 +375,31 @@ def _describe_config(session: Session) -> str:
 
 
 def _config_value(key: str, raw: str) -> Any:
-    value = _scalar(raw)
+    value = scalar(raw)
     if key == "record":
         if value not in RECORD_MODES:
-            _usage(f"record must be one of {', '.join(RECORD_MODES)}, not {raw!r}")
+            usage_error(f"record must be one of {', '.join(RECORD_MODES)}, not {raw!r}")
         return value
     if key == "target":
         if value in (None, "none", "auto", "default"):
             return None
         if value not in ("local", "fal"):
-            _usage(f"target must be local or fal, not {raw!r}")
+            usage_error(f"target must be local or fal, not {raw!r}")
         return value
     if key == "timeout":
         if value in (None, "none"):
             return None
-        return _timeout(str(raw))
+        return timeout_seconds(str(raw))
     if key == "media_cap":
         if value is None:
             return None
         try:
             return describe_cap(parse_cap(value if isinstance(value, (int, bool)) else str(raw)))
         except ValueError as exc:
-            _usage(str(exc))
+            usage_error(str(exc))
     if key in ("logs", "quiet"):
         if not isinstance(value, bool):
-            _usage(f"{key} must be true or false, not {raw!r}")
+            usage_error(f"{key} must be true or false, not {raw!r}")
         return value
     return value
 

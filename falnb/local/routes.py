@@ -397,6 +397,20 @@ class _Routes:
     async def health(self, _request: Request) -> Response:
         return JSONResponse({"ok": True})
 
+    async def endpoints(self, _request: Request) -> Response:
+        """What this server serves, for ``%fal endpoints`` in another process (key required)."""
+        listed = [
+            {
+                "endpoint_id": e.endpoint_id,
+                "description": e.description,
+                "queue": e.handler is not None or e.stream is not None,
+                "stream": e.stream is not None,
+                "realtime": e.realtime is not None,
+            }
+            for e in self.state.registry
+        ]
+        return JSONResponse({"endpoints": listed})
+
     async def journal(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.state.journal.clear()
@@ -407,6 +421,7 @@ class _Routes:
         return [
             Route("/_falnb/health", self.health, methods=["GET"]),
             Route("/_falnb/journal", self.journal, methods=["GET", "DELETE"]),
+            Route("/_falnb/endpoints", self.endpoints, methods=["GET"]),
             Route("/_queue/{path:path}", self.queue, methods=["GET", "POST", "PUT"]),
             Route("/{path:path}", self.run_or_stream, methods=["POST"]),
             WebSocketRoute("/{path:path}", self.websocket),

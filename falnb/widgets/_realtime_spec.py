@@ -4,8 +4,9 @@
 
 The values follow ipywidgets.interact's abbreviations: ``(min, max[, step])`` is a slider
 (IntSlider when every bound is an int, else FloatSlider), a quoted string a Text box, a list
-a Dropdown, a bool a Checkbox. ``{name}`` is a fixed input taken from the namespace; any other
-Python literal (numbers, None) is a fixed input as written.
+a Dropdown, a bool a Checkbox. ``{name}`` (or ``{obj.attr}``, ``{d['k']}``, ``$name``) as a
+whole value is a fixed input taken from the namespace, as is; inside a quoted string it is
+its text. Any other Python literal (numbers, None) is a fixed input as written.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from typing import Any
 
 import ipywidgets  # type: ignore[import-untyped]
 
+from falnb._references import InterpolationError, lookup, substitute_text, whole_reference
+
 __all__ = ["RealtimeSpec", "control_for", "parse_realtime_line"]
 
 USAGE = (
@@ -26,7 +29,6 @@ USAGE = (
     "{variable} for a fixed input from the notebook, or a number for a fixed input"
 )
 _NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
-_REFERENCE = re.compile(r"^\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}$")
 _ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
@@ -128,6 +130,15 @@ def control_for(name: str, value: Any) -> ipywidgets.ValueWidget | None:
     return None
 
 
+def _text_interpolated(value: Any, namespace: Mapping[str, Any]) -> Any:
+    """References inside quoted strings (also a dropdown's options) become their text."""
+    if isinstance(value, str):
+        return substitute_text(value, namespace, dollars=True)
+    if isinstance(value, list):
+        return [_text_interpolated(item, namespace) for item in value]
+    return value
+
+
 def parse_realtime_line(line: str, namespace: Mapping[str, Any]) -> RealtimeSpec:
     """Parse ``endpoint name=value ...`` (see the module docstring)."""
     text = line.strip()
@@ -140,19 +151,24 @@ def parse_realtime_line(line: str, namespace: Mapping[str, Any]) -> RealtimeSpec
     for name, raw in _pairs(rest):
         if name in spec.base or name in spec.controls:
             raise ValueError(f"{name} is given twice")
-        reference = _REFERENCE.match(raw)
-        if reference:
-            variable = reference.group(1)
-            if variable not in namespace:
-                raise ValueError(f"{name}={raw}: no variable {variable!r} in the notebook")
-            spec.base[name] = namespace[variable]
+        reference = whole_reference(raw)
+        if reference is not None:
+            expr, dollar = reference
+            try:
+                spec.base[name] = lookup(expr, namespace, dollar=dollar)
+            except InterpolationError as exc:
+                raise ValueError(f"{name}={exc}") from None
             continue
         try:
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+            literal = ast.literal_eval(raw)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             raise ValueError(
                 f'{name}={raw} is not a value: quote text ({name}="{raw}") or use {{variable}}'
             ) from None
+        try:
+            value = _text_interpolated(literal, namespace)
+        except InterpolationError as exc:
+            raise ValueError(f"{name}={exc}") from None
         control = control_for(name, value)
         if control is None:
             spec.base[name] = value

@@ -1,0 +1,338 @@
+"""The ``%%fal`` / ``%fal`` line and body, parsed into a typed call (pure: no kernel, no I/O).
+
+::
+
+    %%fal local/text-to-image --seed 42 -o fox
+    prompt: a red fox in {season}
+    image_size: landscape_16_9
+
+The body is YAML or JSON (read within bounds, :mod:`falnb._safe_yaml`), else plain text that
+becomes ``prompt``. ``{name}`` in the line or body and ``$name`` in the line stand for notebook
+variables (:mod:`falnb._references`): a whole value keeps its type, inside a string it is
+text. Anything malformed, or a reference to nothing, is a one-line UsageError: nothing is sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import math
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePath
+from typing import Any, Literal, NoReturn
+
+from IPython.core.error import UsageError
+
+from falnb import _safe_yaml
+from falnb._references import InterpolationError, Template
+from falnb.client.queue import endpoint_app
+from falnb.client.storage import _uploadable as uploadable
+from falnb.session import RECORD_MODES, RecordMode, Seed
+
+__all__ = [
+    "MAX_LINE_CHARS",
+    "SUBCOMMANDS",
+    "USAGE",
+    "Invocation",
+    "Options",
+    "Subcommand",
+    "parse",
+    "parse_body",
+    "usage_error",
+]
+
+USAGE = """\
+%%fal ENDPOINT [options]      the body holds the arguments: YAML/JSON, or text (-> prompt)
+%fal ENDPOINT [key=value ...] [options]
+%fal endpoints | config [key=value ...] | status [request_id] | realtime ENDPOINT ... | --help
+
+{name} in the line or body inserts a variable's value: as a whole value it keeps its type,
+inside text it is its text. {obj.attr}, {d['key']} and {items[0]} work too, and $name in the
+line. {{name}} and $$ are the literal text {name} and $. A name that is not defined is an error.
+Paths, PIL images and bytes are uploaded automatically.
+
+options:
+  -o, --out NAME        store the Result (or the --no-wait job) in variable NAME
+  --seed N|auto         set the seed (auto: pick a random one and record it)
+  --timeout S           cancel the request after S seconds
+  --no-wait             return a live job at once; its progress view keeps updating
+  --stream              read partial outputs of a streaming endpoint
+  --logs / --no-logs    show the endpoint's log lines (default: on)
+  -q, --quiet           no live progress view
+  --target local|fal    the embedded local server, or fal's cloud (FAL_KEY)
+  --record once|refresh|none|off   how the result is recorded for re-runs"""
+
+SUBCOMMANDS = ("endpoints", "config", "status", "realtime", "help")
+MAX_LINE_CHARS = 64 * 1024
+_KEY = re.compile(r"[A-Za-z_][\w.-]*")
+_ASSIGN = re.compile(r"([^\s=-][^\s=]*)=(.*)", re.DOTALL)
+_MAPPING_LINE = re.compile(r"^\s*[A-Za-z_][\w.-]*\s*:(\s|$)", re.MULTILINE)
+_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options of one ``%%fal`` / ``%fal`` call."""
+
+    out: str | None = None
+    seed: Seed = None
+    timeout: float | None = None
+    wait: bool = True
+    stream: bool = False
+    logs: bool | None = None
+    quiet: bool = False
+    target: Literal["local", "fal"] | None = None
+    record: RecordMode | None = None
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A parsed request: endpoint, typed arguments, options."""
+
+    endpoint: str
+    arguments: dict[str, Any]
+    options: Options = field(default_factory=Options)
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """``%fal endpoints|config|status|realtime|help`` with the rest of its line.
+
+    ``rest`` and ``args`` carry references as their text, except for ``realtime``, whose line
+    is left as written for :mod:`falnb.widgets._realtime_spec` (its values keep their types).
+    """
+
+    name: str
+    rest: str = ""
+    args: tuple[str, ...] = ()
+
+
+def usage_error(message: str) -> NoReturn:
+    raise UsageError(f"{message}\n(see %fal --help)")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        unknown = re.match(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            usage_error(f"unknown option {unknown[1]}")
+        usage_error(message)
+
+
+def _seed(text: str) -> Seed:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        usage_error(f"--seed takes a whole number or 'auto', not {text!r}")
+    if value < 0:
+        usage_error(f"--seed must not be negative, not {value}")
+    return value
+
+
+def timeout_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        usage_error(f"--timeout takes seconds, not {text!r}")
+    if not 0 < value < float("inf"):
+        usage_error(f"--timeout must be a positive number of seconds, not {text}")
+    return value
+
+
+def _option_parser() -> _Parser:
+    parser = _Parser(prog="%%fal", add_help=False, allow_abbrev=False)
+    parser.add_argument("endpoint")
+    parser.add_argument("-o", "--out")
+    parser.add_argument("--seed", type=_seed)
+    parser.add_argument("--timeout", type=timeout_seconds)
+    parser.add_argument("--no-wait", dest="wait", action="store_false")
+    parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--logs", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("-q", "--quiet", action="store_true")
+    parser.add_argument("--target", choices=("local", "fal"))
+    parser.add_argument("--record", choices=RECORD_MODES)
+    return parser
+
+
+def scalar(text: str) -> Any:
+    """A ``key=value`` value: YAML's reading of it (``3`` is a number), else the text."""
+    if not text.strip():
+        return ""
+    try:
+        return _safe_yaml.load(text)
+    except _safe_yaml.UnusableYAMLError:
+        raise
+    except _safe_yaml.YAMLInputError:
+        return text
+
+
+def _argument_name(key: Any, template: Template) -> str:
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        usage_error(
+            f"{template.source(str(key))!r} is not an argument name: use letters, digits, "
+            "'_', '.' or '-', starting with a letter"
+        )
+    return key
+
+
+def parse_body(cell: str, template: Template) -> dict[str, Any]:
+    """The arguments in a cell body: a YAML/JSON mapping, else the whole text as ``prompt``."""
+    if len(cell) > _safe_yaml.MAX_CHARS:
+        usage_error(
+            f"the cell body is {len(cell) // 1024} KiB, more than the "
+            f"{_safe_yaml.MAX_CHARS // 1024} KiB falnb reads: put large values in a variable "
+            "and write {name}"
+        )
+    text = template.mark(cell).strip()
+    if not text:
+        return {}
+    if template.is_whole(text):  # the body is one reference: a dict of arguments, or a prompt
+        value = template.resolve(text)
+        if isinstance(value, Mapping):
+            return {_argument_name(k, template): v for k, v in value.items()}
+        return {"prompt": value}
+    try:
+        data = _safe_yaml.load(text)
+    except _safe_yaml.YAMLInputError as exc:
+        structured = text.startswith(("{", "[")) or _MAPPING_LINE.search(text)
+        where = f" (line {exc.line})" if exc.line is not None else ""
+        problem = template.source(str(exc))
+        if isinstance(exc, _safe_yaml.UnusableYAMLError):
+            usage_error(f"the cell body cannot be sent{where}: {problem}")
+        if structured:
+            usage_error(
+                f"the cell body is not valid YAML{where}: {problem}. Write 'key: value' lines "
+                "or a JSON object; quote values that contain ': ' or start with '{'"
+            )
+        return {"prompt": template.text(text)}
+    if isinstance(data, dict) and all(isinstance(k, str) and _KEY.fullmatch(k) for k in data):
+        resolved = template.resolve(data)
+        return {_argument_name(k, template): v for k, v in resolved.items()}
+    if isinstance(data, (dict, list)) and text.startswith(("{", "[")):
+        usage_error("the cell body must be a mapping of argument names to values, not a list")
+    return {"prompt": template.text(text)}
+
+
+def _where(path: tuple[str | int, ...]) -> str:
+    head, *rest = path
+    return str(head) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in rest)
+
+
+def check_sendable(arguments: Mapping[str, Any]) -> None:
+    """Every value has a JSON form, or is one falnb uploads (a path, a PIL image, bytes)."""
+    stack: list[tuple[Any, tuple[str | int, ...], frozenset[int]]] = [
+        (value, (name,), frozenset()) for name, value in arguments.items()
+    ]
+    while stack:
+        value, path, parents = stack.pop()
+        if isinstance(value, (dict, list, tuple)):
+            if id(value) in parents or len(path) > _safe_yaml.MAX_DEPTH:
+                usage_error(f"{_where(path)} nests too deep (or holds itself) to be sent as JSON")
+            inner = parents | {id(value)}
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    if not isinstance(key, str):
+                        usage_error(f"{_where(path)} has the key {key!r}: JSON keys are text")
+                    stack.append((item, (*path, key), inner))
+            else:
+                stack.extend((item, (*path, i), inner) for i, item in enumerate(value))
+        elif isinstance(value, PurePath):
+            if not Path(value).is_file():
+                usage_error(f"{_where(path)} is a path to no file ({value})")
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                usage_error(f"{_where(path)} is {value}, which JSON cannot carry")
+        elif not (value is None or isinstance(value, (str, int)) or uploadable(value)):
+            usage_error(
+                f"{_where(path)} is a {type(value).__name__}, which cannot be sent: use text, "
+                "numbers, booleans, lists or dicts of them, or a path, PIL image or bytes"
+            )
+
+
+def _endpoint(text: str) -> str:
+    endpoint = text.strip("/")
+    segments = endpoint.split("/")
+    valid = all(_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments)
+    try:
+        endpoint_app(endpoint)
+    except ValueError:
+        valid = False
+    if not valid:
+        usage_error(
+            f"{text!r} is not an endpoint id: use owner/alias[/path], e.g. local/text-to-image"
+        )
+    return endpoint
+
+
+def parse(line: str, cell: str | None, namespace: Mapping[str, Any]) -> Invocation | Subcommand:
+    """Parse a magic's line (and cell body) into an Invocation or a Subcommand.
+
+    Raises UsageError (one line, no traceback) for anything malformed.
+    """
+    if len(line) > MAX_LINE_CHARS:
+        usage_error(f"the line is longer than {MAX_LINE_CHARS // 1024} KiB")
+    words = line.split(maxsplit=1)
+    if words and words[0] == "realtime":
+        return Subcommand("realtime", words[1].strip() if len(words) > 1 else "")
+    template = Template(namespace)
+    try:
+        return _parse(template, template.mark(line, dollars=True), cell)
+    except InterpolationError as exc:
+        usage_error(str(exc))
+    except _safe_yaml.YAMLInputError as exc:
+        usage_error(f"a value in the line is not usable: {template.source(str(exc))}")
+
+
+def _parse(template: Template, line: str, cell: str | None) -> Invocation | Subcommand:
+    try:
+        tokens = shlex.split(line)
+    except ValueError as exc:
+        usage_error(f"cannot parse the line: {exc}")
+    if not tokens or tokens[0] in ("-h", "--help", "help"):
+        return Subcommand("help")
+    if tokens[0] in SUBCOMMANDS:
+        rest = line.strip()[len(tokens[0]) :].strip()
+        return Subcommand(
+            tokens[0], template.text(rest), tuple(template.text(t) for t in tokens[1:])
+        )
+    if any(t in ("-h", "--help") for t in tokens):
+        return Subcommand("help")
+    assignments: dict[str, Any] = {}
+    options: list[str] = []
+    for token in tokens:
+        match = _ASSIGN.fullmatch(token)
+        if match is None:
+            options.append(template.text(token))
+            continue
+        name = _argument_name(template.text(match[1]), template)
+        if name in assignments:
+            usage_error(f"{name}= is given twice in the line")
+        raw = match[2]
+        value = raw if template.is_whole(raw) else scalar(raw)
+        assignments[name] = template.resolve(value)
+    parsed = _option_parser().parse_args(options)
+    endpoint = _endpoint(str(parsed.endpoint))
+    if parsed.out is not None and (not parsed.out.isidentifier() or keyword.iskeyword(parsed.out)):
+        usage_error(f"-o/--out needs a variable name, not {parsed.out!r}")
+    arguments = parse_body(cell, template) if cell is not None else {}
+    arguments.update(assignments)
+    check_sendable(arguments)
+    result = Options(
+        out=parsed.out,
+        seed=parsed.seed,
+        timeout=parsed.timeout,
+        wait=parsed.wait,
+        stream=parsed.stream,
+        logs=parsed.logs,
+        quiet=parsed.quiet,
+        target=parsed.target,
+        record=parsed.record,
+    )
+    if result.stream and not result.wait:
+        usage_error("--stream and --no-wait cannot be combined")
+    return Invocation(endpoint, arguments, result)
