@@ -278,6 +278,8 @@ def parse(line: str, cell: str | None, namespace: Mapping[str, Any]) -> Invocati
         usage_error(f"the line is longer than {MAX_LINE_CHARS // 1024} KiB")
     words = line.split(maxsplit=1)
     if words and words[0] == "realtime":
+        if cell is not None and cell.strip():
+            usage_error("%fal realtime takes no cell body: put its name=value pairs on the line")
         return Subcommand("realtime", words[1].strip() if len(words) > 1 else "")
     template = Template(namespace)
     try:

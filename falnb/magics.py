@@ -375,13 +375,14 @@ def _describe_config(session: Session) -> str:
 
 
 def _config_value(key: str, raw: str) -> Any:
-    value = scalar(raw)
+    # Names are read as written: YAML would read record=off as the boolean false.
+    value = raw.strip() if key in ("record", "target") else scalar(raw)
     if key == "record":
         if value not in RECORD_MODES:
             usage_error(f"record must be one of {', '.join(RECORD_MODES)}, not {raw!r}")
         return value
     if key == "target":
-        if value in (None, "none", "auto", "default"):
+        if value in ("", "none", "auto", "default"):
             return None
         if value not in ("local", "fal"):
             usage_error(f"target must be local or fal, not {raw!r}")

@@ -47,6 +47,7 @@ __all__ = [
     "Transport",
     "connection_failed",
     "error_from_response",
+    "forget_credentials",
     "redact_url",
 ]
 
@@ -87,6 +88,22 @@ def redact_url(url: str | httpx.URL) -> str:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
     ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
+
+
+def forget_credentials(*requests: httpx.Request | None) -> None:
+    """Blank the ``Authorization`` header of requests that have been sent.
+
+    httpx's errors (and responses) keep their request, headers and all, and users reach them
+    through ``.request`` or an exception's ``__cause__``/``__context__``. Once a request has
+    gone out (redirects included), its copy of the key serves nothing, so it goes.
+    """
+    for request in requests:
+        if request is not None and "authorization" in request.headers:
+            request.headers["authorization"] = "[redacted]"
+
+
+def _sent_requests(response: httpx.Response) -> list[httpx.Request]:
+    return [response.request, *(earlier.request for earlier in response.history)]
 
 
 def parse_retry_after(response: httpx.Response, body: Any = None) -> float | None:
@@ -334,7 +351,10 @@ class Transport:
             request = build()
             try:
                 response = await self._http.send(request, stream=stream)
-            except httpx.TransportError as exc:
+            except httpx.HTTPError as exc:
+                forget_credentials(request, getattr(exc, "_request", None))
+                if not isinstance(exc, httpx.TransportError):
+                    raise
                 if attempt >= policy.max_attempts or not self._may_retry_exception(
                     exc, request, creates_work=creates_work
                 ):
@@ -343,6 +363,7 @@ class Transport:
                     policy, attempt, None, f"{type(exc).__name__} on {request.method}"
                 )
                 continue
+            forget_credentials(request, *_sent_requests(response))
             if response.is_success or not raise_for_status:
                 return response
             try:

@@ -63,6 +63,27 @@ _TERMINAL = ("TIMEOUT", "Unauthorized", "NOT_FOUND", "BAD_REQUEST")
 _REFUSALS = ("Unauthorized", "NOT_FOUND", "BAD_REQUEST")
 
 
+class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """websockets' client logger, for falnb's connections, with tokens and the key hidden.
+
+    At DEBUG websockets logs the handshake: the path (``?fal_jwt_token=...``) and every
+    header (``Authorization: Key ...``). Records still go to ``websockets.client``, so logging
+    set up for websockets applies as before.
+    """
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        if msg == "> %s: %s" and len(args) == 2 and str(args[0]).lower() == "authorization":
+            args = (args[0], "[redacted]")
+        else:
+            args = tuple(redact_url(a) if isinstance(a, str) and "?" in a else a for a in args)
+        self.logger.log(level, msg, *args, **kwargs)
+
+
+_WEBSOCKETS_LOGGER = _RedactingLogger(logging.getLogger("websockets.client"), {})
+
+
 def _alias(endpoint_id: str) -> str:
     parts = endpoint_id.strip("/").split("/")
     if parts and parts[0] in _NAMESPACES:
@@ -179,6 +200,7 @@ class AsyncRealtimeConnection:
                     open_timeout=OPEN_TIMEOUT,
                     additional_headers=headers,
                     user_agent_header=USER_AGENT,
+                    logger=_WEBSOCKETS_LOGGER,
                 )
             except InvalidStatus as exc:
                 status = exc.response.status_code

@@ -172,8 +172,11 @@ class LockFile:
     def __init__(self, path: str | os.PathLike[str], *, secrets: Iterable[str] = ()) -> None:
         self.path = Path(path)
         self._mutex: FileLock | None = None
-        # Short strings are not secrets worth redacting and would mangle ordinary text.
-        self._secrets = tuple(s for s in secrets if len(s) >= 8)
+        # A key may be FAL_KEY_ID:FAL_KEY_SECRET: each half is a secret of its own. Longest
+        # first, so the whole goes before its halves. Short strings are not secrets worth
+        # redacting and would mangle ordinary text.
+        parts = {part for s in secrets for part in (s, *s.split(":", 1)) if len(part) >= 8}
+        self._secrets = tuple(sorted(parts, key=len, reverse=True))
 
     def __repr__(self) -> str:
         return f"LockFile({str(self.path)!r})"
