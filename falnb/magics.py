@@ -309,9 +309,9 @@ def _describe_target(session: Session) -> list[str]:
     target, why = _target_in_use(session)
     if target is None:
         # Its URL (with this run's port) would make the saved output differ on every run.
+        where = "in this process, on a loopback port (falnb.default_client().target.run_url)"
         return [
-            f"target = local ({why}): the embedded local server, in this process, on a "
-            "loopback port (falnb.default_client().target.run_url has its URL)",
+            f"target = local ({why}): the embedded local server, {where}",
             "key = the embedded server's own",
         ]
     where = "fal's cloud" if _is_fal_cloud(target) else "the URLs FALNB_*_URL give"
