@@ -111,6 +111,9 @@ def poster(data: bytes) -> bytes | None:
                 else (container.duration or 0) / 1_000_000
             )
             middle, frame = duration / 2, None
+            if stream.time_base is not None and middle > 0:
+                # Start at the keyframe before the middle: long videos need not decode it all.
+                container.seek(int(middle / stream.time_base), stream=stream)
             for decoded in container.decode(stream):
                 frame = decoded
                 if decoded.time is not None and decoded.time >= middle:
