@@ -2,8 +2,10 @@
 
 All network I/O runs on this one loop, whatever the caller's context: a plain script, a
 notebook kernel whose own loop is already running, or a widget callback on an ipykernel 7
-subshell thread. Sync callers block on a future; async callers await a wrapped future.
-No nest_asyncio, no use of the caller's loop (reference/notebook-notes.md section 4).
+subshell thread. Sync callers block on a future (on a kernel's main thread, still handling
+falnb's own widget messages such as Cancel: ``falnb._comm_pump``); async callers await a
+wrapped future. No nest_asyncio, no use of the caller's loop (reference/notebook-notes.md
+section 4).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
+
+from falnb import _comm_pump
 
 __all__ = [
     "aiterate",
@@ -84,7 +88,7 @@ def run(
     """
     future = submit(coro)
     try:
-        return future.result()
+        return _wait(future)
     except KeyboardInterrupt:
         future.cancel()
         if on_interrupt is not None:
@@ -111,7 +115,7 @@ def run_completing(
     """
     future = submit(coro)
     try:
-        return future.result()
+        return _wait(future)
     except KeyboardInterrupt as interrupt:
         try:
             result = future.result(timeout=grace)
@@ -124,6 +128,21 @@ def run_completing(
         except (concurrent.futures.TimeoutError, KeyboardInterrupt):
             cleanup.cancel()
         raise
+
+
+#: How often a blocked kernel main thread looks for falnb's widget messages (e.g. Cancel).
+PUMP_INTERVAL = 0.05
+
+
+def _wait(future: concurrent.futures.Future[T]) -> T:
+    """``future.result()``; on a kernel's main thread, handling falnb's widget messages
+    meanwhile (without them a Cancel click would wait for the job it should stop)."""
+    if not _comm_pump.wanted():
+        return future.result()
+    while not future.done():
+        concurrent.futures.wait([future], timeout=PUMP_INTERVAL)
+        _comm_pump.pump()
+    return future.result()
 
 
 async def _swallow(fn: Callable[[], Awaitable[object]]) -> None:

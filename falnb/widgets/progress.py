@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from falnb import _comm_pump
 from falnb.client._status import Completed, InProgress, Queued, Status
 
 if TYPE_CHECKING:
@@ -284,11 +285,15 @@ class WidgetProgress(_DisplayedProgress):
 
         self.widget = _widget_class()(endpoint=endpoint, started_at=time.time() * 1000)
         self.widget.on_msg(self._on_msg)
+        # A blocking wait on the kernel's main thread still handles this view's Cancel.
+        self._comm_id = str(getattr(self.widget.comm, "comm_id", ""))
+        _comm_pump.watch(self._comm_id)
         self._handle = display(self.widget, display_id=True)  # type: ignore[no-untyped-call]
 
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "cancel":
-            # Widget messages arrive on a kernel (sub)shell thread: cancelling blocks only it.
+            # Widget messages arrive on a kernel (sub)shell thread, or from falnb's blocking
+            # wait on the main thread (falnb._comm_pump): cancelling must block neither.
             threading.Thread(target=self.cancel, name="falnb-cancel", daemon=True).start()
 
     def _push(self, *, force: bool) -> None:  # noqa: ARG002 - hook/protocol signature
@@ -316,6 +321,7 @@ class WidgetProgress(_DisplayedProgress):
 
     def _replace(self, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         super()._replace(data, metadata)
+        _comm_pump.unwatch(self._comm_id)
         self.widget.close()
 
 

@@ -204,5 +204,9 @@ def write_notebook(directory: Path, name: str, cells: list[str]) -> Path:
 
 
 def run_all(page: Any) -> None:
-    """Run every cell of the open notebook."""
-    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    """Run every cell of the open notebook; returns at once (wait on the page's state after).
+
+    The command's promise settles only when the last cell has finished; not awaiting it lets
+    a test act while a cell runs.
+    """
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
