@@ -4,7 +4,8 @@ Python's ``json`` accepts ``NaN``/``Infinity`` (and turns ``1e400`` into infinit
 JSON answer can carry back, and recurses once per nesting level. Either used to reach a
 handler, a queued job or the journal and fail there as a 500. Here they are refused up front:
 
-* :func:`loads_strict` parses finite numbers only, at most :data:`MAX_DEPTH` levels deep;
+* :func:`loads_strict` parses finite numbers and real text only (no lone surrogates, which
+  no UTF-8 answer can carry), at most :data:`MAX_DEPTH` levels deep;
 * :func:`read_limited` reads at most ``limit`` bytes.
 """
 
@@ -58,16 +59,29 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _check_depth(value: Any) -> None:
+def _check_value(value: Any) -> None:
+    """Depth within :data:`MAX_DEPTH`, and text UTF-8 can carry (no lone surrogates)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidJSONError(
+                    "a string holds a lone surrogate (\\ud800-\\udfff), which is not text",
+                    "string_unicode",
+                ) from None
+            continue
         if not isinstance(item, (dict, list)):
             continue
         if depth > MAX_DEPTH:
             raise InvalidJSONError(f"JSON is nested more than {MAX_DEPTH} levels deep")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children)
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        else:
+            stack.extend((child, depth + 1) for child in item)
 
 
 def loads_strict(raw: bytes | str) -> Any:
@@ -80,7 +94,7 @@ def loads_strict(raw: bytes | str) -> Any:
         raise InvalidJSONError(f"JSON is nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as exc:  # includes UnicodeDecodeError and over-long integers
         raise InvalidJSONError(f"Invalid JSON: {exc}") from None
-    _check_depth(value)
+    _check_value(value)
     return value
 
 

@@ -117,8 +117,8 @@ def _check_output(output: object, endpoint_id: str) -> Output:
     if not isinstance(output, dict):
         raise TypeError(f"{endpoint_id} returned {type(output).__name__}, expected a dict")
     try:
-        json.dumps(output, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
+        json.dumps(output, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # ValueError: also UnicodeError
         reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise TypeError(f"{endpoint_id} returned an output that is not JSON: {reason}") from None
     return output

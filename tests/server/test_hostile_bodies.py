@@ -22,6 +22,8 @@ HOSTILE = {
     "infinity": b'{"a": Infinity}',
     "minus-infinity": b'{"a": [1, -Infinity]}',
     "overflowing-float": b'{"a": 1e400}',
+    "lone-surrogate": b'{"a": "\\ud800"}',
+    "lone-surrogate-key": b'{"\\udfff": 1}',
     "deep-100k": b"[" * 100_000 + b"]" * 100_000,
     "deep-object": b'{"a":' * (MAX_DEPTH + 1) + b"1" + b"}" * (MAX_DEPTH + 1),
 }
@@ -48,7 +50,7 @@ def test_hostile_json_is_a_422_in_fals_shape(
     assert response.headers["content-type"] == "application/json"
     (problem,) = response.json()["detail"]
     assert problem["loc"] == ["body"]
-    assert problem["type"] in ("finite_number", "json_invalid")
+    assert problem["type"] in ("finite_number", "json_invalid", "string_unicode")
     assert "Traceback" not in problem["msg"]
     # Nothing queued, nothing accepted, and the journal still answers.
     assert server.state.jobs.request_ids() == jobs_before
@@ -57,6 +59,11 @@ def test_hostile_json_is_a_422_in_fals_shape(
     assert journal.status_code == 200
     (entry,) = [e for e in journal.json() if e["path"] == path]
     assert (entry["status"], entry["body"], entry["role"]) == (422, None, role)
+
+
+def test_real_text_still_runs(http: httpx.Client) -> None:
+    body = b'{"a": "\\ud83d\\ude00 caf\\u00e9", "\\u00fc": ["\\u4e2d"]}'
+    assert http.post("/local/echo", content=body).json() == {"a": "\U0001f600 café", "ü": ["中"]}
 
 
 def test_depth_at_the_limit_still_runs(http: httpx.Client) -> None:
@@ -111,6 +118,10 @@ def _when(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     return {"at": datetime.now(tz=timezone.utc)}
 
 
+def _surrogate(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+    return {"x": "\ud800"}
+
+
 def _nan_stream(arguments: dict[str, Any], ctx: Context) -> Iterator[dict[str, Any]]:
     yield {"x": 1.0}
     yield {"x": float("inf")}
@@ -123,6 +134,7 @@ def bad_outputs(make_server: Callable[..., LocalServer]) -> LocalServer:
             [
                 Endpoint("t/nan", handler=_nan),
                 Endpoint("t/when", handler=_when),
+                Endpoint("t/surrogate", handler=_surrogate),
                 Endpoint("t/nan-stream", stream=_nan_stream),
             ]
         )
@@ -130,7 +142,8 @@ def bad_outputs(make_server: Callable[..., LocalServer]) -> LocalServer:
 
 
 @pytest.mark.parametrize(
-    ("endpoint", "reason"), [("t/nan", "Out of range"), ("t/when", "datetime")]
+    ("endpoint", "reason"),
+    [("t/nan", "Out of range"), ("t/when", "datetime"), ("t/surrogate", "surrogate")],
 )
 def test_an_output_that_is_not_json_fails_its_request_with_json(
     bad_outputs: LocalServer, endpoint: str, reason: str
