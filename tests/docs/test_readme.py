@@ -186,6 +186,8 @@ BLOCKS: dict[str, Check] = {
     ),
 }
 
+FOX_CELL = next(b.source for b in readme_blocks() if b.id == "In a notebook #1")
+
 # The prose's runnable %fal lines (synopses are checked against %fal --help in test_names).
 LINES: dict[str, Check] = {
     "%fal endpoints": Check(shows=()),  # every local/ endpoint the README names: see below
@@ -195,10 +197,10 @@ LINES: dict[str, Check] = {
         then=(
             Then(
                 "a recorded call replays",
-                "again = get_ipython().run_cell_magic('fal', 'local/text-to-image --seed 42',"
-                " 'prompt: a red fox in the snow, golden light\\nimage_size: landscape_16_9\\n"
-                "num_images: 2')\n"
-                "assert again.request_id == fox.request_id",
+                # the README's own %%fal cell, run again (it stores the Result in fox again)
+                f"recorded = fox\nagain = get_ipython().run_cell({FOX_CELL!r})\n"
+                "assert again.success and fox is not recorded, again\n"
+                "assert fox.request_id == recorded.request_id, (fox, recorded)",
             ),
             Then(
                 "a miss is an error naming the endpoint",
@@ -232,7 +234,9 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "falnb serve": Command(None, (r"^  key +\S+$", r"^  run +http://127\.0\.0\.1:\d+$")),
-    "falnb serve [--host 127.0.0.1] [--port N] [--key K]": Command(None),
+    "falnb serve [--host 127.0.0.1] [--port N] [--key K | --key-file PATH] [--concurrency N]": (
+        Command(None)
+    ),
     "falnb serve --list": Command(("serve", "--list"), (r"^local/echo +Returns",)),
     "falnb serve --app examples.my_models": Command(
         ("serve", "--app", "examples.my_models", "--list"), (r"^me/posterize +Posterizes",)
@@ -241,13 +245,20 @@ COMMANDS: dict[str, Command] = {
         ("lock", "show", "falnb.lock"),
         (r"falnb\.lock: \d+ entries", r"completed +local/text-to-image +seed=42 +request=\S+"),
     ),
+    "falnb lock gc [--dry-run] [LOCKFILE ...]": Command(
+        ("lock", "gc", "--dry-run"), (r"^would delete \d+ media file\(s\), \d+ bytes; kept \d+",)
+    ),
     "falnb lock gc": Command(
         ("lock", "gc"), (r"^deleted \d+ media file\(s\), \d+ bytes; kept \d+ referenced by",)
     ),
 }
 SKIPPED = {
-    "falnb lock verify NOTEBOOK": "re-executes a whole notebook in a second kernel; "
-    "tests/notebook/test_repro.py runs it on recorded notebooks",
+    "falnb serve --faults": "a test-only switch that serves until Ctrl-C; "
+    "tests/server/test_cli_serve.py starts it and injects a fault",
+    "falnb lock verify [--timeout S] NOTEBOOK": "re-executes a whole notebook in a second "
+    "kernel; tests/notebook/test_repro.py runs it on recorded notebooks",
+    "falnb demo [--notebook NOTEBOOK] [--out DIR]": "tests/test_demo.py runs it as `make demo` "
+    "does, on the embedded default",
 }
 
 BLOCK_IDS = [b.id for b in readme_blocks()]
@@ -289,10 +300,12 @@ def falnb_argv(*args: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """``falnb serve [--host 127.0.0.1] [--port N] [--key K]``, filled in, until the tests end."""
+    """``falnb serve``'s synopsis, filled in, serving until the tests end."""
     port, key = _free_port(), "readme-test-key"
     cache = tmp_path_factory.mktemp("served-cache")
-    argv = falnb_argv("serve", "--host", "127.0.0.1", "--port", str(port), "--key", key)
+    argv = falnb_argv(
+        "serve", "--host", "127.0.0.1", "--port", str(port), "--key", key, "--concurrency", "2"
+    )
     process = subprocess.Popen(
         argv, stdout=subprocess.PIPE, text=True, env=embedded_env(cache), cwd=ROOT
     )
