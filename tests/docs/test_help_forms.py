@@ -168,7 +168,7 @@ EXAMPLES: dict[str, list[Example]] = {
     ],
     "%fal endpoints": [Example("%fal endpoints", shows(*(rf"^  {e} " for e in ENDPOINTS)))],
     "%fal config [key=value ...]": [
-        Example("%fal config", shows(r"^record = once", r"^lock file = ", r"^media store = ")),
+        Example("%fal config", shows(r"^record = once", r"^lock file = falnb\.lock$", r"^media")),
         Example(
             "%fal config logs=false quiet=true",
             shows(r"^logs = False$", r"^quiet = True$"),
@@ -213,7 +213,8 @@ EXAMPLES: dict[str, list[Example]] = {
         ),
         Example(
             "%fal local/echo image_url={photo_path} image={photo} data={photo_bytes}",
-            shows(*(rf'"{k}": "http://127\.0\.0\.1:\d+/' for k in ("image_url", "image", "data"))),
+            # uploaded: each is now a URL on the embedded server's CDN
+            shows(*(rf'"{k}": "[^"]+/_cdn/files/[^"]+"' for k in ("image_url", "image", "data"))),
         ),
         Example(
             "%fal local/echo prompt=seeded --seed {s}",

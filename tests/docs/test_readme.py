@@ -36,7 +36,6 @@ from docsource import ROOT, is_synopsis, readme_blocks, readme_prose, readme_spa
 
 pytestmark = pytest.mark.timeout(300)
 
-SMALL = "small helper: falnb.upload_file rejects %s though the README says it takes them (issue 11)"
 LEAK = "parser helper: {photo} in the %fal realtime line reaches it as '__falnb_var_0__' (issue 11)"
 
 
@@ -96,14 +95,12 @@ BLOCKS: dict[str, Check] = {
             Then(
                 "upload bytes",
                 f"assert httpx.get(falnb.upload_file({PHOTO_BYTES})).content == {PHOTO_BYTES}",
-                xfail=SMALL % "bytes",
             ),
             Then(
                 "upload a PIL image",
                 "import io\nfrom PIL import Image\n"
                 "uploaded = falnb.upload_file(Image.open('photo.png'))\n"
                 "assert Image.open(io.BytesIO(httpx.get(uploaded).content)).size == (96, 64)",
-                xfail=SMALL % "PIL images",
             ),
             Then(
                 "arguments are uploaded",
@@ -192,6 +189,16 @@ FOX_CELL = next(b.source for b in readme_blocks() if b.id == "In a notebook #1")
 LINES: dict[str, Check] = {
     "%fal endpoints": Check(shows=()),  # every local/ endpoint the README names: see below
     "%fal --help": Check(shows=(r"^%%fal ENDPOINT", r"^options:$")),
+    "%fal config media_cap=10MB": Check(
+        shows=(r"^media folder = falnb-media/ \(files up to 10MB; commit it with the lock\)$",),
+        then=(
+            Then(
+                "the lock's media are beside it",
+                "kept = sorted(p.name for p in pathlib.Path('falnb-media').iterdir())\n"
+                "assert any(name.endswith(('.jpg', '.jpeg', '.png')) for name in kept), kept",
+            ),
+        ),
+    ),
     "%fal config record=none": Check(
         shows=(r"^record = 'none'$",),
         then=(
