@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-oldest check check-js js fmt serve venv clean bench
+.PHONY: demo test test-python test-oldest check check-js js fmt serve venv clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,17 +45,23 @@ fmt: $(STAMP)
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The oldest Python falnb supports (pyproject's requires-python), without the browser layer.
-# PY_OLDEST names the interpreter, e.g. make test-oldest PY_OLDEST=python3.10
+# Another Python (the oldest supported, 3.10, and the newest, 3.12 and 3.13), without the
+# browser layer, in its own venv: make test-python PY=python3.12 (or a path to an interpreter).
+PY ?= python3.10
+PY_VENV = .venv-$(notdir $(PY))
+test-python:
+	$(PY) -m venv $(PY_VENV)
+	$(PY_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PY_VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	$(PY_VENV)/bin/python -m pytest -p no:cacheprovider --ignore=tests/browser $(PYTEST_ARGS)
+
+# The oldest Python falnb supports (pyproject's requires-python): make test-oldest PY_OLDEST=...
 PY_OLDEST ?= python3.10
 test-oldest:
-	$(PY_OLDEST) -m venv .venv-oldest
-	.venv-oldest/bin/python -m pip install --quiet --upgrade pip
-	.venv-oldest/bin/python -m pip install --quiet -e '.[dev]'
-	.venv-oldest/bin/python -m pytest --ignore=tests/browser $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-python PY=$(PY_OLDEST)
 
 bench: $(STAMP)
 	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-oldest .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-oldest .venv-python3.* .pytest_cache .mypy_cache .ruff_cache build dist
