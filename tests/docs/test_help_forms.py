@@ -23,9 +23,6 @@ from falnb.magics import USAGE
 
 pytestmark = pytest.mark.timeout(300)
 
-# Bugs of issue 11 the parser helper is fixing: `{name}` in the line leaks a placeholder.
-LEAK = "parser helper: {name} in the line reaches %s as '__falnb_var_0__' (issue 11)"
-
 
 @dataclass(frozen=True)
 class Example:
@@ -219,26 +216,20 @@ EXAMPLES: dict[str, list[Example]] = {
         Example(
             "%fal local/echo prompt=seeded --seed {s}",
             arguments({"prompt": "seeded", "seed": 5}),
-            xfail=LEAK % "--seed",
         ),
-        Example(
-            "%fal status {rid}", status_lists_before, before="print(rid)", xfail=LEAK % "status"
-        ),
+        Example("%fal status {rid}", status_lists_before, before="print(rid)"),
         Example(
             '%fal realtime local/image-to-image strength=(0.0, 1.0, 0.05) prompt="a watercolor fox"'
             " image_url={photo}",
             realtime_frame,
-            xfail=LEAK % "%fal realtime's image_url",
         ),
         Example(
             '%%fal local/echo\n{"a": {n}}',
             arguments({"a": 3}),
-            xfail="parser helper: {name} right before a closing brace breaks the body (issue 11)",
         ),
         Example(
             "%fal local/echo prompt={undefined_name}",
             readable_error("undefined_name"),
-            xfail="parser helper: a misspelt {name} is sent as {'undefined_name': None} (issue 11)",
         ),
     ],
     "$name": [Example("%fal local/echo prompt=$season", arguments({"prompt": "winter"}))],

@@ -36,8 +36,6 @@ from docsource import ROOT, is_synopsis, readme_blocks, readme_prose, readme_spa
 
 pytestmark = pytest.mark.timeout(300)
 
-LEAK = "parser helper: {photo} in the %fal realtime line reaches it as '__falnb_var_0__' (issue 11)"
-
 
 @dataclass(frozen=True)
 class Then:
@@ -226,7 +224,6 @@ LINES: dict[str, Check] = {
         "image_url={photo}"
     ): Check(
         shows=(r"^Realtime local/image-to-image \(strength=0\.5.*\): last frame \d+x\d+ image/",),
-        xfail=LEAK,
     ),
 }
 
