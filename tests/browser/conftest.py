@@ -9,7 +9,11 @@ Reusable by every browser test (progress, gallery, realtime):
 * ``page``: a fresh Chromium page (Debian's ``/usr/bin/chromium`` through Playwright);
   a screenshot of it is saved under ``test-artifacts/browser/<test>.png`` at teardown.
 * ``open_notebook(name, cells)``: writes a notebook (with kernelspec metadata) into the lab's
-  root, opens it and waits for an idle kernel; ``run_all(page)`` runs every cell.
+  root, opens it in ``frontend`` and waits for an idle kernel; ``run_all(page)`` runs every
+  cell (without waiting for them).
+* ``frontend``: ``"lab"`` (JupyterLab 4), or each of ``FRONTENDS`` (also ``"notebook"``,
+  Notebook 7) for a test marked ``@pytest.mark.parametrize("frontend", FRONTENDS,
+  indirect=True)``.
 * ``screenshot(page, name)``: saves ``test-artifacts/browser/<name>.png``.
 
 Browser tests skip only when ``/usr/bin/chromium`` is missing (CI installs it).
@@ -29,6 +33,7 @@ from labkit import (  # noqa: F401 - re-exported for browser tests
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    FRONTENDS,
     IDLE,
     KERNELSPEC,
     FalnbServer,
@@ -38,6 +43,7 @@ from labkit import (  # noqa: F401 - re-exported for browser tests
     screenshot,
     start_lab,
     stop_process,
+    wait_for_idle_kernel,
     wait_until,
     write_notebook,
 )
@@ -123,13 +129,21 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.fixture
-def open_notebook(lab: LabServer, page: Any) -> Callable[[str, list[str]], Any]:
+def frontend(request: pytest.FixtureRequest) -> str:
+    """The front end a test opens notebooks in (``"lab"`` unless parametrized)."""
+    return str(getattr(request, "param", "lab"))
+
+
+@pytest.fixture
+def open_notebook(lab: LabServer, page: Any, frontend: str) -> Callable[[str, list[str]], Any]:
     """Write ``cells`` as notebook ``name`` in the lab root, open it, wait for an idle kernel."""
 
     def open_(name: str, cells: list[str]) -> Any:
         write_notebook(lab.root, name, cells)
-        page.goto(lab.notebook_url(name))
-        expect(page.get_by_text(IDLE)).to_be_visible(timeout=60_000)
+        page.goto(lab.notebook_url(name, frontend))
+        if frontend == "lab":
+            expect(page.get_by_text(IDLE)).to_be_visible(timeout=60_000)
+        wait_for_idle_kernel(page)
         return page
 
     return open_

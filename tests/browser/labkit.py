@@ -34,6 +34,15 @@ CHROMIUM_ARGS = [
 ]
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 IDLE = "Python 3 (ipykernel) | Idle"
+#: The two front ends the browser tests run in: JupyterLab 4 and Notebook 7 (one server).
+FRONTENDS = ("lab", "notebook")
+# Whether the open notebook's kernel is idle (both front ends expose ``window.jupyterapp``).
+KERNEL_IDLE = """() => {
+  const panel = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session
+    && panel.sessionContext.session.kernel;
+  return !!kernel && kernel.status === "idle" && kernel.connectionStatus === "connected";
+}"""
 
 
 def free_port() -> int:
@@ -118,7 +127,9 @@ class LabServer:
     root: Path
     process: subprocess.Popen[bytes]
 
-    def notebook_url(self, name: str) -> str:
+    def notebook_url(self, name: str, frontend: str = "lab") -> str:
+        if frontend == "notebook":
+            return f"{self.url}/notebooks/{name}?token={self.token}"
         return f"{self.url}/lab/tree/{name}?token={self.token}&reset"
 
 
@@ -132,7 +143,8 @@ def _lab_settings(directory: Path) -> None:
 
 
 def start_lab(falnb_server: FalnbServer, root: Path, home: Path) -> LabServer:
-    """JupyterLab on 127.0.0.1 serving ``root`` (token auth, ``window.jupyterapp`` exposed),
+    """JupyterLab (and Notebook 7, at ``/notebooks/``) on 127.0.0.1 serving ``root`` (token
+    auth, ``window.jupyterapp`` exposed),
     its kernels targeting ``falnb_server``; returns once it answers. Stop its ``process``."""
     root.mkdir(parents=True, exist_ok=True)
     home.mkdir(parents=True, exist_ok=True)
@@ -159,6 +171,7 @@ def start_lab(falnb_server: FalnbServer, root: Path, home: Path) -> LabServer:
                 f"--IdentityProvider.token={token}",
                 f"--ServerApp.root_dir={root}",
                 "--LabApp.expose_app_in_browser=True",
+                "--JupyterNotebookApp.expose_app_in_browser=True",
                 "--ServerApp.disable_check_xsrf=True",
                 "--allow-root",
             ],
@@ -178,6 +191,11 @@ def start_lab(falnb_server: FalnbServer, root: Path, home: Path) -> LabServer:
         stop_process(process)
         raise
     return lab
+
+
+def wait_for_idle_kernel(page: Any, timeout: float = 60) -> None:
+    """Wait until the open notebook's kernel is connected and idle (either front end)."""
+    page.wait_for_function(KERNEL_IDLE, timeout=timeout * 1000)
 
 
 def screenshot(page: Any, name: str) -> Path:

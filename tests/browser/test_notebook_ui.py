@@ -1,18 +1,20 @@
-"""%%fal in JupyterLab + headless Chromium: live progress, Cancel, and the media outputs."""
+"""%%fal in JupyterLab 4 and Notebook 7 + headless Chromium: live progress, Cancel, media."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from labkit import FalnbServer, run_all, screenshot, wait_until
+import pytest
+from labkit import FRONTENDS, FalnbServer, run_all, screenshot, wait_until
 from playwright.sync_api import expect
 
 
+@pytest.mark.parametrize("frontend", FRONTENDS, indirect=True)
 def test_progress_view_moves_and_cancel_cancels(
-    open_notebook: Any, falnb_server: FalnbServer
+    open_notebook: Any, falnb_server: FalnbServer, frontend: str
 ) -> None:
     page = open_notebook(
-        "progress.ipynb",
+        f"progress-{frontend}.ipynb",
         ["import falnb", "%%fal local/slow --no-wait -o job\nduration: 40\nsteps: 80"],
     )
     falnb_server.clear_journal()
@@ -28,7 +30,7 @@ def test_progress_view_moves_and_cancel_cancels(
     wait_until(lambda: width() > first, timeout=20, what="the bar to move on")
     expect(view.locator(".falnb-progress-logs")).to_contain_text("step")
     expect(view.locator(".falnb-progress-status")).to_have_text("running")
-    screenshot(page, "progress-running")
+    screenshot(page, f"progress-{frontend}-running")
 
     view.locator(".falnb-progress-cancel").click()
     wait_until(
@@ -44,12 +46,13 @@ def test_progress_view_moves_and_cancel_cancels(
     expect(
         page.locator(".jp-OutputArea-output").filter(has_text="local/slow: cancelled")
     ).to_be_visible()
-    screenshot(page, "progress-cancelled")
+    screenshot(page, f"progress-{frontend}-cancelled")
 
 
-def test_images_video_and_audio_render(open_notebook: Any) -> None:
+@pytest.mark.parametrize("frontend", FRONTENDS, indirect=True)
+def test_images_video_and_audio_render(open_notebook: Any, frontend: str) -> None:
     page = open_notebook(
-        "media.ipynb",
+        f"media-{frontend}.ipynb",
         [
             "import falnb",
             (
@@ -70,4 +73,4 @@ def test_images_video_and_audio_render(open_notebook: Any) -> None:
         "v => v.readyState >= 1 || v.networkState !== 3"
     )
     expect(page.locator(".falnb-progress")).to_have_count(0)
-    screenshot(page, "media")
+    screenshot(page, f"media-{frontend}")
