@@ -5,13 +5,20 @@ pending re-attach) plugs in by overriding or filling the hook steps::
 
     prepare       look the call up in the lock; resolve the seed          -> Call
     lookup        the recorded Result of a hit (no network at all)        -> Result | None
-    submit        put the request in the queue (uploads local inputs), or
-                  re-attach to a request the lock says is still pending
-    write_down    write the request id to the lock as pending, before waiting
-    wait          follow status events into the progress view, get the output
+    attach_or_submit  re-attach to a request still pending (in the lock or in this session's
+                  memory), else check the lock is writable and put the request in the queue
+                  (uploads local inputs); at most one submission per call at a time
+    write_down    write the request id down as pending, before waiting (in memory too)
+    follow        follow status events into the progress view, get the output
     collect_media download each output file once, into the media store (fetch_media)
     build_result  the Result
     record        write the result, its seed and its media to the lock
+
+Nothing paid for is lost: only the server's definitive answer (``settles_request``) marks a
+request failed. A wait that loses the server, a download or a lock write that fails leave it
+pending (:class:`~falnb.client.RequestPendingError` says so), and a re-run re-attaches. A lock
+that cannot be written is found before anything is sent; if a write fails after that, the
+request id stays in this session's memory, so a re-run in the same kernel still re-attaches.
 
 Reproducibility (:mod:`falnb.repro`): the record mode comes from ``record=`` / ``--record``,
 else ``%fal config record=...``, else ``FALNB_RECORD``, else ``once``. The pinned seed is the
@@ -24,16 +31,36 @@ the seed the endpoint reports back.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from falnb import _runtime
-from falnb.client import HTTPError, RequestCancelledError, RequestHandle, SyncClient
+from falnb.client import (
+    FalError,
+    HTTPError,
+    RequestCancelledError,
+    RequestHandle,
+    RequestPendingError,
+    SyncClient,
+)
 from falnb.client._status import Status
-from falnb.repro import Lookup, Recorder, portable, portable_url, resolve_cap, resolve_mode
+from falnb.client._transport import download, settles_request
+from falnb.client.queue import Deadline
+from falnb.repro import (
+    LockWriteError,
+    Lookup,
+    Recorder,
+    portable,
+    portable_url,
+    resolve_cap,
+    resolve_mode,
+)
 from falnb.result import Result, decode_data_uri, find_files
 from falnb.widgets.progress import NullProgress, Progress
 
@@ -106,6 +133,11 @@ class Session:
         self._recorder = recorder
         self.config = SessionConfig(**config)
         self.jobs: dict[str, Job] = {}
+        # (request id, seed) of requests submitted and not yet collected, by call: the lock's
+        # twin in memory, which outlives a lock write that failed.
+        self._pending: dict[tuple[str | None, str], tuple[str, int | None]] = {}
+        self._slots: dict[tuple[str | None, str], threading.Lock] = {}
+        self._slots_lock = threading.Lock()
 
     @property
     def recorder(self) -> Recorder:
@@ -153,17 +185,28 @@ class Session:
         if recorded is not None:
             view.finished(recorded)
             return recorded
-        try:
-            if call.stream:
-                run = self.wait_streaming(call, view)
-            elif self.pending_request_id(call):
-                run = self.reattach(call, view)
-            else:
-                run = self.wait(call, view)
-        except BaseException as exc:
-            self.record_failure(call, exc)
-            raise
-        return self.finish(call, run, view)
+        if call.stream:
+            return self.finish(call, self.wait_streaming(call, view), view)
+        while True:
+            started = time.monotonic()
+            with self._one_submission(call) as current:
+                call = current
+                recorded = self.lookup(call)  # another thread may have recorded it meanwhile
+                if recorded is not None:
+                    view.finished(recorded)
+                    return recorded
+                reattached = self.pending_request_id(call) is not None
+                handle = self.attach_or_submit(call)
+            try:
+                run = self.follow(call, handle, view, started)
+            except BaseException as exc:
+                error = self.settle(call, handle.request_id, exc)
+                if reattached and isinstance(exc, HTTPError) and exc.status_code == 404:
+                    continue  # the server no longer knows that request: submit it afresh
+                if error is exc:
+                    raise
+                raise error from exc
+            return self.finish(call, run, view)
 
     def submit(
         self,
@@ -193,12 +236,13 @@ class Session:
             view.finished(recorded)
             return Job.done_with(call, recorded)
         started = time.monotonic()
-        pending = self.pending_request_id(call)
-        if pending:
-            handle = self.client_for(call.target).get_handle(call.endpoint, pending)
-        else:
-            handle = self.submit_request(call)
-            self.write_down(call, handle.request_id)
+        with self._one_submission(call) as current:
+            call = current
+            recorded = self.lookup(call)
+            if recorded is not None:
+                view.finished(recorded)
+                return Job.done_with(call, recorded)
+            handle = self.attach_or_submit(call)
         job = Job(self, call, handle, view, started)
         self.jobs[handle.request_id] = job
         job.start()
@@ -311,7 +355,11 @@ class Session:
         )
 
     def pending_request_id(self, call: Call) -> str | None:
-        """A request an earlier run submitted and never collected (a kernel crash, a restart)."""
+        """A request submitted earlier and not yet collected: by this session (in memory, kept
+        even when the lock could not be written), or by an earlier kernel (the lock)."""
+        key = self._key(call)
+        if key is not None and key in self._pending:
+            return self._pending[key][0]
         return call.recorded.pending_request_id if call.recorded is not None else None
 
     def client_for(self, target: TargetChoice | None) -> SyncClient:
@@ -333,85 +381,121 @@ class Session:
             self._clients[target] = SyncClient(chosen)
         return self._clients[target]
 
+    def attach_or_submit(self, call: Call) -> RequestHandle:
+        """The request to wait on: a pending one re-attached, else a new submission.
+
+        Before paying, the lock is checked writable (:class:`~falnb.repro.LockWriteError`: one
+        line naming the path and the fix; nothing is sent).
+        """
+        pending = self.pending_request_id(call)
+        if pending:
+            return self.client_for(call.target).get_handle(call.endpoint, pending)
+        if call.recorded is not None and call.recorded.recording:
+            try:
+                self.recorder.lock.check_writable()
+            except LockWriteError as exc:
+                raise LockWriteError(f"{exc}; nothing was submitted") from None
+        handle = self.submit_request(call)
+        self.write_down(call, handle.request_id)
+        return handle
+
     def submit_request(self, call: Call) -> RequestHandle:
         """Put ``call`` in the endpoint's queue (local files and images are uploaded first)."""
-        return self.client_for(call.target).submit(call.endpoint, call.arguments)
+        deadline = call.timeout if call.timeout is not None and call.timeout > 1 else None
+        # Like subscribe: a request that cannot start before the caller gives up is dropped.
+        return self.client_for(call.target).submit(
+            call.endpoint, call.arguments, start_timeout=deadline
+        )
 
     def write_down(self, call: Call, request_id: str) -> None:
-        """Write the request id to the lock as pending before waiting: nothing paid is lost."""
-        if call.recorded is not None:
-            self.recorder.begin(call.recorded, request_id, seed=call.seed)
+        """Write the request id down as pending before waiting: nothing paid is lost.
 
-    def reattach(self, call: Call, progress: Progress) -> _Run:
-        """Collect the pending request of an earlier run instead of submitting again.
-
-        If the server no longer knows the request (404), it is submitted afresh.
+        This session remembers it too; if the lock cannot be written, it says so in one line
+        and the wait goes on (a re-run in this kernel re-attaches from memory).
         """
-        request_id = self.pending_request_id(call)
-        assert request_id is not None
-        handle = self.client_for(call.target).get_handle(call.endpoint, request_id)
-        started = time.monotonic()
-        logs: list[str] = []
-        progress.request(request_id, handle.cancel)
+        key = self._key(call)
+        if key is not None:
+            self._pending[key] = (request_id, call.seed)
+        if call.recorded is None:
+            return
         try:
-            for status in handle.iter_events(with_logs=call.logs):
+            self.recorder.begin(call.recorded, request_id, seed=call.seed)
+        except (LockWriteError, OSError) as exc:
+            _notice(
+                f"falnb: {exc}; request {request_id} is still running and its id is kept in "
+                "memory, so a re-run in this kernel picks it up"
+            )
+
+    def follow(self, call: Call, handle: RequestHandle, progress: Progress, started: float) -> _Run:
+        """Follow ``handle``'s status into ``progress`` and return its output.
+
+        Lost contact shows as "reconnecting" and is ridden out (``FALNB_RECONNECT_TIMEOUT``).
+        A timeout (``call.timeout``, counted from ``started``) or an interrupt cancels the
+        request remotely (the client does it).
+        """
+        remaining = None
+        if call.timeout is not None:
+            remaining = max(0.1, call.timeout - (time.monotonic() - started))
+        deadline = Deadline(remaining)
+        logs: list[str] = []
+        progress.request(handle.request_id, handle.cancel)
+        try:
+            for status in handle._iter_events(
+                with_logs=call.logs, deadline=deadline, reconnecting=True
+            ):
                 logs.extend(_log_lines(status))
                 progress.status(status)
-            output = handle.get(timeout=call.timeout)
-        except HTTPError as exc:
-            if exc.status_code != 404:
-                raise
-            self.record_failure(call, exc)
-            return self.wait(call, progress)
-        return _Run(output, request_id, started, logs)
+            output = handle._wait(handle.async_handle._result(progress.status), deadline)
+        except KeyboardInterrupt:
+            # Raised in a callback, between two waits: cancel here (a wait cancels by itself).
+            _runtime.run(handle.async_handle.cancel_if_pending())
+            raise
+        return _Run(output, handle.request_id, started, logs)
 
-    def record_failure(self, call: Call, error: BaseException) -> None:
-        """Mark the call's pending request failed or cancelled in the lock (if one was sent)."""
+    def settle(self, call: Call, request_id: str, error: BaseException) -> BaseException:
+        """What a failed wait leaves behind; returns the error to raise.
+
+        A definitive answer (a 4xx about the request, the app's failure, a cancel, a timeout
+        that cancelled it) is recorded as failed or cancelled. Anything else leaves the request
+        pending in the lock and in memory, and the error says how to pick it up.
+        """
+        cancelled = isinstance(error, (KeyboardInterrupt, RequestCancelledError))
+        if not (cancelled or settles_request(error)):
+            return _still_pending(error, request_id)
+        self._forget(call)
         recorded = call.recorded
         if recorded is None or not recorded.recording:
-            return
+            return error
         entry = self.recorder.lock.get(recorded.fingerprint)
-        if entry is None or entry.status != "pending" or not entry.request_id:
-            return  # nothing was submitted (e.g. a 422 at submit): nothing to remember
-        cancelled = isinstance(error, (KeyboardInterrupt, RequestCancelledError))
-        self.recorder.fail(recorded, entry.request_id, error, cancelled=cancelled)
-
-    def wait(self, call: Call, progress: Progress) -> _Run:
-        """Submit, follow the status into ``progress``, and return the output.
-
-        A timeout or an interrupt cancels the request remotely (the client does it).
-        """
-        client = self.client_for(call.target)
-        started = time.monotonic()
-        logs: list[str] = []
-        request_ids: list[str] = []
-
-        def on_enqueue(request_id: str) -> None:
-            request_ids.append(request_id)
-            self.write_down(call, request_id)
-            progress.request(request_id, lambda: client.cancel(call.endpoint, request_id))
-
-        def on_update(status: Status) -> None:
-            logs.extend(_log_lines(status))
-            progress.status(status)
-
-        output = client.subscribe(
-            call.endpoint,
-            call.arguments,
-            with_logs=call.logs,
-            on_enqueue=on_enqueue,
-            on_queue_update=on_update,
-            timeout=call.timeout,
-        )
-        return _Run(output, request_ids[0] if request_ids else None, started, logs)
+        if entry is None or entry.status != "pending" or entry.request_id != request_id:
+            return error  # nothing of this request was written down: nothing to remember
+        try:
+            self.recorder.fail(recorded, request_id, error, cancelled=cancelled)
+        except LockWriteError as exc:
+            _notice(f"falnb: {exc}")
+        return error
 
     def wait_streaming(self, call: Call, progress: Progress) -> _Run:
-        """Read a streaming endpoint's partial outputs into ``progress``; the last is final."""
+        """Read a streaming endpoint's partial outputs into ``progress``; the last is final.
+
+        A stream is a direct run, which fal keeps nowhere to re-attach to: a connection lost
+        mid-stream ends the call (the error says a re-run sends it again).
+        """
         client = self.client_for(call.target)
         started = time.monotonic()
         stream = client.stream(call.endpoint, call.arguments, timeout=call.timeout)
-        for partial in stream:
-            progress.partial(partial)
+        received = 0
+        try:
+            for partial in stream:
+                received += 1
+                progress.partial(partial)
+        except FalError as exc:
+            if received == 0 or settles_request(exc):
+                raise
+            raise FalError(
+                f"{exc}; the stream broke after {received} partial outputs, and a streamed "
+                "call cannot be re-attached: re-running the cell sends it again"
+            ) from exc
         output = stream.final or {}
         return _Run(output, stream.request_id, started)
 
@@ -433,7 +517,7 @@ class Session:
         if url.startswith("data:"):
             return decode_data_uri(url)
         if call is not None and call.record == "off":
-            return _runtime.run(_download(url))
+            return _runtime.run(download(url)).content
         return self.recorder.media(url, call.recorded if call is not None else None)
 
     def build_result(self, call: Call, run: _Run, media: dict[str, bytes]) -> Result:
@@ -478,14 +562,92 @@ class Session:
         """The steps after the output arrived: media, Result, record, final view.
 
         The Result carries loopback URLs port-free, as the lock does (:mod:`falnb.repro.urls`),
-        so a run and its replays show the same output.
+        so a run and its replays show the same output. A download that fails here leaves the
+        request pending (it is paid for): the error says so, and a re-run re-attaches and
+        fetches its output again. A lock write that fails is said in one line; the Result is
+        returned and its request id kept in memory.
         """
-        downloaded = self.collect_media(run.output, call)
+        try:
+            downloaded = self.collect_media(run.output, call)
+        except (FalError, OSError) as exc:
+            if run.request_id is None or call.stream:
+                raise
+            # The output is paid for and the server still has it: the request stays pending.
+            raise _still_pending(exc, run.request_id) from exc
         media = {portable_url(url): data for url, data in downloaded.items()}
         result = self.build_result(call, replace(run, output=portable(run.output)), media)
-        self.record(call, result, media)
+        try:
+            self.record(call, result, media)
+        except (LockWriteError, OSError) as exc:
+            # The result is here: show it. Its id stays in memory, so a re-run re-attaches.
+            _notice(
+                f"falnb: {exc}; the result is not recorded, and request {run.request_id} is "
+                "kept in memory, so a re-run in this kernel picks it up again"
+            )
+        else:
+            self._forget(call)
         progress.finished(result)
         return result
+
+    # -- one submission per call, and the ids held in memory -----------------------------------
+
+    def _key(self, call: Call) -> tuple[str | None, str] | None:
+        """What identifies a call in memory: its target and fingerprint (None: not recorded)."""
+        recorded = call.recorded
+        if recorded is None or not recorded.recording:
+            return None
+        return (call.target, recorded.fingerprint)
+
+    @contextlib.contextmanager
+    def _one_submission(self, call: Call) -> Iterator[Call]:
+        """Hold the call's submission slot; yields the call with the lock's latest entry.
+
+        Two identical calls at once (two threads, a ``--no-wait`` job and a re-run) take turns
+        here: the second finds the first's request pending and re-attaches to it.
+        """
+        key = self._key(call)
+        if key is None:
+            yield call
+            return
+        with self._slots_lock:
+            slot = self._slots.setdefault(key, threading.Lock())
+        with slot:
+            call = replace(call, recorded=self._fresh(call))
+            held = self._pending.get(key)
+            entry = call.recorded.entry if call.recorded is not None else None
+            seed = held[1] if held else entry.seed if entry and entry.status == "pending" else None
+            if seed is not None and call.seed is not None and seed != call.seed:
+                # Re-attaching to a request sent with another (auto) seed: that seed is pinned.
+                call = replace(call, seed=seed, arguments={**call.arguments, "seed": seed})
+            yield call
+
+    def _fresh(self, call: Call) -> Lookup | None:
+        """The call's lock lookup read again (another thread or kernel may have written it)."""
+        recorded = call.recorded
+        if recorded is None or not recorded.recording:
+            return recorded
+        return replace(recorded, entry=self.recorder.lock.get(recorded.fingerprint))
+
+    def _forget(self, call: Call) -> None:
+        key = self._key(call)
+        if key is not None:
+            self._pending.pop(key, None)
+
+
+def _still_pending(error: BaseException, request_id: str) -> BaseException:
+    """The error to raise for a request left pending: one line that says how to pick it up."""
+    if not isinstance(error, (FalError, OSError)):
+        return error  # not one of ours (a bug, an interrupt): raised as it is
+    return RequestPendingError(
+        f"{error}; the request {request_id} is still pending; re-run the cell to pick up "
+        "its result",
+        request_id=request_id,
+    )
+
+
+def _notice(message: str) -> None:
+    """One line on stderr (the cell's output), for what the user must know but can wait on."""
+    print(message, file=sys.stderr, flush=True)  # noqa: T201
 
 
 def _notebook_path() -> str | None:
@@ -514,16 +676,6 @@ def _env() -> dict[str, str]:
     import os  # noqa: PLC0415
 
     return {k: v for k, v in os.environ.items() if k != "FALNB_TARGET"}
-
-
-async def _download(url: str) -> bytes:
-    import httpx  # noqa: PLC0415
-
-    # Output files are public (fal.media, and the local server's /_cdn): no key is sent.
-    async with httpx.AsyncClient(timeout=httpx.Timeout(60.0), follow_redirects=True) as http:
-        response = await http.get(url)
-        response.raise_for_status()
-        return response.content
 
 
 class Job:
@@ -574,21 +726,19 @@ class Job:
     def _follow(self) -> None:
         assert self._handle is not None
         assert self._session is not None
-        logs: list[str] = []
+        session, handle = self._session, self._handle
         try:
-            for status in self._handle.iter_events(with_logs=self.call.logs):
-                logs.extend(_log_lines(status))
-                self._progress.status(status)
-            remaining = None
-            if self.call.timeout is not None:
-                remaining = max(0.1, self.call.timeout - (time.monotonic() - self._started))
-            output = self._handle.get(timeout=remaining)
-            run = _Run(output, self._handle.request_id, self._started, logs)
-            self._result = self._session.finish(replace(self.call), run, self._progress)
+            try:
+                run = session.follow(self.call, handle, self._progress, self._started)
+            except BaseException as exc:
+                error = session.settle(self.call, handle.request_id, exc)
+                if error is exc:
+                    raise
+                raise error from exc
+            self._result = session.finish(self.call, run, self._progress)
         except BaseException as exc:  # noqa: BLE001 - handed to whoever asks for the result
             self._error = exc
             cancelled = isinstance(exc, RequestCancelledError)
-            self._session.record_failure(self.call, exc)
             self._progress.failed(str(exc), cancelled=cancelled)
         finally:
             self._done.set()

@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Completed", "InProgress", "LogDeduper", "Queued", "Status", "parse_status"]
+__all__ = [
+    "Completed",
+    "InProgress",
+    "LogDeduper",
+    "Queued",
+    "Reconnecting",
+    "Status",
+    "parse_status",
+]
 
 Log = dict[str, Any]
 
@@ -42,6 +50,18 @@ class Completed(Status):
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     error_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Reconnecting(Status):
+    """Not one of fal's states: falnb lost the server ``seconds`` ago and is reconnecting.
+
+    ``reason`` is the last failure, briefly (``ConnectError``, ``503``). Only falnb's own views
+    ask for it; the public status iterators yield fal's three states alone.
+    """
+
+    reason: str
+    seconds: float = 0.0
 
 
 class LogDeduper:

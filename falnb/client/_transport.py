@@ -9,6 +9,11 @@ Retry rules (fal-protocol.md section 7.4, plus Retry-After):
   not accept it: a connect failure, 408/409/429, or a 5xx from the ingress (no
   ``x-fal-request-id``). A 5xx that carries a request id, or a connection lost after the body
   was sent, is raised instead, so a paid-for request is never submitted twice.
+
+Waiting on a request the server has accepted is more patient than one call: the wait keeps
+reconnecting for ``RetryPolicy.reconnect`` seconds without contact (``$FALNB_RECONNECT_TIMEOUT``,
+default two minutes) before it gives up, and gives up without cancelling (see
+:func:`settles_request` for which answers end a wait).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import email.utils
 import functools
 import json as jsonlib
 import logging
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -42,13 +48,16 @@ if TYPE_CHECKING:
     from falnb._settings import Target
 
 __all__ = [
+    "RECONNECT_ENV",
     "ConnectionFailedError",
     "RetryPolicy",
     "Transport",
     "connection_failed",
+    "download",
     "error_from_response",
     "forget_credentials",
     "redact_url",
+    "settles_request",
 ]
 
 logger = logging.getLogger("falnb.client")
@@ -56,6 +65,11 @@ logger = logging.getLogger("falnb.client")
 USER_AGENT = f"falnb/{__version__} (python)"
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
 _SECRET_PARAMS = frozenset({"fal_jwt_token", "token", "sig", "signature"})
+RECONNECT_ENV = "FALNB_RECONNECT_TIMEOUT"
+#: Seconds without contact a wait on an accepted request rides out (a blip, a Wi-Fi change).
+DEFAULT_RECONNECT = 120.0
+#: The longest pause between two reconnection attempts, so a healed server is seen soon.
+MAX_RECONNECT_DELAY = 5.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,24 @@ class RetryPolicy:
     base_delay: float = 0.25
     max_delay: float = 15.0
     statuses: frozenset[int] = field(default=RETRYABLE_STATUSES)
+    reconnect: float | None = None
+    """Seconds without contact a wait on an accepted request keeps reconnecting (None:
+    ``$FALNB_RECONNECT_TIMEOUT``, else two minutes)."""
+
+    def reconnect_budget(self) -> float:
+        """:attr:`reconnect`, else ``$FALNB_RECONNECT_TIMEOUT``, else the default."""
+        if self.reconnect is not None:
+            return self.reconnect
+        raw = os.environ.get(RECONNECT_ENV, "").strip()
+        try:
+            return max(0.0, float(raw)) if raw else DEFAULT_RECONNECT
+        except ValueError:
+            logger.warning("ignoring %s=%r: not a number of seconds", RECONNECT_ENV, raw)
+            return DEFAULT_RECONNECT
+
+    def reconnect_delay(self, attempt: int) -> float:
+        """Seconds before reconnection attempt ``attempt + 1``: backoff, capped short."""
+        return min(self.delay(attempt), MAX_RECONNECT_DELAY)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before try ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -189,6 +221,33 @@ def connection_failed(exc: httpx.TransportError, request: httpx.Request) -> Conn
     return ConnectionFailedError(
         f"could not reach {request.method} {redact_url(request.url)}: {reason}", request=request
     )
+
+
+def settles_request(error: BaseException) -> bool:
+    """Whether ``error``, met while waiting on an accepted request, is the server's final word.
+
+    Only a definitive answer ends a request for good (a lock entry may then say ``failed``):
+    a 4xx about that request, or the app's own recorded failure (a 5xx carrying the request
+    id, from its result). Transport failures, gateway errors (5xx without a request id,
+    408/409/429) and a rejected key (401/403, about the caller, not the request) settle
+    nothing: the request may still be running, or done and paid for.
+    """
+    from falnb.client.errors import (  # noqa: PLC0415 - errors imports nothing from here
+        RequestCancelledError,
+        RequestPendingError,
+        RequestTimeoutError,
+    )
+
+    if isinstance(error, (RequestCancelledError, RequestTimeoutError)):
+        return True
+    if isinstance(error, RequestPendingError) or not isinstance(error, HTTPError):
+        return False
+    status = error.status_code
+    if status in (401, 403, 408, 409, 429):
+        return False
+    if status >= 500:
+        return error.request_id is not None
+    return True
 
 
 def _accepted_by_server(response: httpx.Response) -> bool:
@@ -345,69 +404,115 @@ class Transport:
         raise_for_status: bool = True,
     ) -> httpx.Response:
         """The retry loop shared by :meth:`request` and :meth:`stream`."""
-        attempt = 0
-        while True:
-            attempt += 1
-            request = build()
-            try:
-                response = await self._http.send(request, stream=stream)
-            except httpx.HTTPError as exc:
-                forget_credentials(request, getattr(exc, "_request", None))
-                if not isinstance(exc, httpx.TransportError):
-                    raise
-                if attempt >= policy.max_attempts or not self._may_retry_exception(
-                    exc, request, creates_work=creates_work
-                ):
-                    raise connection_failed(exc, request) from exc
-                await self._sleep(
-                    policy, attempt, None, f"{type(exc).__name__} on {request.method}"
-                )
-                continue
-            forget_credentials(request, *_sent_requests(response))
-            if response.is_success or not raise_for_status:
-                return response
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-            error = error_from_response(response)
-            if attempt >= policy.max_attempts or not self._may_retry_status(
-                response, policy, creates_work=creates_work or final_app_errors
+        return await _send(
+            self._http,
+            build,
+            policy,
+            stream=stream,
+            creates_work=creates_work,
+            final_app_errors=final_app_errors,
+            raise_for_status=raise_for_status,
+        )
+
+
+async def _send(
+    http: httpx.AsyncClient,
+    build: Callable[[], httpx.Request],
+    policy: RetryPolicy,
+    *,
+    stream: bool,
+    creates_work: bool,
+    final_app_errors: bool = False,
+    raise_for_status: bool = True,
+) -> httpx.Response:
+    """falnb's one retry loop: every request to fal (and every output download) goes here."""
+    attempt = 0
+    while True:
+        attempt += 1
+        request = build()
+        try:
+            response = await http.send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            forget_credentials(request, getattr(exc, "_request", None))
+            if not isinstance(exc, httpx.TransportError):
+                raise
+            if attempt >= policy.max_attempts or not _may_retry_exception(
+                exc, request, creates_work=creates_work
             ):
-                raise error
-            await self._sleep(
-                policy,
-                attempt,
-                parse_retry_after(response, error.body),
-                f"{response.status_code} on {request.method}",
-            )
+                raise connection_failed(exc, request) from exc
+            await _sleep(policy, attempt, None, f"{type(exc).__name__} on {request.method}")
+            continue
+        forget_credentials(request, *_sent_requests(response))
+        if response.is_success or not raise_for_status:
+            return response
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        error = error_from_response(response)
+        if attempt >= policy.max_attempts or not _may_retry_status(
+            response, policy, creates_work=creates_work or final_app_errors
+        ):
+            raise error
+        await _sleep(
+            policy,
+            attempt,
+            parse_retry_after(response, error.body),
+            f"{response.status_code} on {request.method}",
+        )
 
-    @staticmethod
-    def _may_retry_exception(
-        exc: httpx.TransportError, request: httpx.Request, *, creates_work: bool
-    ) -> bool:
-        if isinstance(exc, httpx.TimeoutException) and "x-fal-request-timeout" in request.headers:
-            return False
-        if creates_work:
-            # Only failures before the request reached the server are safe to repeat.
-            return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
-        return True
 
-    @staticmethod
-    def _may_retry_status(
-        response: httpx.Response, policy: RetryPolicy, *, creates_work: bool
-    ) -> bool:
-        status = response.status_code
-        if status not in policy.statuses:
-            return False
-        if status == 504 and response.headers.get("x-fal-request-timeout-type") == "user":
-            return False
-        return not (creates_work and status >= 500 and _accepted_by_server(response))
+def _may_retry_exception(
+    exc: httpx.TransportError, request: httpx.Request, *, creates_work: bool
+) -> bool:
+    if isinstance(exc, httpx.TimeoutException) and "x-fal-request-timeout" in request.headers:
+        return False
+    if creates_work:
+        # Only failures before the request reached the server are safe to repeat.
+        return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    return True
 
-    @staticmethod
-    async def _sleep(
-        policy: RetryPolicy, attempt: int, retry_after: float | None, why: str
-    ) -> None:
-        delay = policy.delay(attempt, retry_after)
-        logger.debug("retrying after %.2fs (%s, attempt %d)", delay, why, attempt)
-        await asyncio.sleep(delay)
+
+def _may_retry_status(response: httpx.Response, policy: RetryPolicy, *, creates_work: bool) -> bool:
+    status = response.status_code
+    if status not in policy.statuses:
+        return False
+    if status == 504 and response.headers.get("x-fal-request-timeout-type") == "user":
+        return False
+    return not (creates_work and status >= 500 and _accepted_by_server(response))
+
+
+async def _sleep(policy: RetryPolicy, attempt: int, retry_after: float | None, why: str) -> None:
+    delay = policy.delay(attempt, retry_after)
+    logger.debug("retrying after %.2fs (%s, attempt %d)", delay, why, attempt)
+    await asyncio.sleep(delay)
+
+
+#: The download pool and the loop it belongs to (a pool cannot cross event loops).
+_downloads: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+DOWNLOAD_STATUSES = RETRYABLE_STATUSES | {500}
+
+
+async def download(url: str, *, retry: RetryPolicy | None = None) -> httpx.Response:
+    """GET a public output file (fal.media, the local server's ``/_cdn``) with falnb's retries.
+
+    No key is sent: fal's media URLs are public and a key must not leak to a CDN. A download
+    repeats nothing paid for, so transport errors and 408/409/429/500/502/503/504 are retried.
+    Downloads on one event loop (falnb's) share one connection pool.
+    """
+    global _downloads  # noqa: PLW0603 - one pool per loop
+    loop = asyncio.get_running_loop()
+    if _downloads is None or _downloads[0] is not loop:
+        _downloads = (
+            loop,
+            httpx.AsyncClient(
+                timeout=httpx.Timeout(60.0, connect=15.0),
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=True,
+            ),
+        )
+    http = _downloads[1]
+    policy = retry or RetryPolicy(statuses=DOWNLOAD_STATUSES)
+    return await _send(
+        http, lambda: http.build_request("GET", url), policy, stream=False, creates_work=False
+    )

@@ -17,6 +17,7 @@ __all__ = [
     "RateLimitedError",
     "RealtimeError",
     "RequestCancelledError",
+    "RequestPendingError",
     "RequestTimeoutError",
     "ValidationError",
     "WebhookVerificationError",
@@ -133,6 +134,18 @@ class RequestTimeoutError(FalError, TimeoutError):
 
 class RequestCancelledError(FalError):
     """The request was cancelled (by the caller, an interrupt or a timeout)."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+class RequestPendingError(FalError):
+    """The wait lost the server for too long; the request was not cancelled and may still run.
+
+    Nothing was settled: the request may be done (and paid for) by now. ``request_id`` picks it
+    up later (``client.get_handle(endpoint, request_id)``; a ``%%fal`` re-run re-attaches).
+    """
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)

@@ -4,7 +4,9 @@ The coroutines named ``_...`` run on falnb's loop (``falnb._runtime``); the publ
 :class:`AsyncRequestHandle` hop onto it from whatever loop calls them, and
 :class:`RequestHandle` blocks on them. Waiting on a request (``get``, ``iter_events``) cancels
 it remotely when the wait is interrupted, cancelled or times out: nothing keeps running unpaid
-for attention.
+for attention. A wait that loses the server keeps reconnecting for the retry policy's
+``reconnect`` budget, then raises :class:`RequestPendingError` without cancelling: only the
+server's definitive answer ends a request (``falnb.client._transport.settles_request``).
 """
 
 from __future__ import annotations
@@ -29,9 +31,20 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from falnb import _runtime
-from falnb.client._status import Completed, LogDeduper, Status, parse_status
-from falnb.client._transport import NO_RETRY, Transport
-from falnb.client.errors import HTTPError, RequestCancelledError, RequestTimeoutError
+from falnb.client._status import Completed, LogDeduper, Reconnecting, Status, parse_status
+from falnb.client._transport import (
+    NO_RETRY,
+    RetryPolicy,
+    Transport,
+    settles_request,
+)
+from falnb.client.errors import (
+    HTTPError,
+    RateLimitedError,
+    RequestCancelledError,
+    RequestPendingError,
+    RequestTimeoutError,
+)
 
 __all__ = [
     "AsyncRequestHandle",
@@ -44,6 +57,7 @@ __all__ = [
 
 T = TypeVar("T")
 Priority = Literal["normal", "low"]
+OnReconnect = Callable[[Reconnecting], object]
 
 _NAMESPACES = ("workflows", "comfy")
 _LEGACY_ID = re.compile(r"^([0-9]+)-([a-zA-Z0-9-]+)$")
@@ -117,16 +131,82 @@ class Deadline:
 
 
 async def _fetch_status(
-    transport: Transport, status_url: str, *, with_logs: bool, logs: LogDeduper | None = None
+    transport: Transport,
+    status_url: str,
+    *,
+    with_logs: bool,
+    logs: LogDeduper | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Status:
     response = await transport.request(
-        "GET", status_url, params={"logs": "1" if with_logs else "0"}
+        "GET", status_url, params={"logs": "1" if with_logs else "0"}, retry=retry
     )
     return parse_status(response.json(), logs)
 
 
 class _StreamUnavailableError(Exception):
     """The status stream answered, but not with an event stream."""
+
+
+def _worth_reconnecting(error: BaseException, *, reading_result: bool = False) -> bool:
+    """Whether a failed read about an accepted request may heal by trying again."""
+    if isinstance(error, (httpx.TransportError, SSEError, _StreamUnavailableError)):
+        return True
+    if not isinstance(error, HTTPError):
+        return False
+    if error.status_code in (408, 409, 429):
+        return True
+    # A status read never carries the app's answer; a result read does when it has an id.
+    return error.status_code >= 500 and not (reading_result and settles_request(error))
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, HTTPError):
+        return str(error.status_code)
+    cause = error.__cause__ if isinstance(error.__cause__, httpx.TransportError) else error
+    return type(cause).__name__
+
+
+class _Contact:
+    """How long a wait has not heard from the server, and when it stops reconnecting."""
+
+    def __init__(self, policy: RetryPolicy, request_id: str | None) -> None:
+        self.policy = policy
+        self.budget = policy.reconnect_budget()
+        self.request_id = request_id
+        self.lost_at: float | None = None
+        self.attempts = 0
+        self.retry_after: float | None = None
+
+    def heard(self) -> None:
+        self.lost_at, self.attempts = None, 0
+
+    def lost(self, error: BaseException) -> Reconnecting:
+        """Note one failed attempt; past the budget, raise :class:`RequestPendingError`."""
+        now = time.monotonic()
+        if self.lost_at is None:
+            self.lost_at = now
+        self.attempts += 1
+        silent = now - self.lost_at
+        self.retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
+        if silent >= self.budget:
+            which = f"request {self.request_id}" if self.request_id else "the request"
+            raise RequestPendingError(
+                f"lost the server for {silent:.0f} s while waiting for {which} ({error}); "
+                "it was not cancelled",
+                request_id=self.request_id,
+            ) from error
+        return Reconnecting(reason=_reason(error), seconds=round(silent, 1))
+
+    async def pause(self) -> None:
+        """Back off before the next attempt, never past the budget (so it gets a last try)."""
+        delay = self.policy.reconnect_delay(self.attempts)
+        if self.retry_after is not None:
+            delay = max(delay, self.retry_after)
+        if self.lost_at is not None:
+            left = self.budget - (time.monotonic() - self.lost_at)
+            delay = min(delay, max(0.0, left))
+        await asyncio.sleep(delay)
 
 
 async def _stream_status(
@@ -153,37 +233,61 @@ async def _stream_status(
 
 
 async def iter_status(
-    transport: Transport, status_url: str, *, with_logs: bool
+    transport: Transport,
+    status_url: str,
+    *,
+    with_logs: bool,
+    reconnecting: bool = False,
+    request_id: str | None = None,
 ) -> AsyncGenerator[Status, None]:
     """Every status of a request until (and including) :class:`Completed`.
 
     Uses the SSE status stream, reopening it when it drops (the server resends the current
-    status at once); after ``STREAM_ATTEMPTS`` failures in a row it polls with backoff.
+    status at once); after ``STREAM_ATTEMPTS`` failures in a row it polls with backoff. Lost
+    contact is ridden out for the policy's ``reconnect`` budget (each failed attempt yields a
+    :class:`Reconnecting` when ``reconnecting``), then :class:`RequestPendingError` is raised.
     Log lines are de-duplicated, so each reaches the caller once.
     """
     logs = LogDeduper()
+    contact = _Contact(transport.retry, request_id)
     failures = 0
     while failures < STREAM_ATTEMPTS:
+        lost: Reconnecting | None = None
         try:
             async with aclosing(
                 _stream_status(transport, status_url, with_logs=with_logs)
             ) as events:
                 async for data in events:
                     failures = 0
+                    contact.heard()
                     status = parse_status(data, logs)
                     yield status
                     if isinstance(status, Completed):
                         return
-        except HTTPError as exc:
-            if exc.status_code in _FINAL_STATUSES:
+        except (HTTPError, httpx.TransportError, SSEError, _StreamUnavailableError) as exc:
+            if isinstance(exc, HTTPError) and exc.status_code in _FINAL_STATUSES:
                 raise
-        except (httpx.TransportError, SSEError, _StreamUnavailableError):
-            pass
+            if _worth_reconnecting(exc):
+                lost = contact.lost(exc)
+        if lost is not None and reconnecting:
+            yield lost
         failures += 1
         await asyncio.sleep(min(0.05 * 2**failures, POLL_MAX))
     delay = POLL_START
     while True:
-        status = await _fetch_status(transport, status_url, with_logs=with_logs, logs=logs)
+        try:
+            status = await _fetch_status(
+                transport, status_url, with_logs=with_logs, logs=logs, retry=NO_RETRY
+            )
+        except Exception as exc:
+            if not _worth_reconnecting(exc):
+                raise
+            lost = contact.lost(exc)
+            if reconnecting:
+                yield lost
+            await contact.pause()
+            continue
+        contact.heard()
         yield status
         if isinstance(status, Completed):
             return
@@ -192,19 +296,34 @@ async def iter_status(
 
 
 async def _fetch_result(
-    transport: Transport, response_url: str, request_id: str | None = None
+    transport: Transport,
+    response_url: str,
+    request_id: str | None = None,
+    on_reconnect: OnReconnect | None = None,
 ) -> dict[str, Any]:
-    try:
-        # A failed request's result replays the app's answer: retrying it changes nothing.
-        response = await transport.request("GET", response_url, final_app_errors=True)
-    except HTTPError as exc:
-        if exc.status_code == 499 or exc.error_type == "client_cancelled":
-            rid = request_id or exc.request_id
-            raise RequestCancelledError(
-                f"request {rid} was cancelled" if rid else "the request was cancelled",
-                request_id=rid,
-            ) from None
-        raise
+    contact = _Contact(transport.retry, request_id)
+    while True:
+        try:
+            # A failed request's result replays the app's answer: retrying it changes nothing.
+            response = await transport.request(
+                "GET", response_url, final_app_errors=True, retry=NO_RETRY
+            )
+            break
+        except HTTPError as exc:
+            if exc.status_code == 499 or exc.error_type == "client_cancelled":
+                rid = request_id or exc.request_id
+                raise RequestCancelledError(
+                    f"request {rid} was cancelled" if rid else "the request was cancelled",
+                    request_id=rid,
+                ) from None
+            if not _worth_reconnecting(exc, reading_result=True):
+                raise
+            lost = contact.lost(exc)
+        except httpx.TransportError as exc:
+            lost = contact.lost(exc)
+        if on_reconnect is not None:
+            on_reconnect(lost)
+        await contact.pause()
     result = response.json()
     if not isinstance(result, dict):
         return {"result": result}
@@ -299,15 +418,25 @@ class AsyncRequestHandle:
         self._completed = self._completed or isinstance(status, Completed)
         return status
 
-    async def _events(self, *, with_logs: bool) -> AsyncGenerator[Status, None]:
-        events = iter_status(self._client._transport(), self.status_url, with_logs=with_logs)
+    async def _events(
+        self, *, with_logs: bool, reconnecting: bool = False
+    ) -> AsyncGenerator[Status, None]:
+        events = iter_status(
+            self._client._transport(),
+            self.status_url,
+            with_logs=with_logs,
+            reconnecting=reconnecting,
+            request_id=self.request_id,
+        )
         async with aclosing(events):
             async for status in events:
                 self._completed = self._completed or isinstance(status, Completed)
                 yield status
 
-    async def _result(self) -> dict[str, Any]:
-        return await _fetch_result(self._client._transport(), self.response_url, self.request_id)
+    async def _result(self, on_reconnect: OnReconnect | None = None) -> dict[str, Any]:
+        return await _fetch_result(
+            self._client._transport(), self.response_url, self.request_id, on_reconnect
+        )
 
     async def _wait_and_fetch(self) -> dict[str, Any]:
         if not self._completed:
@@ -420,8 +549,10 @@ class RequestHandle:
             _runtime.run(self._async.cancel_if_pending())
             raise
 
-    def _iter_events(self, *, with_logs: bool, deadline: Deadline) -> Generator[Status, None, None]:
-        events = self._async._events(with_logs=with_logs)
+    def _iter_events(
+        self, *, with_logs: bool, deadline: Deadline, reconnecting: bool = False
+    ) -> Generator[Status, None, None]:
+        events = self._async._events(with_logs=with_logs, reconnecting=reconnecting)
         try:
             while True:
                 try:

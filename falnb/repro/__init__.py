@@ -19,7 +19,13 @@ Example::
 from __future__ import annotations
 
 from falnb.repro.fingerprint import ArgumentError, canonical_arguments, fingerprint
-from falnb.repro.lockfile import Entry, LockFile, LockFileError, default_lock_path
+from falnb.repro.lockfile import (
+    Entry,
+    LockFile,
+    LockFileError,
+    LockWriteError,
+    default_lock_path,
+)
 from falnb.repro.media_folder import MediaFolder, parse_cap, resolve_cap
 from falnb.repro.modes import RecordMode, parse_mode, resolve_mode
 from falnb.repro.recorder import Lookup, Recorder, ReplayMissError, find_media
@@ -37,6 +43,7 @@ __all__ = [
     "Entry",
     "LockFile",
     "LockFileError",
+    "LockWriteError",
     "Lookup",
     "MediaFolder",
     "MediaIntegrityError",

@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -44,6 +45,7 @@ __all__ = [
     "EntryStatus",
     "LockFile",
     "LockFileError",
+    "LockWriteError",
     "default_lock_path",
 ]
 
@@ -56,10 +58,32 @@ _ABOUT = (
 )
 
 EntryStatus = Literal["pending", "completed", "failed", "cancelled"]
+#: Room a write probe asks for beyond the current file: a pending entry, or a modest result.
+_PROBE_SLACK = 64 * 1024
 
 
 class LockFileError(FalError):
     """The lock file cannot be read (e.g. a merge conflict left it invalid)."""
+
+
+class LockWriteError(FalError):
+    """The lock file cannot be written: a read-only directory, a full disk, a directory there.
+
+    The message is one line naming the path, the reason and the fix.
+    """
+
+
+def _write_error(path: Path, exc: OSError) -> LockWriteError:
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno == errno.EISDIR or path.is_dir():
+        reason, fix = "it is a directory", "remove it, or set FALNB_LOCK to a file"
+    elif exc.errno == errno.ENOSPC:
+        fix = "free some disk space, or set FALNB_LOCK to a file on another disk"
+    else:
+        fix = "make its directory writable, or set FALNB_LOCK to a writable file"
+    return LockWriteError(
+        f"cannot write the lock file {path}: {reason}; {fix} (or run with --record off)"
+    )
 
 
 @dataclass(frozen=True)
@@ -187,6 +211,8 @@ class LockFile:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
+        except IsADirectoryError as exc:
+            raise _write_error(self.path, exc) from None  # nor can it be written: say how
         try:
             data = json.loads(text)
             raw = data["entries"]
@@ -216,14 +242,50 @@ class LockFile:
 
     @contextlib.contextmanager
     def edit(self) -> Iterator[dict[str, Entry]]:
-        """Read-modify-write under the inter-process lock; the dict is written back on exit."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Read-modify-write under the inter-process lock; the dict is written back on exit.
+
+        A write that fails raises :class:`LockWriteError` (the file is left as it was).
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._lock():
+                entries = self.entries()
+                yield entries
+                self._write(entries)
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+
+    def check_writable(self) -> None:
+        """Raise :class:`LockWriteError` unless a write would succeed now (before paying).
+
+        Probes what a write does: the directory, the inter-process lock beside the file, and
+        room on the disk for the file as written plus an entry (a temporary file, removed).
+        """
+        try:
+            if self.path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.path))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            size = _PROBE_SLACK + (self.path.stat().st_size if self.path.exists() else 0)
+            with self._lock():
+                fd, tmp = tempfile.mkstemp(
+                    dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".probe"
+                )
+                try:
+                    with os.fdopen(fd, "wb") as file:
+                        file.write(b" " * size)
+                        file.flush()
+                        os.fsync(file.fileno())
+                finally:
+                    with contextlib.suppress(OSError):
+                        os.unlink(tmp)
+        except OSError as exc:
+            raise _write_error(self.path, exc) from None
+
+    def _lock(self) -> FileLock:
+        """The inter-process lock, made on first use."""
         if self._mutex is None:
             self._mutex = FileLock(str(_mutex_path(self.path)))
-        with self._mutex:
-            entries = self.entries()
-            yield entries
-            self._write(entries)
+        return self._mutex
 
     def render(self, entries: Mapping[str, Entry]) -> str:
         """The file's text for ``entries``: stable, sorted, secrets redacted."""

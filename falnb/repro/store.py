@@ -31,14 +31,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from filelock import FileLock
 
+from falnb import _runtime
 from falnb._paths import shown
-from falnb.client.errors import FalError
+from falnb.client._transport import download
+from falnb.client.errors import FalError, HTTPError
 
 __all__ = [
     "CACHE_ENV",
+    "MediaDownloadError",
     "MediaIntegrityError",
     "MediaRef",
     "MediaStore",
@@ -55,6 +57,10 @@ Fetcher = Callable[[str], tuple[bytes, str | None]]
 
 class MediaIntegrityError(FalError):
     """A stored media file does not match its sha256 and cannot be fetched again."""
+
+
+class MediaDownloadError(FalError):
+    """An output file could not be downloaded (after falnb's retries)."""
 
 
 class OfflineError(FalError):
@@ -114,13 +120,16 @@ def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
 
 
 def _http_fetch(url: str) -> tuple[bytes, str | None]:
+    # Through falnb's retrying transport: a CDN blip after a paid request must not lose it.
     # No Authorization header: fal's media URLs are public and a key must not leak to a CDN.
     try:
-        response = httpx.get(url, follow_redirects=True, timeout=60.0)
-    except httpx.HTTPError as exc:
-        raise MediaIntegrityError(f"could not download {_short(url)}: {exc}") from None
-    if response.status_code != 200:
-        raise MediaIntegrityError(f"could not download {_short(url)}: HTTP {response.status_code}")
+        response = _runtime.run(download(url))
+    except HTTPError as exc:
+        raise MediaDownloadError(
+            f"could not download {_short(url)}: HTTP {exc.status_code}"
+        ) from None
+    except FalError as exc:
+        raise MediaDownloadError(f"could not download {_short(url)}: {exc}") from None
     content_type = response.headers.get("content-type")
     return response.content, content_type.split(";")[0].strip() if content_type else None
 
@@ -227,7 +236,10 @@ class MediaStore:
                 f"media {sha256[:12]}… {problem}; fetching it again from {_short(url)} needs "
                 "the network, and record=none"
             )
-        fresh, _ = self._fetch(url)
+        try:
+            fresh, _ = self._fetch(url)
+        except FalError as exc:
+            raise MediaIntegrityError(f"media {sha256[:12]}… {problem}, and {exc}") from None
         if _sha256(fresh) != sha256:
             raise MediaIntegrityError(
                 f"media {sha256[:12]}… {problem}, and {_short(url)} now serves different content"

@@ -5,6 +5,7 @@ var LABELS = {
   SUBMITTING: "submitting",
   IN_QUEUE: "in queue",
   IN_PROGRESS: "running",
+  RECONNECTING: "reconnecting",
   COMPLETED: "done",
   CANCELLED: "cancelled",
   ERROR: "failed"

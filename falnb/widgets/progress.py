@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from falnb import _comm_pump
-from falnb.client._status import Completed, InProgress, Queued, Status
+from falnb.client._status import Completed, InProgress, Queued, Reconnecting, Status
 
 if TYPE_CHECKING:
     from falnb.result import Result
@@ -35,7 +35,9 @@ __all__ = [
 _STEP = re.compile(r"\b(\d+)\s*/\s*(\d+)\b")
 _STATIC = Path(__file__).resolve().parent.parent / "static"
 MAX_LOG_LINES = 5
-State = Literal["SUBMITTING", "IN_QUEUE", "IN_PROGRESS", "COMPLETED", "CANCELLED", "ERROR"]
+State = Literal[
+    "SUBMITTING", "IN_QUEUE", "IN_PROGRESS", "RECONNECTING", "COMPLETED", "CANCELLED", "ERROR"
+]
 
 
 @dataclass
@@ -54,6 +56,12 @@ class ProgressState:
     ended: float | None = None
 
     def apply(self, status: Status) -> None:
+        if isinstance(status, Reconnecting):
+            self.status = "RECONNECTING"
+            self.error = f"lost the server {status.seconds:.0f} s ago ({status.reason}), retrying"
+            return
+        if self.status == "RECONNECTING":
+            self.error = ""  # back in touch: the next state replaces the notice
         if isinstance(status, Queued):
             self.status, self.queue_position = "IN_QUEUE", status.position
             return
@@ -85,6 +93,7 @@ class ProgressState:
             "SUBMITTING": "submitting",
             "IN_QUEUE": "in queue",
             "IN_PROGRESS": "running",
+            "RECONNECTING": "reconnecting",
             "COMPLETED": "done",
             "CANCELLED": "cancelled",
             "ERROR": "failed",

@@ -6,6 +6,7 @@ const LABELS = {
   SUBMITTING: "submitting",
   IN_QUEUE: "in queue",
   IN_PROGRESS: "running",
+  RECONNECTING: "reconnecting",
   COMPLETED: "done",
   CANCELLED: "cancelled",
   ERROR: "failed",
