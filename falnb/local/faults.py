@@ -1,9 +1,10 @@
 """Fault injection for the local server: the failures fal's gateway and runners produce.
 
 Fault injection is off unless the server is started for tests with ``LocalServer(faults=True)``
-(``falnb serve --faults``); otherwise the header is ignored and adding a rule is an error. It
-applies only to requests that passed auth, so a caller without the key can never hold, reset or
-forge an answer.
+(``falnb serve --faults``); otherwise the header is ignored and adding a rule is an error. The
+header applies only to requests that passed auth, so a caller without the key can never hold,
+reset or forge an answer; rules (set by the test, not the caller) also apply to public paths
+such as ``/_cdn`` file downloads.
 
 A fault is a :class:`FaultRule`. Tests add rules from Python::
 
@@ -23,7 +24,10 @@ A spec is ``;``-separated ``key=value`` items and flags:
 ``drop``             SSE routes: close the stream after its first event (no COMPLETED);
                      other routes: same as ``reset``
 ``reset``            abort the connection without any response
+``cut``              SSE routes: abort the connection after the first event (a broken stream);
+                     other routes: same as ``reset``
 ``times=N`` / ``rate=P``  fire at most N times / with probability P (seeded, reproducible)
+``duration=S``       fire only during the S seconds after the rule is added, then heal (a blip)
 
 Faults live in front of the app: a faulted request never reaches it, so a faulted submit is
 not queued and not journaled as accepted.
@@ -33,13 +37,14 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
 __all__ = ["FaultInjectionDisabledError", "FaultRule", "Faults", "parse_fault"]
 
-_FLAGS = ("ingress", "drop", "reset", "user_timeout")
+_FLAGS = ("ingress", "drop", "reset", "cut", "user_timeout")
 _DEFAULT_ERROR_TYPES = {
     500: "internal_error",
     502: "runner_incomplete_response",
@@ -65,17 +70,20 @@ class FaultRule:
     delay: float = 0.0
     drop: bool = False
     reset: bool = False
+    cut: bool = False
     role: str | None = None
     method: str | None = None
     path_contains: str | None = None
     times: int | None = None
     rate: float | None = None
+    duration: float | None = None
     fired: int = 0
     spec: str = ""
+    added: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
-        if not (self.status or self.delay or self.drop or self.reset):
-            raise ValueError("a fault needs status=, delay=, drop or reset")
+        if not (self.status or self.delay or self.drop or self.reset or self.cut):
+            raise ValueError("a fault needs status=, delay=, drop, reset or cut")
         if self.status is not None and not 400 <= self.status <= 599:
             raise ValueError(f"fault status must be 4xx or 5xx, not {self.status}")
         if self.rate is not None and not 0.0 <= self.rate <= 1.0:
@@ -93,6 +101,10 @@ class FaultRule:
             parts.append(f"retry_after={self.retry_after:g}")
         parts.extend(flag for flag in _FLAGS if getattr(self, flag))
         return ";".join(parts)
+
+    def healed(self) -> bool:
+        """Whether its ``duration`` has passed (a blip that is over)."""
+        return self.duration is not None and time.monotonic() - self.added > self.duration
 
     def matches(self, role: str, method: str, path: str) -> bool:
         return (
@@ -142,7 +154,7 @@ def parse_fault(spec: str, **match: Any) -> FaultRule:
             fields[name] = True
         elif name in ("status", "times"):
             fields[name] = int(value)
-        elif name in ("delay", "retry_after", "rate"):
+        elif name in ("delay", "retry_after", "rate", "duration"):
             fields[name] = float(value)
         elif name in ("detail", "error_type", "role", "method", "path_contains"):
             fields[name] = value
@@ -179,6 +191,7 @@ class Faults:
         path_contains: str | None = None,
         times: int | None = None,
         rate: float | None = None,
+        duration: float | None = None,
         **settings: Any,
     ) -> FaultRule:
         """Add a rule from a spec string (or keyword settings) and return it.
@@ -201,6 +214,7 @@ class Faults:
                     "path_contains": path_contains,
                     "times": times,
                     "rate": rate,
+                    "duration": duration,
                 }.items()
                 if v is not None
             }
@@ -240,7 +254,8 @@ class Faults:
     def select(
         self, role: str, method: str, path: str, header_spec: str | None = None
     ) -> FaultRule | None:
-        """The fault to apply to this (authenticated) request, if any, counted as fired."""
+        """The fault to apply to this request, if any, counted as fired (the header is given
+        for authenticated requests only)."""
         if not self.enabled:
             return None
         with self._lock:
@@ -254,6 +269,8 @@ class Faults:
                 if not rule.matches(role, method, path):
                     continue
                 if rule.times is not None and rule.fired >= rule.times:
+                    continue
+                if rule.healed():
                     continue
                 if rule.rate is not None and self._random.random() >= rule.rate:
                     continue

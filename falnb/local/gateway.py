@@ -150,29 +150,34 @@ class GatewayMiddleware:
         if not authenticated and not path.startswith(_PUBLIC_PREFIXES):
             await _json(stamping_send, 401, {"detail": "Unauthorized"})
             return
-        # Faults only after auth: a caller without the key must not hold, reset or forge answers.
-        if authenticated:
-            try:
-                rule = state.faults.select(
-                    role, scope["method"], path, connection.headers.get("x-falnb-fault")
-                )
-            except ValueError as exc:
-                await _json(stamping_send, 400, {"detail": f"Invalid x-falnb-fault: {exc}"})
-                return
-            if rule is not None:
-                entry.fault = rule.spec
-                if await self._apply_fault(
-                    rule,
-                    role=role,
-                    scope=scope,
-                    receive=receive,
-                    send=stamping_send,
-                    raw_send=send,
-                    record=record,
-                ):
-                    return
+        # The fault header only after auth: a caller without the key must not hold, reset or
+        # forge answers. The test's own rules also reach public paths (CDN downloads).
         try:
-            await self.app(scope, teeing_receive, stamping_send)
+            rule = state.faults.select(
+                role,
+                scope["method"],
+                path,
+                connection.headers.get("x-falnb-fault") if authenticated else None,
+            )
+        except ValueError as exc:
+            await _json(stamping_send, 400, {"detail": f"Invalid x-falnb-fault: {exc}"})
+            return
+        if rule is not None:
+            entry.fault = rule.spec
+            if await self._apply_fault(
+                rule,
+                role=role,
+                scope=scope,
+                receive=receive,
+                send=stamping_send,
+                raw_send=send,
+                record=record,
+            ):
+                return
+        cut = scope["state"].get("falnb_cut")
+        app_send: Send = _cutting(stamping_send, send) if cut else stamping_send
+        try:
+            await self.app(scope, teeing_receive, app_send)
         finally:
             record(None, request_id)
 
@@ -199,12 +204,15 @@ class GatewayMiddleware:
         """Apply ``rule``; True when it answered (or killed) the request itself."""
         if rule.delay:
             await asyncio.sleep(rule.delay)
-        if rule.reset or (rule.drop and not _is_sse(role, scope["path"])):
+        sse = _is_sse(role, scope["path"])
+        if rule.reset or ((rule.drop or rule.cut) and not sse):
             record(None, None)
             await _reset(raw_send, receive)
             return True
         if rule.drop:
             scope["state"]["falnb_drop"] = True
+        if rule.cut:
+            scope["state"]["falnb_cut"] = True
         if rule.status is None:
             return False
         if rule.ingress and rule.status >= 500:
@@ -248,6 +256,24 @@ async def _json(
     send: Send, status: int, body: object, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     await _respond(send, status, json.dumps(body).encode(), b"application/json", headers)
+
+
+def _cutting(send: Send, raw_send: Send) -> Send:
+    """A send that aborts the connection once the first event is out (a stream cut short)."""
+    cut = False
+
+    async def cutting_send(message: Message) -> None:
+        nonlocal cut
+        if cut:
+            return  # the connection is gone; the route notices the disconnect and stops
+        await send(message)
+        if message["type"] == "http.response.body" and message.get("body"):
+            transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
+            if transport is not None:
+                cut = True
+                transport.abort()
+
+    return cutting_send
 
 
 async def _reset(send: Send, receive: Receive) -> None:
