@@ -638,9 +638,9 @@ def _still_pending(error: BaseException, request_id: str) -> BaseException:
     """The error to raise for a request left pending: one line that says how to pick it up."""
     if not isinstance(error, (FalError, OSError)):
         return error  # not one of ours (a bug, an interrupt): raised as it is
+    which = "the request" if request_id in str(error) else f"the request {request_id}"
     return RequestPendingError(
-        f"{error}; the request {request_id} is still pending; re-run the cell to pick up "
-        "its result",
+        f"{error}; {which} is still pending; re-run the cell to pick up its result",
         request_id=request_id,
     )
 
