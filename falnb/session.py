@@ -396,7 +396,13 @@ class Session:
             except LockWriteError as exc:
                 raise LockWriteError(f"{exc}; nothing was submitted") from None
         handle = self.submit_request(call)
-        self.write_down(call, handle.request_id)
+        try:
+            self.write_down(call, handle.request_id)
+        except KeyboardInterrupt as interrupt:
+            # Accepted already: an interrupt now cancels it, as one during the wait would.
+            _runtime.run(handle.async_handle.cancel_if_pending())
+            self.settle(call, handle.request_id, interrupt)
+            raise
         return handle
 
     def submit_request(self, call: Call) -> RequestHandle:
@@ -438,8 +444,8 @@ class Session:
             remaining = max(0.1, call.timeout - (time.monotonic() - started))
         deadline = Deadline(remaining)
         logs: list[str] = []
-        progress.request(handle.request_id, handle.cancel)
         try:
+            progress.request(handle.request_id, handle.cancel)
             for status in handle._iter_events(
                 with_logs=call.logs, deadline=deadline, reconnecting=True
             ):
