@@ -241,13 +241,18 @@ def check_sendable(arguments: Mapping[str, Any]) -> None:
                     stack.append((item, (*path, key), inner))
             else:
                 stack.extend((item, (*path, i), inner) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                usage_error(f"{_where(path)} holds a lone surrogate, which is not valid text")
         elif isinstance(value, PurePath):
             if not Path(value).is_file():
                 usage_error(f"{_where(path)} is a path to no file ({value})")
         elif isinstance(value, float):
             if not math.isfinite(value):
                 usage_error(f"{_where(path)} is {value}, which JSON cannot carry")
-        elif not (value is None or isinstance(value, (str, int)) or uploadable(value)):
+        elif not (value is None or isinstance(value, int) or uploadable(value)):
             usage_error(
                 f"{_where(path)} is a {type(value).__name__}, which cannot be sent: use text, "
                 "numbers, booleans, lists or dicts of them, or a path, PIL image or bytes"

@@ -122,6 +122,22 @@ def redact_url(url: str | httpx.URL) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe="*")))
 
 
+class _RedactedURLs(logging.Filter):
+    """httpx logs every request's URL (INFO): signed-upload and token query values go."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                redact_url(a) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+# httpx has one logger for every client, and no per-client one to hand it: the filter only
+# hides the query values _SECRET_PARAMS names, whichever client logs them.
+logging.getLogger("httpx").addFilter(_RedactedURLs())
+
+
 def forget_credentials(*requests: httpx.Request | None) -> None:
     """Blank the ``Authorization`` header of requests that have been sent.
 

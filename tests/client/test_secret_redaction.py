@@ -125,3 +125,17 @@ def test_the_lock_redacts_a_key_id_and_secret_each_on_its_own(
     assert "local/echo" in text
     assert key_id not in text
     assert secret not in text
+
+
+def test_a_signed_upload_url_is_logged_without_its_signature(
+    server: LocalServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # The CDN refuses: the upload falls back to REST storage and its signed upload URL.
+    server.faults.add("status=500", role="cdn", method="POST", times=5)
+    with SyncClient(server.target) as client:
+        url = client.upload(b"fallback bytes", "text/plain")
+    assert httpx.get(url).content == b"fallback bytes"
+    signed = [r.getMessage() for r in caplog.records if "sig=" in r.getMessage()]
+    assert signed, "no signed upload URL was logged: the REST path was not taken"
+    assert [m for m in signed if not re.search(r"sig=\*\*\*", m)] == []

@@ -252,6 +252,7 @@ def test_line_mistakes(line: str, message: str | None) -> None:
         ({"when": object()}, "x.when is a object, which cannot be sent"),
         ([1, {1, 2}], "x[1] is a set"),
         (Path("no-such-photo.png"), "x is a path to no file (no-such-photo.png)"),
+        ({"p": ["a\ud800"]}, "x.p[0] holds a lone surrogate"),
     ],
 )
 def test_values_with_no_json_form_are_refused_before_sending(value: object, message: str) -> None:
