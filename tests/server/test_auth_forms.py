@@ -3,10 +3,13 @@ REST and CDN (it used to be 200 on run and 401 on upload)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
+import msgpack
 import pytest
+from websockets.sync.client import connect
 
 from falnb.local import LocalServer
 from falnb.local.auth import Credentials, parse_authorization
@@ -94,3 +97,25 @@ def test_parse_authorization() -> None:
     assert parse_authorization("Key a b") == Credentials("key", "a b")
     for blank in (None, "", "Key", "Key   ", "   "):
         assert parse_authorization(blank) is None
+
+
+REALTIME = "local/realtime-echo"
+
+
+@pytest.mark.parametrize("form", ["key {key}", "Key   {key}", "Bearer {token}"])
+def test_realtime_reads_the_same_forms(server: LocalServer, form: str) -> None:
+    token = server.state.tokens.mint("app", allowed_apps=("realtime-echo",)).value
+    header = form.format(key=server.key, token=token)
+    url = f"{server.state.realtime_url}/{REALTIME}/realtime"
+    with connect(url, additional_headers={"Authorization": header}) as ws:
+        ws.send(msgpack.packb({"n": 1}, use_bin_type=True))
+        reply = ws.recv(timeout=10)
+        assert isinstance(reply, bytes)
+        assert msgpack.unpackb(reply, raw=False)["n"] == 1
+
+
+def test_realtime_refuses_a_cdn_token(server: LocalServer, tokens: Callable[[str], str]) -> None:
+    url = f"{server.state.realtime_url}/{REALTIME}/realtime"
+    with connect(url, additional_headers={"Authorization": f"Bearer {tokens('cdn')}"}) as ws:
+        refusal = json.loads(ws.recv(timeout=10))
+        assert refusal == {"status": "error", "error": "Unauthorized"}
