@@ -13,7 +13,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from falnb._settings import Target, key_from_env, target_from_env
+from falnb._settings import Target, in_colab, key_from_env, login_token_present, target_from_env
 
 if TYPE_CHECKING:
     from falnb.local.server import LocalServer
@@ -60,15 +60,31 @@ def announce() -> None:
 
 
 def _announcement() -> str:
+    # One line, free of ports and paths: in a notebook it is saved in the first cell's output.
     if key_from_env() is None:
         return (
             "falnb: no FAL_KEY set; using the embedded local server on a loopback port "
-            "(set FAL_KEY for fal's cloud)"
+            f"(set FAL_KEY for fal's cloud){_cloud_intended()}"
         )
     return (
         "falnb: FALNB_TARGET=local; using the embedded local server on a loopback port "
         "(unset FALNB_TARGET for fal's cloud)"
     )
+
+
+def _cloud_intended() -> str:
+    """Why the user may have meant fal's cloud, said plainly, or nothing."""
+    reasons = []
+    if in_colab():
+        reasons.append(
+            "in Colab, add a FAL_KEY secret and grant this notebook access to it, "
+            "then restart the session"
+        )
+    if login_token_present():
+        reasons.append(
+            "a `fal auth login` token was found, but falnb does not use it: set FAL_KEY instead"
+        )
+    return "".join(f"; {reason}" for reason in reasons)
 
 
 def _stop(server: LocalServer) -> None:

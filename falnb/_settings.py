@@ -7,7 +7,11 @@ key, falnb targets its embedded local server (see ``falnb._embedded``).
 Environment variables (all optional):
 
 ``FAL_KEY`` or ``FAL_KEY_ID`` + ``FAL_KEY_SECRET``
-    The key, as fal's own clients read it.
+    The key, as fal's own clients read it. In Colab, a ``FAL_KEY`` secret
+    (``google.colab.userdata``) is read when neither is set, as fal-client does.
+``FAL_RUN_HOST``, ``FAL_QUEUE_RUN_HOST``
+    fal-client's host overrides: run and realtime go to ``FAL_RUN_HOST``, the queue to
+    ``FAL_QUEUE_RUN_HOST`` (default ``queue.`` + ``FAL_RUN_HOST``).
 ``FALNB_TARGET``
     ``auto`` (default), ``fal`` or ``local``.
 ``FALNB_RUN_URL``, ``FALNB_QUEUE_URL``, ``FALNB_REST_URL``, ``FALNB_CDN_URL``,
@@ -18,13 +22,27 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Literal
 
 from falnb.client.errors import MissingCredentialsError
 
-__all__ = ["FAL_URLS", "Key", "Target", "TargetName", "key_from_env", "target_from_env"]
+__all__ = [
+    "FAL_URLS",
+    "Key",
+    "Target",
+    "TargetName",
+    "colab_key",
+    "in_colab",
+    "key_from_env",
+    "key_source",
+    "login_token_present",
+    "target_from_env",
+]
 
 TargetName = Literal["fal", "local"]
 
@@ -71,14 +89,83 @@ class Key:
 
 
 def key_from_env(environ: Mapping[str, str] | None = None) -> Key | None:
-    """The key fal's clients would find: ``FAL_KEY``, else ``FAL_KEY_ID:FAL_KEY_SECRET``."""
+    """The key fal's clients would find: ``FAL_KEY``, else ``FAL_KEY_ID:FAL_KEY_SECRET``,
+    else (in Colab) the notebook's ``FAL_KEY`` secret."""
+    source = key_source(environ)
+    if source is None:
+        return None
+    return source[1]
+
+
+def key_source(environ: Mapping[str, str] | None = None) -> tuple[str, Key] | None:
+    """The key and where it comes from (``FAL_KEY``, ``FAL_KEY_ID + FAL_KEY_SECRET`` or
+    ``the FAL_KEY Colab secret``), or None."""
     env = os.environ if environ is None else environ
     if env.get("FAL_KEY", "").strip():
-        return Key(env["FAL_KEY"])
+        return "FAL_KEY", Key(env["FAL_KEY"])
     key_id, secret = env.get("FAL_KEY_ID", "").strip(), env.get("FAL_KEY_SECRET", "").strip()
     if key_id and secret:
-        return Key(f"{key_id}:{secret}")
+        return "FAL_KEY_ID + FAL_KEY_SECRET", Key(f"{key_id}:{secret}")
+    colab = colab_key()
+    if colab is not None:
+        return "the FAL_KEY Colab secret", colab
     return None
+
+
+def in_colab() -> bool:
+    """Whether this process is a Google Colab runtime (its kernel imports ``google.colab``)."""
+    return "google.colab" in sys.modules
+
+
+class _ColabSecret:
+    """The Colab secret, asked for once per process: Colab shows an access prompt each time."""
+
+    lock = threading.Lock()
+    checked = False
+    value: Key | None = None
+
+
+def colab_key() -> Key | None:
+    """The ``FAL_KEY`` Colab secret, when running in Colab and the notebook may read it.
+
+    A missing secret, a refused access or no Colab at all is None, not an error (fal-client
+    reads it the same way, ``google.colab.userdata.get("FAL_KEY")``).
+    """
+    if not in_colab():
+        return None
+    with _ColabSecret.lock:
+        if not _ColabSecret.checked:
+            _ColabSecret.checked = True
+            _ColabSecret.value = _read_colab_secret()
+        return _ColabSecret.value
+
+
+def _read_colab_secret() -> Key | None:
+    try:
+        from google.colab import userdata  # type: ignore[import-not-found]  # noqa: PLC0415
+    except ImportError:
+        return None
+    try:
+        value = userdata.get("FAL_KEY")
+    except Exception:  # noqa: BLE001 - SecretNotFoundError, NotebookAccessError, timeouts: no key
+        return None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return Key(value)
+
+
+def login_token_present(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``fal auth login`` left a token file (``$FAL_HOME_DIR``, default ``~/.fal``).
+
+    falnb does not use it (it is a user token for fal's CLI, refreshed through Auth0); its
+    presence only says a cloud key was plausibly intended.
+    """
+    env = os.environ if environ is None else environ
+    home = Path(env.get("FAL_HOME_DIR") or Path.home() / ".fal").expanduser()
+    try:
+        return (home / "auth0_token").is_file()
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -123,9 +210,10 @@ class Target:
 
     def require_key(self) -> Key:
         if self.key is None:
+            colab = " or a FAL_KEY Colab secret this notebook may read" if in_colab() else ""
             raise MissingCredentialsError(
-                "No fal key found: set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), pass key=..., "
-                "or use the local server with FALNB_TARGET=local."
+                "No fal key found: set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET"
+                f"{colab}), pass key=..., or use the local server with FALNB_TARGET=local."
             )
         return self.key
 
@@ -143,5 +231,20 @@ def target_from_env(environ: Mapping[str, str] | None = None) -> Target | None:
     key = key_from_env(env)
     if choice == "local" or (choice == "auto" and key is None):
         return None
-    urls = {name: env[var] for name, var in _URL_ENV.items() if env.get(var)}
+    urls = {**_host_urls(env), **{name: env[var] for name, var in _URL_ENV.items() if env.get(var)}}
     return Target.fal(key, **urls)
+
+
+def _host_urls(env: Mapping[str, str]) -> dict[str, str]:
+    """fal-client's ``FAL_RUN_HOST`` / ``FAL_QUEUE_RUN_HOST`` as base URLs (FALNB_*_URL win)."""
+    run_host = env.get("FAL_RUN_HOST", "").strip()
+    queue_host = env.get("FAL_QUEUE_RUN_HOST", "").strip() or (
+        f"queue.{run_host}" if run_host else ""
+    )
+    urls = {}
+    if run_host:
+        urls["run_url"] = f"https://{run_host}"
+        urls["realtime_url"] = f"wss://{run_host}"
+    if queue_host:
+        urls["queue_url"] = f"https://{queue_host}"
+    return urls

@@ -36,7 +36,7 @@ from falnb._magic_parse import (
     usage_error,
 )
 from falnb._safe_yaml import YAMLInputError
-from falnb._settings import FAL_URLS, Target, target_from_env
+from falnb._settings import FAL_URLS, Target, key_source, target_from_env
 from falnb.client import errors
 from falnb.repro import ReplayMissError
 from falnb.repro.media_folder import CAP_ENV, describe_cap, parse_cap, resolve_cap
@@ -297,11 +297,8 @@ def _target_in_use(session: Session) -> tuple[Target | None, str]:
 
 
 def _key_source() -> str:
-    if os.environ.get("FAL_KEY", "").strip():
-        return "FAL_KEY"
-    if os.environ.get("FAL_KEY_ID", "").strip() and os.environ.get("FAL_KEY_SECRET", "").strip():
-        return "FAL_KEY_ID + FAL_KEY_SECRET"
-    return ""
+    source = key_source()
+    return source[0] if source is not None else ""
 
 
 def _describe_target(session: Session) -> list[str]:
