@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
+from labkit import FRONTENDS, run_all
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -211,3 +213,46 @@ def wait_until_saved(path: Path, saved: Callable[[str], bool]) -> list[dict[str,
             return outputs
         time.sleep(0.1)
     raise AssertionError(f"{path.name} was not saved with the settled output")
+
+
+# The README's %fal realtime line, its image a {variable} (a PIL image in the kernel).
+README_LINE = (
+    '%fal realtime local/image-to-image strength=(0.0, 1.0, 0.05) prompt="a watercolor fox" '
+    "image_url={photo}"
+)
+
+
+@pytest.mark.parametrize("frontend", FRONTENDS, indirect=True)
+def test_a_realtime_line_with_a_variable_image_shows_frames_of_that_image(
+    open_notebook: Callable[[str, list[str]], Any], frontend: str
+) -> None:
+    page = open_notebook(
+        f"realtime-line-{frontend}.ipynb",
+        [PICTURE + "\nimport falnb\nphoto = picture()", README_LINE],
+    )
+    run_all(page)
+    frame = page.locator(FRAME)
+    expect(frame).to_be_visible(timeout=60_000)
+    caption = page.locator(".falnb-realtime-caption")
+    # The slider starts mid-range, as ipywidgets.interact's do.
+    expect(caption).to_have_text("strength=0.5, prompt='a watercolor fox'")
+    expect(page.locator(".falnb-realtime-status")).to_have_text("live")
+    first = shown_frame(page)
+    # The kernel's picture reached the model: the frame has its size (256x192, not a name).
+    assert Image.open(io.BytesIO(first)).size == (256, 192)
+    output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea")
+    for leak in ("__falnb", "is not a value", "Traceback", "Error"):
+        expect(output).not_to_contain_text(leak)
+    # The line's slider (0.0..1.0 by 0.05) and text box drive the frame.
+    expect(page.locator(".widget-slider .widget-label").first).to_have_text("strength")
+    expect(page.locator(".falnb-realtime-controls input[type=text]")).to_have_value(
+        "a watercolor fox"
+    )
+    final = drag_slider(page, 0.85)
+    assert 0.7 <= final <= 1.0
+    assert round(final / 0.05) * 0.05 == pytest.approx(final)
+    expect(caption).to_have_text(f"strength={final}, prompt='a watercolor fox'", timeout=30_000)
+    assert shown_frame(page) != first
+    page.locator(".falnb-realtime").first.screenshot(
+        path=str(ARTIFACTS / f"realtime-line-{frontend}.png")
+    )
