@@ -11,6 +11,7 @@ import contextlib
 import errno
 import ipaddress
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,7 +139,8 @@ def _add_lock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _lock_show(args: argparse.Namespace, out: TextIO) -> int:
-    from falnb.repro import LockFile, LockFileError, default_lock_path  # noqa: PLC0415
+    from falnb.client.errors import FalError  # noqa: PLC0415
+    from falnb.repro import LockFile, default_lock_path  # noqa: PLC0415
 
     lock = LockFile(args.lockfile or default_lock_path())
     if not lock.path.exists():
@@ -146,7 +148,7 @@ def _lock_show(args: argparse.Namespace, out: TextIO) -> int:
         return 1
     try:
         entries = lock.entries()
-    except LockFileError as exc:
+    except FalError as exc:  # LockFileError, LockWriteError: one line naming path and fix
         print(f"falnb: {exc}", file=sys.stderr)
         return 1
     except (OSError, ValueError, ArithmeticError) as exc:  # a directory, not UTF-8, 1e999...
@@ -267,7 +269,8 @@ def _server_key(args: argparse.Namespace) -> _Key:
             text = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
             raise _CommandError(f"cannot read the key file {path}: {_reason(exc)}") from None
-        key = _Key(text, str(path), f'"$(cat {path})"', f"open({str(path)!r}).read().strip()")
+        shell = f'"$(cat {shlex.quote(str(path))})"'
+        key = _Key(text, str(path), shell, f"open({str(path)!r}).read().strip()")
     elif os.environ.get(KEY_ENV) is not None:
         key = _Key(os.environ[KEY_ENV], f"${KEY_ENV}", f'"${KEY_ENV}"', f"os.environ[{KEY_ENV!r}]")
     else:
@@ -300,6 +303,7 @@ def _banner(base_url: str, key: _Key, server_key: str, out: TextIO) -> None:
     lines.append(f"  export FALNB_TARGET=fal FAL_KEY={shell_key}")
     lines += [f"  export FALNB_{name.upper()}_URL={url}" for name, url in urls.items()]
     lines += ["", "Point fal-client at it (Python, before its first call):", ""]
+    lines += ["  import os"] if python_key.startswith("os.") else []
     lines += [
         "  import fal_client.client as C",
         f'  C.RUN_URL_FORMAT = "{target.run_url}/"',

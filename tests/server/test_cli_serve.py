@@ -123,6 +123,7 @@ def test_key_from_the_environment_is_used_and_not_printed() -> None:
         assert _echo(served.base_url, "other").status_code == 401
         assert secret not in served.banner
         assert f"read from ${KEY_ENV}" in served.banner
+        assert "  import os\n" in served.banner  # the Python lines read it from there
         assert secret not in " ".join(served.process.args)  # type: ignore[arg-type]
 
 
@@ -201,7 +202,7 @@ def test_blank_key_file(tmp_path: Path) -> None:
         (b'{"entries": []}', "is not a valid falnb lock file"),
         (b"\xff\xfe\x00garbage", "cannot read the lock file"),
         (b'{"entries": {"x": {"endpoint": "a", "seed": 1e999}}}', "cannot read the lock file"),
-        (None, "cannot read the lock file"),  # a directory
+        (None, "is a directory"),
     ],
 )
 def test_lock_show_on_a_bad_lock_file(tmp_path: Path, content: bytes | None, expected: str) -> None:
