@@ -111,7 +111,8 @@ def _add_lock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "lock",
         help="inspect, verify and clean up recorded fal calls",
         description="The lock file (falnb.lock beside the notebooks) records every fal call's "
-        "seed, request id and result; media live in falnb's cache.",
+        "seed, request id and result; its media live in falnb-media/ beside it (up to a size "
+        "cap) and in falnb's cache.",
     )
     actions = lock.add_subparsers(dest="lock_command", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="list the entries of a lock file")

@@ -285,6 +285,9 @@ class Session:
                 media_cap=resolve_cap(config.media_cap),
             )
         arguments, resolved = self.resolve_seed(arguments, self._pinned_seed(recorded, seed))
+        # An earlier output fed in by its saved URL (falnb-local:, no server behind it) is
+        # sent as its bytes, which the client uploads.
+        arguments = self.recorder.inputs(arguments)
         target = target or config.target
         if self._uses_embedded(target):
             # Replayed or sent, a call says so: the first cell's saved output is the same.

@@ -22,6 +22,8 @@ from pathlib import Path, PurePath
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from falnb.repro.urls import LOCAL_SCHEME
+
 __all__ = [
     "SCHEMA",
     "ArgumentError",
@@ -82,7 +84,7 @@ def _canonical(value: Any, where: str, url_hashes: UrlHashes | None) -> Any:
                 data = _data_uri_bytes(value)
                 if data is not None:
                     return content_ref(_sha256(data))
-            elif url_hashes is not None and value.startswith(("http://", "https://")):
+            elif url_hashes is not None and value.startswith(("http://", "https://", LOCAL_SCHEME)):
                 known = url_hashes(value)
                 if known is not None:
                     return content_ref(known)

@@ -53,8 +53,8 @@ FORMAT_VERSION = 1
 LOCK_NAME = "falnb.lock"
 LOCK_ENV = "FALNB_LOCK"
 _ABOUT = (
-    "falnb lock file: fal calls recorded by fingerprint (endpoint + arguments). Commit it; "
-    "media live in falnb's cache (falnb lock show / verify / gc)."
+    "falnb lock file: fal calls recorded by fingerprint (endpoint + arguments). Commit it with "
+    "falnb-media/ beside it, which holds the media it needs (falnb lock show / verify / gc)."
 )
 
 EntryStatus = Literal["pending", "completed", "failed", "cancelled"]

@@ -384,6 +384,27 @@ class Recorder:
             self._keep(call, ref, data, write=call.mode != "none")
         return data
 
+    def inputs(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """``arguments`` with each recorded output's ``falnb-local:`` URL replaced by its bytes.
+
+        Such a URL names a file a loopback server served once; only its bytes can be sent
+        again. A URL whose file cannot be found is left as it is (a replay does not send it).
+        """
+
+        def swap(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {k: swap(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [swap(v) for v in value]
+            if isinstance(value, str) and value.startswith(LOCAL_SCHEME):
+                with contextlib.suppress(FalError, OSError):
+                    if self._ref_for(value) is not None:
+                        return self.media(value)
+            return value
+
+        swapped: dict[str, Any] = swap(arguments)
+        return swapped
+
     def _read(self, ref: MediaRef, call: Lookup | None, *, offline: bool) -> bytes:
         cached, cache_problem = self.store.cached(ref.sha256)
         if cached is not None:

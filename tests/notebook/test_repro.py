@@ -401,6 +401,33 @@ def test_a_notebook_run_twice_or_elsewhere_saves_the_same_bytes(tmp_path: Path) 
     assert "--record refresh" in missing
 
 
+def test_an_output_fed_in_by_its_saved_url_is_sent_as_its_bytes(
+    serve: Serve, project: Path, kernel_env: dict[str, str]
+) -> None:
+    """The saved URL has no server behind it; refreshing the second call still works."""
+    path = write_notebook(
+        project,
+        "chain.ipynb",
+        [
+            IMAGE_CELL.replace("fox", "crane").replace("--seed auto", "--seed 3 -o crane"),
+            "url = crane.json['images'][0]['url']\nurl.split(':')[0]",
+            "%%fal local/image-to-image --seed 4\nimage_url: {url}\nprompt: ink\nstrength: 0.5",
+        ],
+    )
+    first = execute(path, kernel_env)
+    assert "'falnb-local'" in first
+    assert "local/image-to-image: 1 image" in first
+    serve.clear()
+    assert execute(path, kernel_env) == first  # a replay, in a new kernel
+    assert serve.journal() == []
+    execute(path, {**kernel_env, "FALNB_RECORD": "refresh"})
+    assert len(serve.submissions("local/image-to-image")) == 1
+    uploads = [e for e in serve.journal() if e["method"] in ("POST", "PUT") and "_cdn" in e["path"]]
+    assert uploads  # the bytes went up again (the saved URL names no server)
+    # The same content under a new URL: one entry per call, as before the refresh.
+    assert len(LockFile(project / "falnb.lock").entries()) == 2
+
+
 def _run_cell(kc: Any, code: str, timeout: float) -> list[dict[str, Any]]:
     msg_id = kc.execute(code)
     outputs: list[dict[str, Any]] = []
