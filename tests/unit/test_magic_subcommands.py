@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 import httpx
@@ -80,6 +81,13 @@ def test_endpoints_elsewhere_fail_in_one_line(
     _point_at(monkeypatch, server.base_url, server.key + "-wrong")
     with pytest.raises(FalCellError, match="rejected the key"):
         shell.run_line_magic("fal", "endpoints")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    _point_at(monkeypatch, f"http://127.0.0.1:{closed}", server.key)
+    with pytest.raises(FalCellError, match="is unreachable") as info:
+        shell.run_line_magic("fal", "endpoints")
+    assert info.value.__context__ is None  # no httpx error (holding the key) rides along
 
 
 def test_endpoints_on_fal_cloud_and_on_the_embedded_server(
