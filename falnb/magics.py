@@ -38,7 +38,7 @@ from falnb._magic_parse import (
 from falnb._safe_yaml import YAMLInputError
 from falnb._settings import FAL_URLS, Target, key_source, target_from_env
 from falnb.client import errors
-from falnb.repro import ReplayMissError
+from falnb.repro import LockWriteError, ReplayMissError
 from falnb.repro.media_folder import CAP_ENV, describe_cap, parse_cap, resolve_cap
 from falnb.repro.urls import scrub
 from falnb.session import RECORD_MODES, Session, default_session
@@ -120,6 +120,10 @@ def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
         # The server's own words; the request's URL (a new request id each run) stays out.
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail else str(exc)
         return FalCellError(f"{endpoint} failed ({exc.status_code}):", [detail])
+    if isinstance(exc, errors.RequestPendingError):
+        return FalCellError(f"{endpoint} is still pending on the server:", [str(exc)])
+    if isinstance(exc, LockWriteError):
+        return FalCellError("The lock file cannot be written:", [str(exc)])
     if isinstance(exc, ReplayMissError):
         return FalCellError(
             "Not in the lock (record=none):",
