@@ -179,7 +179,16 @@ async def _gather_parts(
         async with limit:
             return await put(number, chunk)
 
-    return list(await asyncio.gather(*(one(n, c) for n, c in enumerate(chunks, start=1))))
+    tasks = [asyncio.ensure_future(one(n, c)) for n, c in enumerate(chunks, start=1)]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        # One failed part fails the upload: stop sending the others (and wait until they
+        # have stopped) rather than keep uploading parts nobody will complete.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _upload_cdn(
@@ -219,7 +228,12 @@ async def _upload_cdn(
             "PUT",
             f"{access_url}/multipart/{upload_id}/{number}",
             content=chunk,
-            headers={"Authorization": token.header(), "Content-Type": content_type},
+            headers={
+                "Authorization": token.header(),
+                "Content-Type": content_type,
+                # A compressed answer can lose its ETag header, and with it the part.
+                "Accept-Encoding": "identity",
+            },
             auth=False,
             timeout=None,
         )

@@ -20,8 +20,10 @@ auth middleware must let ``/_cdn/...`` and ``/_rest/.well-known/...`` through; s
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import hmac
+import json
 import re
 import time
 from datetime import datetime, timezone
@@ -96,6 +98,33 @@ def _signer(state: ServerState) -> UploadSigner:
 
 def _file_subject(stored: StoredFile) -> str:
     return f"put:{stored.file_id}/{stored.file_name}"
+
+
+def _part_answer(request: Request, number: int, etag: str) -> Response:
+    """A stored part: the Python client reads the ETag header, the JS client the JSON body.
+
+    As fal's CDN, a compressed answer loses its ETag header, which is why fal-client asks
+    for ``Accept-Encoding: identity`` on part PUTs.
+    """
+    body = {"partNumber": number, "etag": etag}
+    if _accepts_compression(request):
+        packed = gzip.compress(json.dumps(body).encode())
+        return Response(packed, media_type="application/json", headers={"Content-Encoding": "gzip"})
+    return JSONResponse(body, headers={"ETag": etag})
+
+
+def _accepts_compression(request: Request) -> bool:
+    """Whether ``Accept-Encoding`` allows a coding other than identity (q above 0)."""
+    for item in request.headers.get("accept-encoding", "").split(","):
+        coding, _, params = item.strip().partition(";")
+        q = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
+        try:
+            weight = float(q)
+        except ValueError:
+            weight = 0.0
+        if coding.strip().lower() not in ("", "identity") and weight > 0:
+            return True
+    return False
 
 
 def _multipart_subject(file_id: str, name: str, upload_id: str) -> str:
@@ -271,8 +300,7 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
         etag = state.files.put_part(p["file_id"], p["name"], p["upload_id"], number, data)
         if etag is None:
             return _error(404, "Unknown upload or part number")
-        # The Python client reads the ETag header, the JS client this JSON body.
-        return JSONResponse({"partNumber": number, "etag": etag}, headers={"ETag": etag})
+        return _part_answer(request, number, etag)
 
     async def multipart_complete(request: Request) -> Response:
         if not _multipart_allowed(request):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -101,6 +103,51 @@ def test_multipart_through_the_cdn(transport: Transport, server: LocalServer) ->
     assert count(server, "POST", "/_cdn/files/upload/multipart") == 1
     assert count(server, "PUT", "/multipart/") == 4
     assert count(server, "POST", "/complete") == 1
+    # Sent once: the server drops the ETag from compressed answers, as fal's CDN does, so a
+    # part PUT that accepted gzip would lose its ETag and the upload would go again via REST.
+    assert count(server, "POST", "/_rest/storage/upload/initiate-multipart") == 0
+    parts = server.journal.entries(method="PUT", path_contains="/multipart/")
+    assert {entry.headers.get("accept-encoding") for entry in parts} == {"identity"}
+
+
+def test_a_part_put_that_accepts_gzip_gets_no_etag(
+    transport: Transport, server: LocalServer, http: httpx.Client
+) -> None:
+    created = http.post(
+        "/_cdn/files/upload/multipart",
+        headers={"X-Fal-File-Name": "x.bin", "Content-Type": "application/octet-stream"},
+    ).json()
+    part = f"{created['access_url']}/multipart/{created['uploadId']}/1"
+    compressed = http.put(part, content=b"abc", headers={"Accept-Encoding": "gzip"})
+    assert compressed.status_code == 200
+    assert "etag" not in compressed.headers
+    assert compressed.json()["etag"]  # the body (what the JS client reads) keeps it
+    plain = http.put(part, content=b"abc", headers={"Accept-Encoding": "identity"})
+    assert plain.headers["etag"] == compressed.json()["etag"]
+
+
+def test_a_failing_part_stops_its_siblings(transport: Transport, server: LocalServer) -> None:
+    # The first part PUT to arrive is refused; the others are held, so they are in flight
+    # when it fails. The REST fallback is refused too, so the upload fails as a whole.
+    server.faults.add("status=403", method="PUT", path_contains="/multipart/", times=1)
+    server.faults.add("delay=2", method="PUT", path_contains="/multipart/")
+    server.faults.add("status=403", method="POST", path_contains="/initiate-multipart")
+    started = time.monotonic()
+    with pytest.raises(FalError):
+        run(upload(transport, b"x" * 40_000, multipart_threshold=10_000, chunk_size=10_000))
+    assert time.monotonic() - started < 2  # it did not wait for the held parts to finish
+
+    async def parts_still_sending() -> list[str]:
+        return [
+            task.get_coro().__qualname__  # type: ignore[union-attr]
+            for task in asyncio.all_tasks()
+            if "_gather_parts" in task.get_coro().__qualname__  # type: ignore[union-attr]
+        ]
+
+    # No part upload outlives the failed upload (asyncio.gather alone leaves them running).
+    assert run(parts_still_sending()) == []
+    [refused] = server.journal.entries(method="PUT", path_contains="/multipart/")
+    assert refused.status == 403
 
 
 def test_multipart_falls_back_to_rest(transport: Transport, server: LocalServer) -> None:

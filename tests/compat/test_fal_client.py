@@ -118,6 +118,20 @@ def test_upload_bytes_and_image(fal: fal_client.SyncClient) -> None:
     assert fetched.convert("RGB").getpixel((0, 0)) == (200, 30, 40)
 
 
+def test_multipart_upload(
+    fal: fal_client.SyncClient, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fal-client's own thresholds, made small so the test sends a few KB in 3 parts.
+    monkeypatch.setattr(fal_module, "MULTIPART_THRESHOLD", 10_000)
+    monkeypatch.setattr(fal_module, "MULTIPART_CHUNK_SIZE", 8_000)
+    data = bytes(range(256)) * 80
+    url = fal.upload(data, "application/octet-stream", file_name="big.bin")
+    assert httpx.get(url).content == data
+    parts = server.journal.entries(method="PUT", path_contains="/multipart/")
+    assert len(parts) == 3
+    assert {entry.headers.get("accept-encoding") for entry in parts} == {"identity"}
+
+
 def test_realtime(fal: fal_client.SyncClient) -> None:
     with fal.realtime("local/realtime-echo") as connection:
         connection.send({"prompt": "hi", "n": 1})
