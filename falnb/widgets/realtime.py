@@ -14,10 +14,12 @@ round-trip latency::
         controls={"strength": FloatSlider(0.5, min=0, max=1, step=0.05), "prompt": Text("a fox")},
     )
 
-The saved notebook keeps a static image of the last frame and one text line next to the live
-view: once frames settle (``settle`` seconds without a new one, and no hand on the controls) the
-output is re-emitted with the current frame. ``close()`` closes the connection and leaves only
-that static output.
+Displayed, the widget is two outputs: the live view, and after it a still (the last frame and
+one text line) that the saved notebook keeps. Front ends that render the live view hide the
+still while it shows (realtime.css); a reopened notebook whose kernel no longer has the widget,
+GitHub and nbconvert show the still. Once frames settle (``settle`` seconds without a new one,
+and no hand on the controls) the still is updated with the current frame. ``close()`` closes
+the connection and leaves the still (and the text line in place of the live view).
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
     uploaded once for inputs named ``*_url``). ``client`` is a falnb Sync/AsyncClient (the
     default client when None). ``throttle`` is the least time between two sends in seconds;
     at most one input is ever in flight, and the newest waiting input goes next. ``settle``
-    is how long frames must stay quiet (in seconds) before the displayed output is re-emitted
+    is how long frames must stay quiet (in seconds) before the displayed still is updated
     with the latest frame, so a saved notebook shows the last picture (None: never).
     """
 
@@ -190,8 +192,9 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         self._lock = threading.Lock()
         self._last_frame: Frame | None = None
         self._first_frame = threading.Event()
-        self._handle: Any = None
-        self._emitted: Frame | None = None  # the frame in the output as last emitted
+        self._live: Any = None  # the display of the live view
+        self._handle: Any = None  # the display of the still saved beside it
+        self._emitted: Frame | None = None  # the frame in the still as last emitted
         self._closed = False
         self._settle = SettleTimer(settle, self._settled) if settle is not None else None
         self.view.observe(self._on_interacting, names="interacting")
@@ -275,10 +278,10 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
             self._settle.release()
 
     def _settled(self) -> None:
-        """Re-emit the output with the latest frame, if it shows an older one.
+        """Update the still with the latest frame, if it shows an older one.
 
-        This re-renders the live view in JupyterLab (a new view of the same model), which is
-        why it only happens when frames are quiet and nobody is dragging or typing.
+        Only when frames are quiet and nobody is dragging or typing: the still is hidden while
+        the live view shows, but a front end without that rule shows both.
         """
         frame = self.last_frame
         if self._closed or self._handle is None or frame is None or frame is self._emitted:
@@ -286,7 +289,7 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         if self.view.interacting or self.driver.report.status in ("busy", "connecting"):
             return  # a newer frame (or the end of the drag) pokes the timer again
         self._emitted = frame
-        self._handle.update(self._repr_mimebundle_(), raw=True)
+        self._handle.update(self._static_bundle(), raw=True)
 
     def _label(self, inputs: Mapping[str, Any]) -> str:
         names = self.controls or inputs
@@ -368,14 +371,25 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         return bundle
 
     def _ipython_display_(self) -> None:
-        # Wait briefly for the first frame so the saved output carries a picture, then keep
-        # the handle: close() replaces the live view with the static picture.
+        # Two outputs, not one bundle: a front end picks a bundle's widget view whenever it
+        # has one, and a reopened notebook whose kernel lacks the widget then shows "Error
+        # displaying widget" instead of the picture. Wait briefly for the first frame so the
+        # still carries a picture.
         from IPython.display import display  # noqa: PLC0415 - only in IPython
 
         self.wait_for_frame(self.first_frame_timeout)
         self._emitted = self.last_frame
+        live = self._repr_mimebundle_() or {}
+        self._live = display(  # type: ignore[no-untyped-call]
+            {
+                "text/plain": f"Realtime {self.endpoint}: live view (its last frame below)",
+                **{k: v for k, v in live.items() if k == _WIDGET_VIEW},
+            },
+            raw=True,
+            display_id=True,
+        )
         self._handle = display(  # type: ignore[no-untyped-call]
-            self._repr_mimebundle_(), raw=True, display_id=True
+            self._static_bundle(), raw=True, display_id=True
         )
 
     def __repr__(self) -> str:
@@ -394,6 +408,8 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         handle = self._handle
         if handle is not None:
             handle.update(self._static_bundle(), raw=True)
+        if self._live is not None:
+            self._live.update({"text/plain": self.summary()}, raw=True)
         self.view.close()
         self._box.close()
         super().close()

@@ -127,6 +127,13 @@ class LabServer:
     root: Path
     process: subprocess.Popen[bytes]
 
+    def shut_down_kernels(self) -> None:
+        """End every session and its kernel (as closing a notebook with "shut down" does)."""
+        headers = {"Authorization": f"token {self.token}"}
+        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as http:
+            for session in http.get("/api/sessions").raise_for_status().json():
+                http.delete(f"/api/sessions/{session['id']}").raise_for_status()
+
     def notebook_url(self, name: str, frontend: str = "lab") -> str:
         if frontend == "notebook":
             return f"{self.url}/notebooks/{name}?token={self.token}"

@@ -1,8 +1,8 @@
 """The realtime widget in JupyterLab + Chromium: drag the slider, watch the frame follow it.
 
-Once frames settle the kernel re-emits the cell's output with the last frame (which makes
-JupyterLab render a fresh view of the same widget): the saved notebook then carries the last
-frame, and the slider keeps working in the fresh view.
+The widget is two outputs: the live view, and a still of the last frame (hidden while the view
+shows) that the kernel updates once frames settle. The saved notebook carries the last frame,
+and reopened with a kernel that no longer has the widget it shows that picture.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from labkit import FRONTENDS, run_all
+from labkit import FRONTENDS, run_all, screenshot, wait_for_idle_kernel
 from PIL import Image
 from playwright.sync_api import expect
 
@@ -50,6 +50,9 @@ realtime"""
 )
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 FRAME = ".falnb-realtime-frame"
+# The still: the widget cell's second output.
+STILL = ".jp-Notebook .jp-Cell >> nth=0 >> .jp-OutputArea-child >> nth=1"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 READ_FRAME = """async (img) => {
   const data = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
   let text = "";
@@ -94,7 +97,7 @@ def cell_outputs(page: Any) -> list[dict[str, Any]]:
 
 
 def display_output(outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The realtime widget's display output (the one with a static picture)."""
+    """The realtime widget's still (the output with a static picture)."""
     (output,) = [o for o in outputs if "image/jpeg" in o.get("data", {})]
     return output
 
@@ -181,9 +184,13 @@ def test_dragging_the_slider_updates_the_frame_and_the_saved_output(
     assert text(saved["data"]["text/plain"]) == (
         f"Realtime local/image-to-image (strength={final}): last frame 256x192 image/jpeg"
     )
-    assert "application/vnd.jupyter.widget-view+json" in saved["data"]
+    # The live view is the output before the still; the still is hidden while the view shows.
+    saved_outputs = wait_until_saved(lab.root / "realtime.ipynb", lambda o: True)
+    assert WIDGET_VIEW in saved_outputs[0]["data"]
+    assert WIDGET_VIEW not in saved["data"]
+    expect(page.locator(STILL)).to_be_hidden()
 
-    # The fresh view works: drag again, the frame follows, and the output settles again. A
+    # The view keeps working: drag again, the frame follows, and the still settles again. A
     # hand held still mid-drag for longer than the settle time must not re-render the view.
     expect(page.locator(".falnb-realtime-view")).to_have_count(1)
     page.locator(".widget-slider .noUi-handle").first.evaluate("h => h.dataset.marked = '1'")
@@ -201,6 +208,20 @@ def test_dragging_the_slider_updates_the_frame_and_the_saved_output(
     expect(caption).to_have_text(f"strength={again}", timeout=30_000)
     assert shown_frame(page) == direct_frame(falnb_server, again)
     settled_on(page, again)
+    expect(page.locator(".falnb-realtime-view")).to_have_count(1)  # never re-rendered
+
+    # Save, shut the kernel down, reopen without running: the last frame shows.
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    wait_until_saved(lab.root / "realtime.ipynb", lambda o: f"strength={again})" in o)
+    lab.shut_down_kernels()
+    page.goto(lab.notebook_url("realtime.ipynb"))
+    wait_for_idle_kernel(page)
+    still = page.locator(STILL).locator("img")
+    expect(still).to_be_visible()
+    source = str(still.get_attribute("src"))
+    assert base64.b64decode(source.split(",", 1)[1]) == direct_frame(falnb_server, again)
+    expect(page.locator(".falnb-realtime-view")).to_have_count(0)
+    screenshot(page, "realtime-reopened")
 
 
 def wait_until_saved(path: Path, saved: Callable[[str], bool]) -> list[dict[str, Any]]:
