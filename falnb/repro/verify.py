@@ -3,7 +3,8 @@
 The notebook runs in a fresh kernel (nbclient) in its own directory with ``FALNB_RECORD=none``,
 so every fal call must replay from the lock and no call reaches the network. It fails when a
 call misses the lock (the cell's output says which) or any cell's outputs differ from those
-saved in the file. The notebook on disk is not modified.
+saved in the file. The notebook on disk is not modified. ``%fal config`` lines that describe
+the environment (the forced record mode, the machine's cache) are not compared.
 
 Example::
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,22 @@ __all__ = ["comparable_outputs", "verify_notebook"]
 
 #: Data that legitimately changes per run (a live widget's model id).
 _VOLATILE_MIME = ("application/vnd.jupyter.widget-view+json",)
+
+#: ``%fal config`` lines that tell the environment, not the notebook: the record mode that
+#: verify itself forces, and this machine's cache directory.
+_ENVIRONMENT_LINES = (
+    (
+        re.compile(rf"^record = once \(default; {ENV_VAR}=\w+ applies\)$", re.MULTILINE),
+        "record = once",
+    ),
+    (re.compile(r"^media cache = .*$", re.MULTILINE), "media cache = (this machine's)"),
+)
+
+
+def _without_environment(text: str) -> str:
+    for pattern, replacement in _ENVIRONMENT_LINES:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def comparable_outputs(cell: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -40,6 +58,8 @@ def comparable_outputs(cell: Mapping[str, Any]) -> list[dict[str, Any]]:
                 continue
         if isinstance(item.get("text"), list):
             item["text"] = "".join(item["text"])
+        if isinstance(item.get("text"), str):
+            item["text"] = _without_environment(item["text"])
         outputs.append(json.loads(json.dumps(item, sort_keys=True)))
     return outputs
 

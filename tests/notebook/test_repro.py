@@ -335,7 +335,9 @@ def test_a_recorded_notebook_folder_replays_and_verifies_elsewhere_with_no_serve
     assert sorted(p.name for p in clone.iterdir()) == ["falnb-media", "falnb.lock", path.name]
 
 
-def test_a_notebook_run_twice_or_elsewhere_saves_the_same_bytes(tmp_path: Path) -> None:
+def test_a_notebook_run_twice_or_elsewhere_saves_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """On the embedded server (a new port per kernel): no port, path or time in any output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "FALNB_"))}
     env["FALNB_CACHE_DIR"] = str(tmp_path / "cache")
@@ -399,6 +401,15 @@ def test_a_notebook_run_twice_or_elsewhere_saves_the_same_bytes(tmp_path: Path) 
     missing = json.dumps(cells[3].outputs)
     assert "over media_cap=50kB when it was recorded" in missing
     assert "--record refresh" in missing
+
+    # verify does not count what %fal config says about the machine (its cache, the record
+    # mode verify forces) as a difference.
+    configured = write_notebook(project, "config.ipynb", [small, "%fal config"])
+    execute(configured, env)
+    for name in [n for n in os.environ if n.startswith(("FAL_", "FALNB_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert falnb_main(["lock", "verify", str(configured)]) == 0, capsys.readouterr().out
 
 
 def test_an_output_fed_in_by_its_saved_url_is_sent_as_its_bytes(
