@@ -8,8 +8,10 @@ and deep nesting ends in a RecursionError. :func:`load` refuses, with one line e
 * nesting deeper than :data:`MAX_DEPTH`, counted through aliases;
 * more than :data:`MAX_NODES` values once aliases are expanded, and aliases inside their own
   anchor (a recursive value has no JSON form);
-* values JSON has no form for: ``nan``/``inf``, sets, ordered pairs. Dates stay text, as the
-  APIs fal serves take them.
+* values JSON has no form for: ``nan``/``inf``, sets, ordered pairs.
+
+Plain words are read by YAML 1.2's core schema (JSON's types), not PyYAML's YAML 1.1:
+``16:9``, ``yes``, ``010`` and ``2024-01-01`` stay the text they look like.
 
 Mapping keys given twice are an error rather than the last one silently winning.
 """
@@ -17,6 +19,7 @@ Mapping keys given twice are an error rather than the last one silently winning.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import yaml
@@ -60,13 +63,29 @@ class UnusableYAMLError(YAMLInputError):
 
 
 class _Resolver(Resolver):
-    """YAML's implicit types less timestamps: ``2024-01-01`` stays the text it looks like."""
+    """YAML 1.2's core schema: plain words are read as JSON would read them.
+
+    PyYAML follows YAML 1.1, where ``aspect_ratio: 16:9`` is the number 969 (base 60),
+    ``yes``/``no``/``on``/``off`` are booleans, ``010`` is 8 and ``2024-01-01`` a date: each
+    a wrong value sent without a word. Here those stay the text they look like; ``true``,
+    ``false``, ``null``, ``~``, decimal, ``0x``/``0o`` integers and floats (``1e3`` too) keep
+    their types, and ``<<`` merges.
+    """
 
 
-_Resolver.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in rules if tag != "tag:yaml.org,2002:timestamp"]
-    for first, rules in Resolver.yaml_implicit_resolvers.items()
-}
+_FLOAT = (
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_Resolver.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", _FLOAT, "-+.0123456789"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("merge", r"^(?:<<)$", "<"),
+):
+    _Resolver.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", re.compile(_pattern), list(_first))
 
 
 def _line(node: Any) -> int | None:
@@ -137,6 +156,15 @@ class _Loader(Composer, _Parser, SafeConstructor, _Resolver):
                 if key.value in seen:
                     raise UnusableYAMLError(f"the key {key.value!r} is given twice", _line(key))
                 seen.add(key.value)
+
+
+def _construct_int(loader: _Loader, node: Node) -> int:
+    text = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+    # Decimal unless prefixed: YAML 1.1's leading-zero octal and base-60 are gone.
+    return int(text, 0) if text.lstrip("+-")[:2] in ("0x", "0o") else int(text)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)  # type: ignore[type-var]
 
 
 def _check_values(data: Any) -> None:

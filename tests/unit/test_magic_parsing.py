@@ -266,3 +266,37 @@ def test_a_value_that_holds_itself_is_refused() -> None:
     loop.append(loop)
     with pytest.raises(UsageError, match="holds itself"):
         parse("local/echo", "x: {v}", {"v": loop})
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        # YAML 1.1 (PyYAML's own reading) would send 969, True, 8 and a date object.
+        ("aspect_ratio: 16:9", {"aspect_ratio": "16:9"}),
+        ("safety: yes\nmode: off", {"safety": "yes", "mode": "off"}),
+        ("steps: 010\nn: 1_000", {"steps": 10, "n": "1_000"}),
+        ("t: 12:30:00\nd: 2024-01-01", {"t": "12:30:00", "d": "2024-01-01"}),
+        # ... and what JSON reads stays typed.
+        (
+            "a: true\nb: null\nc: ~\nd: 1e3\ne: 0x10\nf: -2.5",
+            {"a": True, "b": None, "c": None, "d": 1000.0, "e": 16, "f": -2.5},
+        ),
+        ('{"n": 1E+2, "list": [true, false, null]}', {"n": 100.0, "list": [True, False, None]}),
+        (
+            "base: &b {steps: 4}\nrun:\n  <<: *b\n  seed: 1",
+            {"base": {"steps": 4}, "run": {"steps": 4, "seed": 1}},
+        ),
+    ],
+)
+def test_bodies_read_plain_words_as_json_would(cell: str, expected: dict[str, object]) -> None:
+    assert _arguments("local/echo", cell) == expected
+
+
+def test_line_values_read_plain_words_as_json_would() -> None:
+    assert _arguments("local/echo aspect_ratio=16:9 safety=no n=3 x=1.5 ok=true") == {
+        "aspect_ratio": "16:9",
+        "safety": "no",
+        "n": 3,
+        "x": 1.5,
+        "ok": True,
+    }
