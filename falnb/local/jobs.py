@@ -18,18 +18,19 @@ import threading
 import time
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
 from anyio import to_thread
 
+from falnb._protocol import request_urls
 from falnb.local.apperror import AppError
 from falnb.local.registry import Context, Endpoint, LogLevel
 
 if TYPE_CHECKING:
-    from falnb.local.state import ServerState
+    from falnb.local.webhooks import Webhooks
 
 __all__ = [
     "Failure",
@@ -46,6 +47,8 @@ log = logging.getLogger("falnb.local")
 
 Status = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
 Output = dict[str, Any]
+#: Builds a handler's context: ``(request_id, endpoint_id, log_sink)``.
+ContextFactory = Callable[[str, str, Callable[[str, LogLevel], None]], Context]
 
 
 @dataclass(frozen=True)
@@ -234,11 +237,18 @@ class Job:
 
 
 class JobManager:
-    """The FIFO queue of submitted requests and the workers that run them."""
+    """The FIFO queue of submitted requests and the workers that run them.
+
+    It is handed only what it uses: how to build a handler's context, where the queue's URLs
+    live (read when needed: the port is known only once the server has bound it), and who
+    delivers webhooks.
+    """
 
     def __init__(
         self,
-        state: ServerState,
+        make_context: ContextFactory,
+        queue_url: Callable[[], str],
+        webhooks: Webhooks | None = None,
         *,
         concurrency: int = 2,
         keep: int = 10_000,
@@ -247,7 +257,9 @@ class JobManager:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        self.state = state
+        self._make_context = make_context
+        self._queue_url = queue_url
+        self._webhooks = webhooks
         self.concurrency = concurrency
         self.keep = keep
         self.log_window_lines = log_window_lines
@@ -319,7 +331,7 @@ class JobManager:
             job.add_log(message, level)
             loop.call_soon_threadsafe(job.notify)
 
-        ctx = self.state.make_context(request_id, endpoint_id, log_sink)
+        ctx = self._make_context(request_id, endpoint_id, log_sink)
         job = Job(
             request_id=request_id,
             endpoint=endpoint,
@@ -373,12 +385,7 @@ class JobManager:
     # -- status bodies ------------------------------------------------------------------
 
     def urls(self, job: Job) -> dict[str, str]:
-        base = f"{self.state.queue_url}/{job.app_path}/requests/{job.request_id}"
-        return {
-            "response_url": base,
-            "status_url": f"{base}/status",
-            "cancel_url": f"{base}/cancel",
-        }
+        return request_urls(self._queue_url(), job.app_path, job.request_id)
 
     def status_body(
         self, job: Job, *, with_logs: bool, logs: list[dict[str, Any]] | None = None
@@ -453,17 +460,14 @@ class JobManager:
         if job.started_at is None:
             job.started_at = job.finished_at
         job.notify()
-        if job.webhook_url:
-            self._spawn(self._deliver(job))
+        if job.webhook_url and self._webhooks is not None:
+            self._spawn(self._deliver(self._webhooks, job))
 
-    async def _deliver(self, job: Job) -> None:
-        from falnb.local.webhooks import deliver  # noqa: PLC0415 - optional at import time
-
+    async def _deliver(self, webhooks: Webhooks, job: Job) -> None:
         assert job.webhook_url is not None
         failure = job.failure
         try:
-            await deliver(
-                self.state,
+            await webhooks.deliver(
                 job.webhook_url,
                 request_id=job.request_id,
                 ok=failure is None,

@@ -9,18 +9,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from falnb._protocol import NAMESPACES, strip_namespace
 from falnb.local.bodies import BodyTooLargeError, InvalidJSONError, loads_strict, read_limited
-from falnb.local.gateway import strip_namespace
+from falnb.local.gateway import RequestInfo
 from falnb.local.jobs import (
     START_TIMEOUT,
     Failure,
@@ -45,11 +46,8 @@ QUEUE_OPTIONS = (
     "x-fal-no-retry",
     "x-fal-object-lifecycle-preference",
 )
-_REQUEST_PATH = re.compile(
-    r"^(?P<app>[^/]+/[^/]+)/requests/(?P<rid>[^/]+)"
-    r"(?P<tail>/status/stream|/status|/cancel)?/?$"
-)
 T = TypeVar("T")
+_RouteHandler = Callable[[Request], Awaitable[Response]]
 SHUTTING_DOWN = Failure(
     503,
     {"detail": "The local server is shutting down", "error_type": "runner_disconnected"},
@@ -153,6 +151,46 @@ def _flag(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").strip().lower() in _TRUE
 
 
+class _NamespaceConvertor(Convertor[str]):
+    """A path segment that is one of fal's namespaces (``workflows``, ``comfy``)."""
+
+    regex = "|".join(NAMESPACES)
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("fal_namespace", _NamespaceConvertor())
+
+
+def _only(method: str, handler: _RouteHandler) -> _RouteHandler:
+    """``handler`` for ``method``; fal's JSON 405 for the queue's other methods."""
+
+    async def endpoint(request: Request) -> Response:
+        if request.method != method:
+            return _json(405, {"detail": "Method Not Allowed"})
+        return await handler(request)
+
+    return endpoint
+
+
+def _request_routes(operations: dict[str, _RouteHandler]) -> list[BaseRoute]:
+    """One route per queue operation on a request, with or without a namespace or a final /."""
+    return [
+        Route(
+            f"{prefix}/{{owner}}/{{alias}}/requests/{{request_id}}{tail}{slash}",
+            handler,
+            methods=["GET", "POST", "PUT"],
+        )
+        for prefix in ("", "/{namespace:fal_namespace}")
+        for tail, handler in operations.items()
+        for slash in ("", "/")
+    ]
+
+
 def routes(state: ServerState) -> list[BaseRoute]:
     """Run/stream (catch-all POST), queue (``/_queue``), WebSocket and ``/_falnb`` routes."""
     return _Routes(state).routes()
@@ -166,7 +204,7 @@ class _Routes:
 
     async def run_or_stream(self, request: Request) -> Response:
         path: str = request.path_params["path"].strip("/")
-        request_id: str = request.state.falnb_request_id
+        info = RequestInfo.of(request.scope)
         try:
             if path.endswith("/stream"):
                 endpoint_id, endpoint = _resolve(self.state, path[: -len("/stream")])
@@ -176,10 +214,9 @@ class _Routes:
             arguments = await _arguments(request, self.state.max_body_bytes)
         except _Answer as answer:
             return answer.response
-        received: float = request.state.falnb_received
-        if timeout is not None and time.monotonic() > received + timeout:
+        if timeout is not None and time.monotonic() > info.received + timeout:
             return _failure_response(START_TIMEOUT)
-        ctx = self.state.make_context(request_id, endpoint_id)
+        ctx = self.state.make_context(info.request_id, endpoint_id)
         if path.endswith("/stream"):
             return await self._stream(request, endpoint, arguments, ctx)
         return await self._run(endpoint, arguments, ctx)
@@ -223,9 +260,8 @@ class _Routes:
             return _failure_response(failure_from(RuntimeError("the stream produced no output")))
         except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
             return _failure_response(failure_from(exc))
-        drop = bool(getattr(request.state, "falnb_drop", False))
         return StreamingResponse(
-            self._stream_events(items, first, ctx, drop=drop),
+            self._stream_events(items, first, ctx, drop=RequestInfo.of(request.scope).drop),
             media_type="text/event-stream",
             headers=_SSE_HEADERS,
         )
@@ -277,31 +313,54 @@ class _Routes:
             with contextlib.suppress(Exception):
                 await items.aclose()  # type: ignore[attr-defined]
 
-    async def queue(self, request: Request) -> Response:
-        path = strip_namespace(request.path_params["path"])
-        match = _REQUEST_PATH.match(path)
+    # -- the queue: one handler per operation ------------------------------------------
+
+    def _requested(self, request: Request) -> tuple[Job | None, str]:
+        """The job a request path names (None if unknown here), and the id it was named by."""
+        params = request.path_params
+        request_id: str = params["request_id"]
+        return self._job(f"{params['owner']}/{params['alias']}", request_id), request_id
+
+    async def submit(self, request: Request) -> Response:
         try:
-            if match is None:
-                if request.method != "POST":
-                    return _json(405, {"detail": "Method Not Allowed"})
-                return await self._submit(request, path)
-            job = self._job(match["app"], match["rid"])
-            tail = match["tail"] or ""
-            if request.method == "PUT" and tail == "/cancel":
-                return self._cancel(job, match["rid"])
-            if job is None:
-                return _json(404, {"detail": "Request not found"}, match["rid"])
-            if request.method == "GET" and tail == "/status":
-                with_logs = _flag(request, "logs")
-                body = self.state.jobs.status_body(job, with_logs=with_logs)
-                return _json(200 if job.done else 202, body, job.request_id)
-            if request.method == "GET" and tail == "/status/stream":
-                return self._status_stream(request, job)
-            if request.method == "GET" and tail == "":
-                return self._result(job)
+            return await self._submit(request, strip_namespace(request.path_params["path"]))
         except _Answer as answer:
             return answer.response
-        return _json(405, {"detail": "Method Not Allowed"})
+
+    async def status(self, request: Request) -> Response:
+        job, request_id = self._requested(request)
+        if job is None:
+            return _json(404, {"detail": "Request not found"}, request_id)
+        body = self.state.jobs.status_body(job, with_logs=_flag(request, "logs"))
+        return _json(200 if job.done else 202, body, job.request_id)
+
+    async def status_stream(self, request: Request) -> Response:
+        job, request_id = self._requested(request)
+        if job is None:
+            return _json(404, {"detail": "Request not found"}, request_id)
+        return self._status_stream(request, job)
+
+    async def result(self, request: Request) -> Response:
+        job, request_id = self._requested(request)
+        if job is None:
+            return _json(404, {"detail": "Request not found"}, request_id)
+        return self._result(job)
+
+    async def cancel(self, request: Request) -> Response:
+        job, request_id = self._requested(request)
+        return self._cancel(job, request_id)
+
+    def queue_routes(self) -> list[BaseRoute]:
+        operations = {
+            "/status/stream": _only("GET", self.status_stream),
+            "/status": _only("GET", self.status),
+            "/cancel": _only("PUT", self.cancel),
+            "": _only("GET", self.result),
+        }
+        return [
+            *_request_routes(operations),
+            Route("/{path:path}", _only("POST", self.submit), methods=["GET", "POST", "PUT"]),
+        ]
 
     def _job(self, app_path: str, request_id: str) -> Job | None:
         job = self.state.jobs.get(request_id)
@@ -346,7 +405,7 @@ class _Routes:
 
     def _status_stream(self, request: Request, job: Job) -> Response:
         with_logs = _flag(request, "logs")
-        drop = bool(getattr(request.state, "falnb_drop", False))
+        drop = RequestInfo.of(request.scope).drop
         return StreamingResponse(
             self._status_events(job, with_logs=with_logs, drop=drop),
             media_type="text/event-stream",
@@ -422,7 +481,7 @@ class _Routes:
             Route("/_falnb/health", self.health, methods=["GET"]),
             Route("/_falnb/journal", self.journal, methods=["GET", "DELETE"]),
             Route("/_falnb/endpoints", self.endpoints, methods=["GET"]),
-            Route("/_queue/{path:path}", self.queue, methods=["GET", "POST", "PUT"]),
+            Mount("/_queue", routes=self.queue_routes()),
             Route("/{path:path}", self.run_or_stream, methods=["POST"]),
             WebSocketRoute("/{path:path}", self.websocket),
         ]

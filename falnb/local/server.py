@@ -30,13 +30,14 @@ from types import TracebackType
 import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Mount
+from starlette.types import ASGIApp
 
 from falnb._settings import Target
 from falnb.local.apps import default_registry
 from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
 from falnb.local.faults import Faults
 from falnb.local.files import FileStore
-from falnb.local.gateway import GatewayMiddleware
+from falnb.local.gateway import gateway
 from falnb.local.journal import Journal
 from falnb.local.registry import Registry
 from falnb.local.routes import routes
@@ -47,7 +48,7 @@ from falnb.local.webhooks import WebhookSigner
 __all__ = ["LocalServer", "build_app"]
 
 
-def build_app(state: ServerState) -> GatewayMiddleware:
+def build_app(state: ServerState) -> ASGIApp:
     """The ASGI app for ``state``: the gateway in front of every route."""
 
     @contextlib.asynccontextmanager
@@ -66,7 +67,7 @@ def build_app(state: ServerState) -> GatewayMiddleware:
         ],
         lifespan=lifespan,
     )
-    return GatewayMiddleware(app, state)
+    return gateway(app, state)
 
 
 class LocalServer:

@@ -8,19 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from falnb._protocol import ws_url
 from falnb.local.auth import Auth
 from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
 from falnb.local.faults import Faults
 from falnb.local.files import FileStore
+from falnb.local.jobs import JobManager
 from falnb.local.journal import Journal
 from falnb.local.registry import Context, LogLevel, Registry
 from falnb.local.tokens import TokenStore
-
-if TYPE_CHECKING:
-    from falnb.local.jobs import JobManager
-    from falnb.local.webhooks import WebhookSigner
+from falnb.local.webhooks import Webhooks, WebhookSigner
 
 __all__ = ["ServerState"]
 
@@ -52,9 +51,10 @@ class ServerState:
     auth: Auth = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        from falnb.local.jobs import JobManager  # noqa: PLC0415 - jobs needs this module
-
-        self.jobs = JobManager(self, concurrency=self.concurrency)
+        webhooks = Webhooks(self.signer, self.journal)
+        self.jobs = JobManager(
+            self.make_context, lambda: self.queue_url, webhooks, concurrency=self.concurrency
+        )
         self.auth = Auth(self.key, self.tokens)
 
     @property
@@ -75,8 +75,7 @@ class ServerState:
 
     @property
     def realtime_url(self) -> str:
-        base = self.base_url
-        return "ws" + base[len("http") :] if base.startswith("http") else base
+        return ws_url(self.base_url)
 
     def store(self, data: bytes, content_type: str, file_name: str | None = None) -> dict[str, Any]:
         """Put bytes in the CDN store; returns fal's ``File`` dict with a URL on this server."""

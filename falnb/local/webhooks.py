@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from falnb.local.journal import redact_url
 
 if TYPE_CHECKING:
-    from falnb.local.state import ServerState
+    from falnb.local.journal import Journal
 
-__all__ = ["WebhookSigner", "deliver", "webhook_body"]
+__all__ = ["WebhookSigner", "Webhooks", "webhook_body"]
 
 logger = logging.getLogger("falnb.local.webhooks")
 
@@ -92,40 +92,40 @@ def webhook_body(*, request_id: str, ok: bool, payload: Any, error: str | None) 
     return encoded.encode()
 
 
-def _record(state: ServerState, url: str, status: int | None, attempt: int) -> None:
-    state.journal.record_webhook(url=url, status=status, attempt=attempt)
+class Webhooks:
+    """Delivers completion notices, signed by ``signer``, and journals each attempt."""
 
+    def __init__(self, signer: WebhookSigner, journal: Journal) -> None:
+        self.signer = signer
+        self.journal = journal
 
-async def deliver(
-    state: ServerState,
-    url: str,
-    *,
-    request_id: str,
-    ok: bool,
-    payload: Any,
-    error: str | None,
-) -> None:
-    """POST the signed completion notice to ``url``, retrying a few times on failure.
+    async def deliver(
+        self, url: str, *, request_id: str, ok: bool, payload: Any, error: str | None
+    ) -> None:
+        """POST the signed completion notice to ``url``, retrying a few times on failure.
 
-    Never raises: a receiver that is down only costs log lines.
-    """
-    body = webhook_body(request_id=request_id, ok=ok, payload=payload, error=error)
-    shown = redact_url(url)  # a receiver's URL may carry its own token
-    async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT, trust_env=False) as http:
-        for attempt, delay in enumerate((0.0, *RETRY_DELAYS), start=1):
-            if delay:
-                await asyncio.sleep(delay)
-            headers = {"Content-Type": "application/json", **state.signer.headers(request_id, body)}
-            try:
-                response = await http.post(url, content=body, headers=headers)
-            except httpx.HTTPError as exc:
+        Never raises: a receiver that is down only costs log lines.
+        """
+        body = webhook_body(request_id=request_id, ok=ok, payload=payload, error=error)
+        shown = redact_url(url)  # a receiver's URL may carry its own token
+        async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT, trust_env=False) as http:
+            for attempt, delay in enumerate((0.0, *RETRY_DELAYS), start=1):
+                if delay:
+                    await asyncio.sleep(delay)
+                signed = self.signer.headers(request_id, body)
+                headers = {"Content-Type": "application/json", **signed}
+                try:
+                    response = await http.post(url, content=body, headers=headers)
+                except httpx.HTTPError as exc:
+                    logger.info(
+                        "webhook to %s failed (%s), attempt %d", shown, type(exc).__name__, attempt
+                    )
+                    self.journal.record_webhook(url=url, status=None, attempt=attempt)
+                    continue
+                self.journal.record_webhook(url=url, status=response.status_code, attempt=attempt)
+                if response.is_success:
+                    return
                 logger.info(
-                    "webhook to %s failed (%s), attempt %d", shown, type(exc).__name__, attempt
+                    "webhook to %s got %d, attempt %d", shown, response.status_code, attempt
                 )
-                _record(state, url, None, attempt)
-                continue
-            _record(state, url, response.status_code, attempt)
-            if response.is_success:
-                return
-            logger.info("webhook to %s got %d, attempt %d", shown, response.status_code, attempt)
-    logger.warning("webhook for request %s was not delivered to %s", request_id, shown)
+        logger.warning("webhook for request %s was not delivered to %s", request_id, shown)

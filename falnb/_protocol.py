@@ -1,0 +1,77 @@
+"""Facts of fal's wire protocol that the client and the local server both rely on.
+
+One home for each: the endpoint-id grammar, namespaces, the queue's URL layout and the
+realtime URL derived from an HTTP one (fal-protocol.md sections 3 and 4). Both
+:mod:`falnb.client` and :mod:`falnb.local` import them from here, never from each other.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "NAMESPACES",
+    "endpoint_alias",
+    "endpoint_app",
+    "request_urls",
+    "strip_namespace",
+    "ws_url",
+]
+
+#: fal's namespaces: a prefix of an endpoint id, ignored when looking endpoints and requests
+#: up (fal-protocol.md 3.1).
+NAMESPACES = ("workflows", "comfy")
+_LEGACY_ID = re.compile(r"^([0-9]+)-([a-zA-Z0-9-]+)$")
+
+
+def strip_namespace(endpoint_path: str) -> str:
+    """``workflows/owner/alias/x`` -> ``owner/alias/x``; other paths unchanged."""
+    path = endpoint_path.strip("/")
+    head, _, rest = path.partition("/")
+    return rest if head in NAMESPACES and rest else path
+
+
+def endpoint_app(endpoint: str) -> str:
+    """The ``[namespace/]owner/alias`` part of an endpoint id, which queue URLs use.
+
+    >>> endpoint_app("fal-ai/flux/dev")
+    'fal-ai/flux'
+    """
+    endpoint = endpoint.strip("/")
+    legacy = _LEGACY_ID.match(endpoint)
+    if legacy:
+        endpoint = f"{legacy[1]}/{legacy[2]}"
+    parts = endpoint.split("/")
+    size = 3 if parts[0] in NAMESPACES else 2
+    if len(parts) < size or not all(parts):
+        raise ValueError(
+            f"invalid endpoint id {endpoint!r}: use 'owner/alias' or 'owner/alias/path', "
+            "e.g. 'fal-ai/flux/dev'"
+        )
+    return "/".join(parts[:size])
+
+
+def endpoint_alias(endpoint_id: str) -> str:
+    """The app alias of an endpoint id (what realtime tokens are scoped to).
+
+    >>> endpoint_alias("workflows/fal-ai/flux/dev")
+    'flux'
+    """
+    parts = strip_namespace(endpoint_id).split("/")
+    if len(parts) < 2 or not all(parts[:2]):
+        raise ValueError(f"invalid endpoint id {endpoint_id!r}: use 'owner/alias[/path]'")
+    return parts[1]
+
+
+def request_urls(queue_url: str, app: str, request_id: str) -> dict[str, str]:
+    """A queued request's ``response_url``, ``status_url`` and ``cancel_url``.
+
+    ``app`` is the endpoint's ``[namespace/]owner/alias`` (:func:`endpoint_app`).
+    """
+    base = f"{queue_url.rstrip('/')}/{app}/requests/{request_id}"
+    return {"response_url": base, "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
+
+
+def ws_url(http_url: str) -> str:
+    """The WebSocket URL of a server at ``http_url``: ``http`` -> ``ws``, ``https`` -> ``wss``."""
+    return "ws" + http_url[len("http") :] if http_url.startswith("http") else http_url
