@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from falnb._paths import shown
+
 if TYPE_CHECKING:
     from PIL import Image
 
@@ -101,7 +103,8 @@ def decode_data_uri(url: str) -> bytes:
 
 
 def jsonable(value: Any) -> Any:
-    """``value`` as JSON-safe data for metadata: paths as strings, bytes and images described."""
+    """``value`` as JSON-safe data for metadata: paths as strings (relative to the working
+    directory, or under ``~``), bytes and images described."""
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -109,7 +112,7 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, Path):
-        return str(value)
+        return shown(value)  # relative to the notebook, or under ~: saved outputs travel
     if isinstance(value, (bytes, bytearray, memoryview)):
         return f"<{len(bytes(value))} bytes>"
     size = getattr(value, "size", None)

@@ -355,6 +355,8 @@ def test_a_notebook_run_twice_or_elsewhere_saves_the_same_bytes(
             "%fal local/fail status=500",
             "%fal local/echo prompt=never --record none",
             "%fal config",
+            "import pathlib\nnote = pathlib.Path('note.txt').absolute()\nnote.write_text('hi')",
+            "%%fal local/echo\nfile_url: {note}",  # uploaded; shown relative to the notebook
         ],
     )
     first = execute(path, env, allow_errors=True)
@@ -377,6 +379,8 @@ def test_a_notebook_run_twice_or_elsewhere_saves_the_same_bytes(
     assert "rejected the arguments (422)" in outputs[4]
     assert "local/fail failed (500): local/fail failed on purpose" in outputs[5]
     assert "record=none and falnb.lock has no recorded result" in outputs[6]
+    assert '"file_url": "note.txt"' in outputs[9]  # the output's metadata
+    assert "falnb-local:/_cdn/files/" in outputs[9]
     config = outputs[7]
     assert "lock file = falnb.lock" in config
     assert "media folder = falnb-media/" in config
