@@ -501,9 +501,10 @@ class Session:
         except FalError as exc:
             if received == 0 or settles_request(exc):
                 raise
+            outputs = f"{received} partial output" + ("s" if received != 1 else "")
             raise FalError(
-                f"{exc}; the stream broke after {received} partial outputs, and a streamed "
-                "call cannot be re-attached: re-running the cell sends it again"
+                f"{exc}; the stream broke after {outputs}, and a streamed call cannot be "
+                "re-attached: re-running the cell sends it again"
             ) from exc
         output = stream.final or {}
         return _Run(output, stream.request_id, started)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from falnb import RequestPendingError, SyncClient
+from falnb import FalError, RequestPendingError, SyncClient
 from falnb.local import LocalServer
 from falnb.local.faults import FaultRule
 from falnb.repro import LockFile, LockWriteError, MediaStore, Recorder
@@ -338,3 +338,23 @@ def test_a_lock_that_fails_after_submitting_keeps_the_id_in_memory(
     again = session.run("local/slow", {"duration": 0.3, "steps": 2})
     assert again.request_id == result.request_id
     assert accepted(server, "local/slow") == 1
+
+
+# -- a stream cut mid-way -----------------------------------------------------------------------
+
+
+def test_a_stream_cut_mid_way_says_a_rerun_sends_it_again(
+    server: LocalServer, session: Session, recorder: Recorder
+) -> None:
+    cut = server.faults.add("cut", role="run", path_contains="/stream", times=1)
+    with pytest.raises(FalError) as info:
+        session.run("local/stream-text", {"prompt": "one two three four"}, stream=True)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "the stream broke after 1 partial output," in message
+    assert "re-running the cell sends it again" in message
+    assert cut.fired == 1
+    # Nothing was settled by the server, so nothing is recorded as failed; the re-run works.
+    assert not [e for e in recorder.lock.entries().values() if e.status == "failed"]
+    result = session.run("local/stream-text", {"prompt": "one two three four"}, stream=True)
+    assert "four" in str(result.json)
