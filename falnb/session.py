@@ -442,10 +442,7 @@ class Session:
         A timeout (``call.timeout``, counted from ``started``) or an interrupt cancels the
         request remotely (the client does it).
         """
-        remaining = None
-        if call.timeout is not None:
-            remaining = max(0.1, call.timeout - (time.monotonic() - started))
-        deadline = Deadline(remaining)
+        deadline = Deadline(call.timeout, started=started)
         logs: list[str] = []
         try:
             progress.request(handle.request_id, handle.cancel)

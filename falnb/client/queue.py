@@ -115,13 +115,18 @@ def submit_headers(
 
 
 class Deadline:
-    """A total time budget shared by the steps of one wait (``None``: no limit)."""
+    """A total time budget shared by the steps of one wait (``None``: no limit).
 
-    def __init__(self, timeout: float | None) -> None:
+    ``started`` (a ``time.monotonic()`` value) counts it from an earlier moment, e.g. before
+    the submission.
+    """
+
+    def __init__(self, timeout: float | None, *, started: float | None = None) -> None:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be positive, not {timeout!r}")
         self.timeout = timeout
-        self._end = None if timeout is None else time.monotonic() + timeout
+        start = time.monotonic() if started is None else started
+        self._end = None if timeout is None else start + timeout
 
     def remaining(self) -> float | None:
         return None if self._end is None else max(0.0, self._end - time.monotonic())
