@@ -300,8 +300,13 @@ def _parse(template: Template, line: str, cell: str | None) -> Invocation | Subc
         tokens = shlex.split(line)
     except ValueError as exc:
         usage_error(f"cannot parse the line: {exc}")
+    if not tokens and cell is not None and cell.strip():
+        usage_error("%%fal needs an endpoint on its first line, e.g. %%fal local/text-to-image")
     if not tokens or tokens[0] in ("-h", "--help", "help"):
         return Subcommand("help")
+    if tokens[0] == "endpoints" and len(tokens) > 1:
+        extra = template.source(" ".join(tokens[1:]))
+        usage_error(f"%fal endpoints takes nothing after it, not {extra!r}")
     if tokens[0] in SUBCOMMANDS:
         rest = line.strip()[len(tokens[0]) :].strip()
         return Subcommand(

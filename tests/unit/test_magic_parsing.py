@@ -57,6 +57,8 @@ def test_subcommands() -> None:
         ("local/echo", "prompt: [1,\nseed: 2", "not valid YAML"),
         ("local/echo --target mars", None, "invalid choice"),
         ("local/echo -o 1x", None, "variable name"),
+        ("", "prompt: a fox", "%%fal needs an endpoint"),
+        ("endpoints local", None, "takes nothing after it"),
     ],
 )
 def test_usage_errors(line: str, cell: str | None, message: str) -> None:
