@@ -312,3 +312,22 @@ def test_realtime_lines_give_a_spec_or_one_readable_line(
         assert "\n" not in str(refused), str(refused)
         return
     assert "undefined_r" not in repr(spec.base)
+
+
+@given(text=TEXT_WITH_REFERENCES)
+def test_placeholders_map_back_to_what_the_user_wrote(text: str) -> None:
+    """Messages quote the user's own text: marking then un-marking changes nothing."""
+    from falnb._references import InterpolationError, Template, substitute_text  # noqa: PLC0415
+
+    template = Template(NAMESPACE)
+    marked = template.mark(text)
+    assert template.source(marked) == text
+    try:
+        expected: str | None = substitute_text(text, NAMESPACE)
+    except InterpolationError:
+        expected = None
+    try:
+        got: str | None = template.text(marked)
+    except InterpolationError:
+        got = None
+    assert got == expected
