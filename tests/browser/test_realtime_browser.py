@@ -261,9 +261,11 @@ def test_a_realtime_line_with_a_variable_image_shows_frames_of_that_image(
     first = shown_frame(page)
     # The kernel's picture reached the model: the frame has its size (256x192, not a name).
     assert Image.open(io.BytesIO(first)).size == (256, 192)
-    output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-OutputArea")
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
     for leak in ("__falnb", "is not a value", "Traceback", "Error"):
-        expect(output).not_to_contain_text(leak)
+        expect(cell.locator(".jp-OutputArea")).not_to_contain_text(leak)
+    # The still saved after the live view is hidden while the view shows.
+    expect(cell.locator(".jp-OutputArea-child").nth(1)).to_be_hidden()
     # The line's slider (0.0..1.0 by 0.05) and text box drive the frame.
     expect(page.locator(".widget-slider .widget-label").first).to_have_text("strength")
     expect(page.locator(".falnb-realtime-controls input[type=text]")).to_have_value(

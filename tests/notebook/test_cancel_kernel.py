@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from jupyter_client.manager import KernelManager
 
+from falnb import _comm_pump, _runtime
 from falnb.local import LocalServer
 
 CELL = "%%fal local/slow -o job\nduration: 20\nsteps: 40"
@@ -123,3 +124,17 @@ def test_cancel_message_ends_a_blocking_cell_and_later_requests_keep_their_order
         e for e in server.journal.entries() if e.method == "PUT" and e.path.endswith("/cancel")
     ]
     assert [e.status for e in cancels] == [202]
+
+
+async def _answer() -> int:
+    return 42
+
+
+def test_outside_a_kernel_a_wait_is_plain_blocking() -> None:
+    _comm_pump.watch("some-comm")
+    try:
+        assert not _comm_pump.wanted()  # no ipykernel here: nothing to pump, nothing touched
+        assert _comm_pump.pump() == 0
+        assert _runtime.run(_answer()) == 42
+    finally:
+        _comm_pump.unwatch("some-comm")
