@@ -27,8 +27,8 @@ from typing import Any, Literal, NoReturn
 from IPython.core.error import UsageError
 
 from falnb import _safe_yaml
+from falnb._protocol import is_endpoint_id
 from falnb._references import InterpolationError, Template
-from falnb.client.queue import endpoint_app
 from falnb.client.storage import _uploadable as uploadable
 from falnb.session import RECORD_MODES, RecordMode, Seed
 
@@ -70,7 +70,6 @@ MAX_LINE_CHARS = 64 * 1024
 _KEY = re.compile(r"[A-Za-z_][\w.-]*")
 _ASSIGN = re.compile(r"([^\s=-][^\s=]*)=(.*)", re.DOTALL)
 _MAPPING_LINE = re.compile(r"^\s*[A-Za-z_][\w.-]*\s*:(\s|$)", re.MULTILINE)
-_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 @dataclass(frozen=True)
@@ -261,13 +260,7 @@ def check_sendable(arguments: Mapping[str, Any]) -> None:
 
 def _endpoint(text: str) -> str:
     endpoint = text.strip("/")
-    segments = endpoint.split("/")
-    valid = all(_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments)
-    try:
-        endpoint_app(endpoint)
-    except ValueError:
-        valid = False
-    if not valid:
+    if not is_endpoint_id(endpoint):
         usage_error(
             f"{text!r} is not an endpoint id: use owner/alias[/path], e.g. local/text-to-image"
         )

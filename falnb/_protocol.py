@@ -8,11 +8,15 @@ realtime URL derived from an HTTP one (fal-protocol.md sections 3 and 4). Both
 from __future__ import annotations
 
 import re
+from typing import Any
 
 __all__ = [
     "NAMESPACES",
+    "describe_field_errors",
     "endpoint_alias",
     "endpoint_app",
+    "field_name",
+    "is_endpoint_id",
     "request_urls",
     "strip_namespace",
     "ws_url",
@@ -22,6 +26,7 @@ __all__ = [
 #: up (fal-protocol.md 3.1).
 NAMESPACES = ("workflows", "comfy")
 _LEGACY_ID = re.compile(r"^([0-9]+)-([a-zA-Z0-9-]+)$")
+_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
 
 
 def strip_namespace(endpoint_path: str) -> str:
@@ -51,6 +56,19 @@ def endpoint_app(endpoint: str) -> str:
     return "/".join(parts[:size])
 
 
+def is_endpoint_id(text: str) -> bool:
+    """Whether ``text`` reads as an endpoint id a caller may address (``owner/alias[/path]``,
+    optionally under a namespace; segments of letters, digits, ``.``, ``_`` and ``-``)."""
+    segments = text.split("/")
+    if not all(_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments):
+        return False
+    try:
+        endpoint_app(text)
+    except ValueError:
+        return False
+    return True
+
+
 def endpoint_alias(endpoint_id: str) -> str:
     """The app alias of an endpoint id (what realtime tokens are scoped to).
 
@@ -70,6 +88,22 @@ def request_urls(queue_url: str, app: str, request_id: str) -> dict[str, str]:
     """
     base = f"{queue_url.rstrip('/')}/{app}/requests/{request_id}"
     return {"response_url": base, "status_url": f"{base}/status", "cancel_url": f"{base}/cancel"}
+
+
+def field_name(loc: Any) -> str:
+    """The field a 422 error's ``loc`` names: ``["body", "image", 0]`` -> ``image.0``."""
+    parts = [str(p) for p in (loc or []) if p != "body"]
+    return ".".join(parts) or "input"
+
+
+def describe_field_errors(detail: Any) -> str:
+    """A 422 ``detail`` list as one line: ``prompt: Field required; seed: ...``."""
+    if not isinstance(detail, list):
+        return str(detail)
+    return "; ".join(
+        f"{field_name(e.get('loc'))}: {e.get('msg', e)}" if isinstance(e, dict) else str(e)
+        for e in detail
+    )
 
 
 def ws_url(http_url: str) -> str:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from falnb._protocol import ws_url
 from falnb.client.errors import MissingCredentialsError
 
 __all__ = [
@@ -194,14 +195,13 @@ class Target:
     def local(cls, base_url: str, key: Key | str) -> Target:
         """A falnb local server (embedded or ``falnb serve``) at ``base_url``."""
         base = base_url.rstrip("/")
-        ws = "ws" + base[len("http") :] if base.startswith("http") else base
         return cls(
             name="local",
             run_url=base,
             queue_url=f"{base}/_queue",
             rest_url=f"{base}/_rest",
             cdn_url=f"{base}/_cdn",
-            realtime_url=ws,
+            realtime_url=ws_url(base),
             key=Key(key) if isinstance(key, str) else key,
         )
 

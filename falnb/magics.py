@@ -35,6 +35,7 @@ from falnb._magic_parse import (
     timeout_seconds,
     usage_error,
 )
+from falnb._protocol import field_name
 from falnb._safe_yaml import YAMLInputError
 from falnb._settings import FAL_URLS, Target, key_source, target_from_env
 from falnb.client import errors
@@ -78,11 +79,7 @@ class FalCellError(Exception):
 def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
     """One readable message, with the fix, for an error a request ended with."""
     if isinstance(exc, errors.ValidationError):
-        fields_ = [
-            f"  {'.'.join(str(p) for p in (e.get('loc') or []) if p != 'body') or 'input'}: "
-            f"{e.get('msg', e)}"
-            for e in exc.field_errors
-        ]
+        fields_ = [f"  {field_name(e.get('loc'))}: {e.get('msg', e)}" for e in exc.field_errors]
         return FalCellError(
             f"{endpoint} rejected the arguments (422):",
             [*fields_, "Fix these fields in the cell and run it again."],

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from falnb import _runtime
+from falnb._protocol import endpoint_app
 from falnb.client._status import Status
 from falnb.client._transport import RetryPolicy, Transport
 from falnb.client.errors import FalError, RequestTimeoutError
@@ -28,7 +29,6 @@ from falnb.client.queue import (
     Deadline,
     Priority,
     RequestHandle,
-    endpoint_app,
     submit_headers,
 )
 from falnb.client.stream import AsyncStream, Stream, iter_stream

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from falnb._protocol import describe_field_errors
+
 __all__ = [
     "FalError",
     "FieldError",
@@ -86,11 +88,6 @@ class HTTPError(FalError):
         )
 
 
-def _field_name(loc: Any) -> str:
-    parts = [str(p) for p in (loc or []) if p != "body"]
-    return ".".join(parts) or "input"
-
-
 class ValidationError(HTTPError):
     """422: the arguments did not validate. ``field_errors`` always holds a list."""
 
@@ -107,12 +104,8 @@ class ValidationError(HTTPError):
 
     @staticmethod
     def describe(detail: Any) -> str:
-        if not isinstance(detail, list):
-            return str(detail)
-        return "; ".join(
-            f"{_field_name(e.get('loc'))}: {e.get('msg', e)}" if isinstance(e, dict) else str(e)
-            for e in detail
-        )
+        """A 422 ``detail`` as one line (the field names without ``body``)."""
+        return describe_field_errors(detail)
 
 
 class RateLimitedError(HTTPError):

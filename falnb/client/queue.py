@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from collections.abc import (
     AsyncGenerator,
@@ -31,6 +30,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from falnb import _runtime
+from falnb._protocol import endpoint_app, request_urls
 from falnb.client._status import Completed, LogDeduper, Reconnecting, Status, parse_status
 from falnb.client._transport import (
     NO_RETRY,
@@ -51,7 +51,6 @@ __all__ = [
     "Deadline",
     "Priority",
     "RequestHandle",
-    "endpoint_app",
     "submit_headers",
 ]
 
@@ -59,8 +58,6 @@ T = TypeVar("T")
 Priority = Literal["normal", "low"]
 OnReconnect = Callable[[Reconnecting], object]
 
-_NAMESPACES = ("workflows", "comfy")
-_LEGACY_ID = re.compile(r"^([0-9]+)-([a-zA-Z0-9-]+)$")
 #: Consecutive status-stream failures (without an event between) before falling back to polling.
 STREAM_ATTEMPTS = 3
 POLL_START, POLL_MAX = 0.15, 2.0
@@ -70,26 +67,6 @@ _FINAL_STATUSES = frozenset({400, 401, 403, 404, 422})
 
 class _HasTransport(Protocol):
     def _transport(self) -> Transport: ...
-
-
-def endpoint_app(endpoint: str) -> str:
-    """The ``[namespace/]owner/alias`` part of an endpoint id, which queue URLs use.
-
-    >>> endpoint_app("fal-ai/flux/dev")
-    'fal-ai/flux'
-    """
-    endpoint = endpoint.strip("/")
-    legacy = _LEGACY_ID.match(endpoint)
-    if legacy:
-        endpoint = f"{legacy[1]}/{legacy[2]}"
-    parts = endpoint.split("/")
-    size = 3 if parts[0] in _NAMESPACES else 2
-    if len(parts) < size or not all(parts):
-        raise ValueError(
-            f"invalid endpoint id {endpoint!r}: use 'owner/alias' or 'owner/alias/path', "
-            "e.g. 'fal-ai/flux/dev'"
-        )
-    return "/".join(parts[:size])
 
 
 def submit_headers(
@@ -383,15 +360,8 @@ class AsyncRequestHandle:
     def from_request_id(
         cls, client: _HasTransport, queue_url: str, endpoint: str, request_id: str
     ) -> AsyncRequestHandle:
-        base = f"{queue_url.rstrip('/')}/{endpoint_app(endpoint)}/requests/{request_id}"
-        return cls(
-            client,
-            request_id=request_id,
-            response_url=base,
-            status_url=f"{base}/status",
-            cancel_url=f"{base}/cancel",
-            endpoint=endpoint,
-        )
+        urls = request_urls(queue_url, endpoint_app(endpoint), request_id)
+        return cls(client, request_id=request_id, endpoint=endpoint, **urls)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(endpoint={self.endpoint!r}, request_id={self.request_id!r})"

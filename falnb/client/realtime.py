@@ -42,6 +42,7 @@ from websockets.exceptions import (
 )
 
 from falnb import _runtime
+from falnb._protocol import endpoint_alias
 from falnb.client._transport import USER_AGENT, Transport, redact_url
 from falnb.client.errors import RealtimeError
 
@@ -56,7 +57,6 @@ logger = logging.getLogger("falnb.client")
 
 MAX_BUFFERING_RANGE = (1, 60)
 OPEN_TIMEOUT = 90.0
-_NAMESPACES = ("workflows", "comfy")
 #: Errors after which the server closes the session (no more results on that socket).
 _TERMINAL = ("TIMEOUT", "Unauthorized", "NOT_FOUND", "BAD_REQUEST")
 #: Of those, the ones that refuse the session outright: reopening would be refused again.
@@ -84,15 +84,6 @@ class _RedactingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 _WEBSOCKETS_LOGGER = _RedactingLogger(logging.getLogger("websockets.client"), {})
 
 
-def _alias(endpoint_id: str) -> str:
-    parts = endpoint_id.strip("/").split("/")
-    if parts and parts[0] in _NAMESPACES:
-        parts = parts[1:]
-    if len(parts) < 2 or not all(parts[:2]):
-        raise ValueError(f"invalid endpoint id {endpoint_id!r}: use 'owner/alias[/path]'")
-    return parts[1]
-
-
 def _socket_url(base: str, endpoint_id: str, path: str) -> str:
     url = f"{base.rstrip('/')}/{endpoint_id.strip('/')}"
     suffix = "/" + path.strip("/") if path.strip("/") else ""
@@ -115,7 +106,7 @@ async def fetch_token(transport: Transport, endpoint_id: str, expiration: int = 
     response = await transport.request(
         "POST",
         f"{transport.target.rest_url}/tokens/",
-        json={"allowed_apps": [_alias(endpoint_id)], "token_expiration": expiration},
+        json={"allowed_apps": [endpoint_alias(endpoint_id)], "token_expiration": expiration},
     )
     try:
         body = response.json()
@@ -151,7 +142,7 @@ class AsyncRealtimeConnection:
             low, high = MAX_BUFFERING_RANGE
             if not low <= max_buffering <= high:
                 raise ValueError(f"max_buffering must be in {low}..{high}, not {max_buffering}")
-        _alias(endpoint_id)
+        endpoint_alias(endpoint_id)
         self.transport = transport
         self.endpoint_id = endpoint_id
         self.path = path

@@ -23,7 +23,7 @@ import anyio.to_thread
 import msgpack
 from starlette.websockets import WebSocket, WebSocketState
 
-from falnb.client.errors import ValidationError
+from falnb._protocol import describe_field_errors
 from falnb.local.apperror import AppError
 from falnb.local.registry import Endpoint, LogLevel
 
@@ -140,7 +140,7 @@ class _Session:
         except AppError as exc:
             # The app chose its answer: a 4xx is the caller's input, named field by field.
             code = "BAD_INPUT" if exc.status_code < 500 else "INTERNAL_ERROR"
-            await self.send_error(code, ValidationError.describe(exc.detail))
+            await self.send_error(code, describe_field_errors(exc.detail))
             return
         except Exception as exc:
             logger.debug("realtime handler of %s failed", self.endpoint.endpoint_id, exc_info=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import ipywidgets  # type: ignore[import-untyped]
 
+from falnb._protocol import is_endpoint_id
 from falnb._references import InterpolationError, lookup, substitute_text, whole_reference
 
 __all__ = ["RealtimeSpec", "control_for", "parse_realtime_line"]
@@ -29,7 +30,6 @@ USAGE = (
     "{variable} for a fixed input from the notebook, or a number for a fixed input"
 )
 _NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
-_ENDPOINT = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+$")
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
@@ -145,7 +145,7 @@ def parse_realtime_line(line: str, namespace: Mapping[str, Any]) -> RealtimeSpec
     if not text:
         raise ValueError(f"no endpoint given; {USAGE}")
     endpoint, _, rest = text.partition(" ")
-    if not _ENDPOINT.match(endpoint):
+    if not is_endpoint_id(endpoint):
         raise ValueError(f"{endpoint!r} is not an endpoint id like 'owner/alias'; {USAGE}")
     spec = RealtimeSpec(endpoint)
     for name, raw in _pairs(rest):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from falnb import _runtime
+from falnb._protocol import endpoint_alias
 from falnb.client import realtime as realtime_module
 from falnb.client._transport import RetryPolicy, Transport
 from falnb.client.errors import HTTPError, RealtimeError
@@ -223,4 +224,4 @@ def test_url_building() -> None:
     assert build("ws://h:1", "a/b", "/realtime") == "ws://h:1/a/b/realtime"
     assert build("ws://h:1/", "a/b/realtime", "/realtime") == "ws://h:1/a/b/realtime"
     assert build("ws://h:1", "a/b/c", "") == "ws://h:1/a/b/c"
-    assert realtime_module._alias("workflows/me/flow/x") == "flow"
+    assert endpoint_alias("workflows/me/flow/x") == "flow"
