@@ -101,6 +101,11 @@ BLOCKS: dict[str, Check] = {
                 "assert Image.open(io.BytesIO(httpx.get(uploaded).content)).size == (96, 64)",
             ),
             Then(
+                "an async twin, awaited at the top of a cell",
+                "echoed = await falnb.run_async('local/echo', {'prompt': 'awaited'})\n"
+                "assert echoed == {'prompt': 'awaited'}, echoed",
+            ),
+            Then(
                 "arguments are uploaded",
                 "import io\nfrom PIL import Image\n"
                 "out = falnb.run('local/echo', {'a': pathlib.Path('photo.png'),"
@@ -132,6 +137,12 @@ BLOCKS: dict[str, Check] = {
                 "assert [i.size for i in fox.images] == [(1024, 576)] * 2\n"
                 "assert fox.request_id and fox.json['images'][0]['width'] == 1024\n"
                 "saved = fox.save('saved')\n"
+                # "From Python, falnb.default_session().run(...) takes the same path": it
+                # replays the cell's pinned call.
+                "same = falnb.default_session().run('local/text-to-image', {'prompt': "
+                "'a red fox in the snow, golden light', 'image_size': 'landscape_16_9', "
+                "'num_images': 2}, seed=42)\n"
+                "assert same.request_id == fox.request_id, (same, fox)\n"
                 "assert len(saved) == 2 and all(pathlib.Path(p).stat().st_size for p in saved)",
             ),
         ),
