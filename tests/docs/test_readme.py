@@ -14,7 +14,10 @@ Not run as written, and why (keep this short):
 - the fal-client block's ``PORT`` and ``KEY``: filled in from a ``falnb serve`` the test starts.
 - ``falnb serve`` serves until Ctrl-C: started once with its synopsis filled in (the fal-client
   block talks to it); ``falnb serve --app ...`` is run with ``--list``, as the README suggests.
-- ``falnb lock verify NOTEBOOK`` is in SKIPPED below.
+- ``falnb lock gc [--dry-run] ...`` runs with ``--dry-run`` (the plain ``falnb lock gc`` span
+  runs as is); ``falnb lock show [LOCKFILE]`` names the folder's lock.
+- not run at all, each for a reason given in SKIPPED: ``falnb lock verify``, ``falnb demo``
+  and ``falnb serve --faults``; other tests run them.
 """
 
 from __future__ import annotations
