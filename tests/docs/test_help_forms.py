@@ -257,7 +257,7 @@ EXAMPLES: dict[str, list[Example]] = {
     "--timeout S": [
         Example(
             "%fal local/slow duration=10 steps=20 --timeout 0.5",
-            readable_error("0.5", "cancelled"),
+            readable_error("0.5s", "cancelled"),
         ),
     ],
     "--no-wait": [
