@@ -771,6 +771,8 @@ class Job:
     def status(self) -> str:
         if not self.done():
             return "running"
+        if isinstance(self._error, RequestPendingError):
+            return "pending"  # lost contact: still running (or done) on the server
         if self._error is not None:
             return "failed" if "cancel" not in str(self._error) else "cancelled"
         return "done"

@@ -355,6 +355,7 @@ class AsyncRequestHandle:
         self._client = client
         self._completed = False
         self._cancelling: asyncio.Future[None] | None = None
+        self._cancel_error: Exception | None = None
 
     @classmethod
     def from_request_id(
@@ -434,8 +435,8 @@ class AsyncRequestHandle:
     async def _cancel_quietly(self) -> None:
         try:
             await self._cancel()
-        except Exception:  # noqa: BLE001 - best effort, the caller is already failing
-            return
+        except Exception as exc:  # noqa: BLE001 - best effort, the caller is already failing
+            self._cancel_error = exc
 
     async def _guard(self, step: Awaitable[T], deadline: Deadline) -> T:
         """Await ``step`` of a wait on this request; on timeout or cancellation cancel it."""
@@ -447,6 +448,15 @@ class AsyncRequestHandle:
         except asyncio.TimeoutError:
             await self.cancel_if_pending()
             assert deadline.timeout is not None
+            error = self._cancel_error
+            if error is not None and not settles_request(error):
+                # The cancel did not get through: the request may still run, and be paid for.
+                raise RequestPendingError(
+                    f"request {self.request_id} to {self.endpoint or 'fal'} did not finish "
+                    f"within {deadline.timeout:g}s, and cancelling it failed ({error}); it may "
+                    "still run",
+                    request_id=self.request_id,
+                ) from None
             raise RequestTimeoutError(
                 f"request {self.request_id} to {self.endpoint or 'fal'} did not finish within "
                 f"{deadline.timeout:g}s; it was cancelled",

@@ -152,3 +152,22 @@ def test_a_definitive_answer_is_not_ridden_out(
         handle.get()
     assert not isinstance(info.value, RequestPendingError)
     assert time.monotonic() - started < 5  # a 404 is the server's answer: no reconnecting
+
+
+def test_a_timeout_whose_cancel_cannot_get_through_leaves_the_request_pending(
+    make_client: type[SyncClient], server: LocalServer
+) -> None:
+    client = make_client(reconnect=20)
+    handle = client.submit("local/slow", {"duration": 1.5, "steps": 2})
+    rules = [
+        server.faults.add("reset", path_contains="/status", duration=3),
+        server.faults.add("reset", path_contains="/cancel", duration=3),
+    ]
+    with pytest.raises(RequestPendingError) as info:
+        handle.get(timeout=0.5)
+    assert "cancelling it failed" in str(info.value)
+    assert rules[1].fired  # the cancel was tried, and refused
+    while not all(rule.healed() for rule in rules):
+        time.sleep(0.05)
+    assert client.get_handle("local/slow", handle.request_id).get()["steps"] == 2
+    assert accepted(server, "local/slow") == 1

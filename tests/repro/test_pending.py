@@ -88,6 +88,22 @@ def test_a_blip_longer_than_the_wait_leaves_the_entry_pending_for_the_rerun(
     assert accepted(server, "local/slow") == 1
 
 
+def test_a_no_wait_job_that_loses_the_server_stays_pending(
+    server: LocalServer, session: Session, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FALNB_RECONNECT_TIMEOUT", "1")
+    rules = status_blip(server, 3.0)
+    job = session.submit("local/slow", SLOW)
+    with pytest.raises(RequestPendingError):
+        job.result(timeout=20)
+    assert job.status() == "pending"
+    [entry] = recorder.lock.entries().values()
+    assert (entry.status, entry.request_id) == ("pending", job.request_id)
+    wait_healed(rules)
+    assert session.run("local/slow", SLOW).request_id == job.request_id
+    assert accepted(server, "local/slow") == 1
+
+
 def test_a_blip_shorter_than_the_wait_is_ridden_out(
     server: LocalServer, session: Session, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
