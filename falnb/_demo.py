@@ -81,8 +81,9 @@ def main(
     _say(out, "3. stream local/stream-text")
     final: dict[str, Any] = {}
     for partial in falnb.stream("local/stream-text", {"prompt": "fal models in notebooks"}):
-        final = partial
-        _say(out, f"  .. {partial.get('text', partial)}")
+        if isinstance(partial, dict):  # an event stream (a binary one would yield bytes)
+            final = partial
+            _say(out, f"  .. {partial.get('text', partial)}")
     _say(out, f"  -> final: {final}")
 
     if falnb.default_client().target.name == "local":

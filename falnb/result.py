@@ -102,6 +102,26 @@ def decode_data_uri(url: str) -> bytes:
     return unquote_to_bytes(payload)
 
 
+def binary_output(data: bytes, content_type: str | None) -> dict[str, Any]:
+    """The output of a binary stream (e.g. speech audio), as one inline File.
+
+    Its key follows fal's schemas by media kind (``audio``, ``video``, ``image``, else
+    ``file``), so it renders and records like any other output file.
+    """
+    kind = (content_type or "application/octet-stream").split(";")[0].strip().lower()
+    key = kind.split("/")[0] if kind.split("/")[0] in ("audio", "video", "image") else "file"
+    extension = (mimetypes.guess_extension(kind) or ".bin").lstrip(".")
+    url = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+    return {
+        key: {
+            "url": url,
+            "content_type": kind,
+            "file_name": f"stream.{extension}",
+            "file_size": len(data),
+        }
+    }
+
+
 def jsonable(value: Any) -> Any:
     """``value`` as JSON-safe data for metadata: paths as strings (relative to the working
     directory, or under ``~``), bytes and images described."""

@@ -61,7 +61,7 @@ from falnb.repro import (
     resolve_cap,
     resolve_mode,
 )
-from falnb.result import Result, decode_data_uri, find_files
+from falnb.result import Result, binary_output, decode_data_uri, find_files
 from falnb.widgets.progress import NullProgress, Progress
 
 __all__ = ["Call", "Job", "RecordMode", "Session", "SessionConfig", "default_session"]
@@ -491,10 +491,16 @@ class Session:
         started = time.monotonic()
         stream = client.stream(call.endpoint, call.arguments, timeout=call.timeout)
         received = 0
+        chunks: list[bytes] = []
         try:
             for partial in stream:
                 received += 1
-                progress.partial(partial)
+                if isinstance(partial, bytes):
+                    chunks.append(partial)
+                    size = sum(map(len, chunks))
+                    progress.partial({"text": f"{size} bytes of {stream.content_type}"})
+                else:
+                    progress.partial(partial)
         except FalError as exc:
             if received == 0 or settles_request(exc):
                 raise
@@ -503,7 +509,10 @@ class Session:
                 f"{exc}; the stream broke after {outputs}, and a streamed call cannot be "
                 "re-attached: re-running the cell sends it again"
             ) from exc
-        output = stream.final or {}
+        if chunks:
+            output = binary_output(b"".join(chunks), stream.content_type)
+        else:
+            output = stream.final if isinstance(stream.final, dict) else {}
         return _Run(output, stream.request_id, started)
 
     def collect_media(self, output: dict[str, Any], call: Call | None = None) -> dict[str, bytes]:

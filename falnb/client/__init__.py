@@ -17,6 +17,7 @@ from falnb.client.errors import (
     RequestCancelledError,
     RequestPendingError,
     RequestTimeoutError,
+    StreamError,
     ValidationError,
     WebhookVerificationError,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "RetryPolicy",
     "Status",
     "Stream",
+    "StreamError",
     "SyncClient",
     "ValidationError",
     "WebhookVerificationError",

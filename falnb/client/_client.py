@@ -31,7 +31,7 @@ from falnb.client.queue import (
     RequestHandle,
     submit_headers,
 )
-from falnb.client.stream import AsyncStream, Stream, iter_stream
+from falnb.client.stream import AsyncStream, Event, Stream, iter_stream
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -413,13 +413,13 @@ class AsyncClient:
     ) -> AsyncStream:
         """Partial outputs of a streaming endpoint: ``async for partial in client.stream(...)``.
 
-        The stream's ``final`` holds the last (complete) output once read.
+        The stream's ``final`` holds the last (complete) output once read. A binary stream
+        (an answer that is not ``text/event-stream``, e.g. speech audio) yields ``bytes``
+        chunks; ``stream.content_type`` says what they are.
         """
         url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
         return AsyncStream(
-            lambda on_request_id: self._stream_events(
-                url, arguments, timeout, headers, on_request_id
-            )
+            lambda on_response: self._stream_events(url, arguments, timeout, headers, on_response)
         )
 
     async def _stream_events(
@@ -428,8 +428,8 @@ class AsyncClient:
         arguments: Arguments,
         timeout: float | None,
         headers: Mapping[str, str] | None,
-        on_request_id: Callable[[str | None], None],
-    ) -> AsyncGenerator[dict[str, Any], None]:
+        on_response: Callable[[httpx.Headers], None],
+    ) -> AsyncGenerator[Event, None]:
         transport = self._transport()
         body = await self._prepare(transport, arguments)
         events = iter_stream(
@@ -438,7 +438,7 @@ class AsyncClient:
             body,
             headers=dict(headers or {}),
             timeout=httpx.Timeout(timeout, connect=15.0),
-            on_request_id=on_request_id,
+            on_response=on_response,
         )
         async with aclosing(events):
             async for event in events:
@@ -734,12 +734,14 @@ class SyncClient:
     ) -> Stream:
         """Partial outputs of a streaming endpoint: ``for partial in client.stream(...)``.
 
-        The stream's ``final`` holds the last (complete) output once read.
+        The stream's ``final`` holds the last (complete) output once read. A binary stream
+        (an answer that is not ``text/event-stream``, e.g. speech audio) yields ``bytes``
+        chunks; ``stream.content_type`` says what they are.
         """
         url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
         return Stream(
-            lambda on_request_id: self._async._stream_events(
-                url, arguments, timeout, headers, on_request_id
+            lambda on_response: self._async._stream_events(
+                url, arguments, timeout, headers, on_response
             )
         )
 

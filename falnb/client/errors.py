@@ -21,6 +21,7 @@ __all__ = [
     "RequestCancelledError",
     "RequestPendingError",
     "RequestTimeoutError",
+    "StreamError",
     "ValidationError",
     "WebhookVerificationError",
 ]
@@ -143,6 +144,31 @@ class RequestPendingError(FalError):
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)
         self.request_id = request_id
+
+
+class StreamError(FalError):
+    """A streaming endpoint reported an error mid-stream, after its answer had begun.
+
+    fal's apps send only ``data:`` events, so an error after the first event is a data payload
+    the app chose (fal's toolkit sends ``{"error": "..."}``): ``detail`` is that error,
+    ``error_type`` its type when given, ``payload`` the whole event, ``request_id`` the
+    stream's. (A stream that breaks off instead raises ConnectionFailedError.)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: Any = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+        payload: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.detail = detail
+        self.error_type = error_type
+        self.request_id = request_id
+        self.payload = payload
 
 
 class RealtimeError(FalError):

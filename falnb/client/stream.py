@@ -2,6 +2,11 @@
 
 The last event is the complete output (fal-protocol.md section 4.2); both stream classes keep
 it as ``final``, so a caller can show partial outputs and still use the result afterwards.
+
+A ``/stream`` answer that is not ``text/event-stream`` (nor JSON) is a binary stream, e.g.
+text-to-speech audio: its chunks are yielded as ``bytes``, as fal's JS client does, and
+``content_type`` says what they are. An event carrying an ``error`` (fal's apps send only
+``data:`` events, so that is how an app reports failing mid-stream) raises StreamError.
 """
 
 from __future__ import annotations
@@ -15,14 +20,20 @@ import httpx
 from httpx_sse import EventSource
 
 from falnb import _runtime
-from falnb.client._transport import Transport, connection_failed
-from falnb.client.errors import FalError
+from falnb.client._transport import (
+    ConnectionFailedError,
+    Transport,
+    connection_failed,
+    redact_url,
+)
+from falnb.client.errors import FalError, StreamError
 
-__all__ = ["AsyncStream", "EventsFactory", "Stream", "iter_stream"]
+__all__ = ["AsyncStream", "Event", "EventsFactory", "Stream", "iter_stream"]
 
-Event = dict[str, Any]
-#: Opens the event iterator (on falnb's loop), given where to report the request id.
-EventsFactory = Callable[[Callable[[str | None], None]], AsyncIterator[Event]]
+#: One item of a stream: a partial output, or a chunk of a binary stream.
+Event = dict[str, Any] | bytes
+#: Opens the event iterator (on falnb's loop), given where to report the response's headers.
+EventsFactory = Callable[[Callable[[httpx.Headers], None]], AsyncIterator[Event]]
 
 
 async def iter_stream(
@@ -32,9 +43,13 @@ async def iter_stream(
     *,
     headers: dict[str, str] | None = None,
     timeout: httpx.Timeout | float | None = None,
-    on_request_id: Callable[[str | None], None] | None = None,
-) -> AsyncGenerator[dict[str, Any], None]:
-    """Each event of a streaming endpoint, parsed. Status errors raise before any event."""
+    on_response: Callable[[httpx.Headers], None] | None = None,
+) -> AsyncGenerator[Event, None]:
+    """Each event of a streaming endpoint, parsed (or each chunk of a binary stream).
+
+    Status errors raise before any event; an error event raises StreamError, a broken
+    connection ConnectionFailedError.
+    """
     async with transport.stream(
         "POST",
         url,
@@ -43,27 +58,47 @@ async def iter_stream(
         creates_work=True,
         timeout=timeout,
     ) as response:
-        if on_request_id is not None:
-            on_request_id(response.headers.get("x-fal-request-id"))
+        if on_response is not None:
+            on_response(response.headers)
+        request_id = response.headers.get("x-fal-request-id")
         content_type = response.headers.get("content-type", "")
-        if "text/event-stream" in content_type:
-            events = EventSource(response).aiter_sse()
-            while True:
-                try:
-                    event = await events.__anext__()
-                except StopAsyncIteration:
-                    return
-                except httpx.TransportError as exc:
-                    raise connection_failed(exc, response.request) from exc
-                if event.data.strip():
-                    yield _parse(event.data, url)
+        if content_type.startswith("text/event-stream"):
+            chunks: AsyncIterator[Any] = EventSource(response).aiter_sse()
         elif "json" in content_type:
             # An endpoint that answers in one piece: that piece is the whole stream.
-            yield _parse((await response.aread()).decode(), url)
+            yield _checked(_parse((await response.aread()).decode(), url), url, request_id)
+            return
         else:
-            raise FalError(
-                f"{url} answered {content_type or 'without a content type'}, not an event stream"
-            )
+            chunks = response.aiter_bytes()
+        received = 0
+        while True:
+            try:
+                chunk = await chunks.__anext__()
+            except StopAsyncIteration:
+                return
+            except httpx.TransportError as exc:
+                if received == 0:
+                    raise connection_failed(exc, response.request) from exc
+                raise ConnectionFailedError(
+                    f"{redact_url(url)} broke off mid-stream after {received} items: "
+                    f"{type(exc).__name__}: {exc}",
+                    request=response.request,
+                ) from exc
+            received += 1
+            if isinstance(chunk, bytes):
+                if chunk:
+                    yield chunk
+            elif chunk.event == "error":  # not fal's convention, but unmistakable
+                raise _stream_error(url, request_id, _parse_any(chunk.data))
+            elif chunk.data.strip():
+                yield _checked(_parse(chunk.data, url), url, request_id)
+
+
+def _parse_any(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data
 
 
 def _parse(data: str, url: str) -> dict[str, Any]:
@@ -74,14 +109,44 @@ def _parse(data: str, url: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"data": value}
 
 
+def _checked(event: dict[str, Any], url: str, request_id: str | None) -> dict[str, Any]:
+    """``event``, unless it reports an error (a non-empty ``error``; ``"error": null`` is a
+    partial output, as fal's LLM endpoints send)."""
+    if event.get("error"):
+        raise _stream_error(url, request_id, event)
+    return event
+
+
+def _stream_error(url: str, request_id: str | None, payload: Any) -> StreamError:
+    body = payload if isinstance(payload, dict) else {"error": payload}
+    detail = body.get("error") or body.get("detail")
+    if isinstance(detail, dict):  # {"error": {"message": ..., "type": ...}}
+        message = detail.get("message") or detail.get("detail") or json.dumps(detail)
+        error_type = detail.get("type") or body.get("error_type")
+    else:
+        message, error_type = detail, body.get("error_type")
+    text = str(message or "the stream reported an error")
+    return StreamError(
+        f"{redact_url(url)} reported an error mid-stream: {text}",
+        detail=message,
+        error_type=str(error_type) if error_type else None,
+        request_id=request_id,
+        payload=payload,
+    )
+
+
 class _StreamState:
     def __init__(self) -> None:
-        self.final: dict[str, Any] | None = None
+        self.final: Event | None = None
         self.request_id: str | None = None
+        #: The answer's content type: ``text/event-stream``, or what a binary stream's
+        #: chunks are (``audio/mpeg`` ...).
+        self.content_type: str | None = None
         self.finished = False
 
-    def set_request_id(self, request_id: str | None) -> None:
-        self.request_id = request_id
+    def set_response(self, headers: httpx.Headers) -> None:
+        self.request_id = headers.get("x-fal-request-id")
+        self.content_type = headers.get("content-type")
 
 
 class AsyncStream(_StreamState):
@@ -94,12 +159,12 @@ class AsyncStream(_StreamState):
 
     def __init__(self, open_events: EventsFactory) -> None:
         super().__init__()
-        self._events = _runtime.aiterate(open_events(self.set_request_id))
+        self._events = _runtime.aiterate(open_events(self.set_response))
 
     def __aiter__(self) -> AsyncStream:
         return self
 
-    async def __anext__(self) -> dict[str, Any]:
+    async def __anext__(self) -> Event:
         try:
             event = await self._events.__anext__()
         except StopAsyncIteration:
@@ -108,7 +173,7 @@ class AsyncStream(_StreamState):
         self.final = event
         return event
 
-    async def done(self) -> dict[str, Any] | None:
+    async def done(self) -> Event | None:
         """Read the rest of the stream and return the final output."""
         async for _ in self:
             pass
@@ -142,12 +207,12 @@ class Stream(_StreamState):
 
     def __init__(self, open_events: EventsFactory) -> None:
         super().__init__()
-        self._events: Iterator[Event] = _runtime.iterate(open_events(self.set_request_id))
+        self._events: Iterator[Event] = _runtime.iterate(open_events(self.set_response))
 
     def __iter__(self) -> Stream:
         return self
 
-    def __next__(self) -> dict[str, Any]:
+    def __next__(self) -> Event:
         try:
             event = next(self._events)
         except StopIteration:
@@ -156,7 +221,7 @@ class Stream(_StreamState):
         self.final = event
         return event
 
-    def done(self) -> dict[str, Any] | None:
+    def done(self) -> Event | None:
         """Read the rest of the stream and return the final output."""
         for _ in self:
             pass

@@ -28,7 +28,7 @@ from typing import Any
 
 from falnb.local.registry import Context
 
-__all__ = ["to_output"]
+__all__ = ["binary_stream_output", "sniff_content_type", "to_output"]
 
 _SAVE_AS = {"JPEG": ("JPEG", "image/jpeg", "jpg"), "WEBP": ("WEBP", "image/webp", "webp")}
 _MAGIC: list[tuple[bytes, int, str, str]] = [
@@ -65,6 +65,19 @@ def _sniff(data: bytes) -> tuple[str, str]:
         if data[offset : offset + len(magic)] == magic:
             return content_type, extension
     return "application/octet-stream", "bin"
+
+
+def sniff_content_type(data: bytes) -> str:
+    """The content type ``data``'s magic bytes say (``application/octet-stream`` if none)."""
+    return _sniff(data)[0]
+
+
+def binary_stream_output(data: bytes, ctx: Context) -> dict[str, Any]:
+    """A binary stream's chunks, joined, as the output run and queue answer with: one File
+    under its media kind (``{"audio": File}`` for a WAV), as fal's schemas name them."""
+    file = _store_bytes(data, ctx)
+    kind = str(file.get("content_type", "")).split("/")[0]
+    return {kind if kind in ("audio", "video", "image") else "file": file}
 
 
 def _store_bytes(data: bytes, ctx: Context) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from anyio import to_thread
 
 from falnb._protocol import request_urls
 from falnb.local.apperror import AppError
-from falnb.local.registry import Context, Endpoint, LogLevel
+from falnb.local.appoutput import binary_stream_output
+from falnb.local.registry import Context, Endpoint, LogLevel, StreamItem
 
 if TYPE_CHECKING:
     from falnb.local.webhooks import Webhooks
@@ -132,8 +133,16 @@ async def call_handler(endpoint: Endpoint, arguments: dict[str, Any], ctx: Conte
     handler = endpoint.handler
     if handler is None:
         last: Output | None = None
+        chunks: list[bytes] = []
         async for item in iterate_handler(endpoint, arguments, ctx):
-            last = item
+            if isinstance(item, bytes):
+                chunks.append(item)
+            else:
+                last = item
+        if chunks and last is not None:
+            raise TypeError(f"{endpoint.endpoint_id} streamed both outputs and bytes")
+        if chunks:
+            return await to_thread.run_sync(binary_stream_output, b"".join(chunks), ctx)
         if last is None:
             raise RuntimeError(f"{endpoint.endpoint_id} streamed no output")
         return last
@@ -147,10 +156,18 @@ async def call_handler(endpoint: Endpoint, arguments: dict[str, Any], ctx: Conte
     return _check_output(result, endpoint.endpoint_id)
 
 
+def _check_item(item: object, endpoint_id: str) -> StreamItem:
+    """A stream item: a chunk of a binary stream, else an output :func:`_check_output` passes."""
+    if isinstance(item, bytes):
+        return item
+    return _check_output(item, endpoint_id)
+
+
 async def iterate_handler(
     endpoint: Endpoint, arguments: dict[str, Any], ctx: Context
-) -> AsyncIterator[Output]:
-    """The endpoint's stream items; an endpoint without a stream handler yields its output."""
+) -> AsyncIterator[StreamItem]:
+    """The endpoint's stream items (outputs, or a binary stream's ``bytes`` chunks); an
+    endpoint without a stream handler yields its output."""
     stream = endpoint.stream
     if stream is None:
         if endpoint.handler is None:
@@ -159,20 +176,20 @@ async def iterate_handler(
         return
     if inspect.isasyncgenfunction(stream):
         async for item in stream(arguments, ctx):
-            yield _check_output(item, endpoint.endpoint_id)
+            yield _check_item(item, endpoint.endpoint_id)
         return
     produced = await to_thread.run_sync(stream, arguments, ctx, abandon_on_cancel=True)
     if isinstance(produced, AsyncIterator):
         async for item in produced:
-            yield _check_output(item, endpoint.endpoint_id)
+            yield _check_item(item, endpoint.endpoint_id)
         return
-    items: Iterator[Output] = iter(produced)
+    items: Iterator[StreamItem] = iter(produced)
     done = object()
     while True:
         item = await to_thread.run_sync(next, items, done, abandon_on_cancel=True)
         if item is done:
             return
-        yield _check_output(item, endpoint.endpoint_id)
+        yield _check_item(item, endpoint.endpoint_id)
 
 
 @dataclass(eq=False)

@@ -26,13 +26,19 @@ __all__ = [
     "RealtimeHandler",
     "Registry",
     "StreamHandler",
+    "StreamItem",
     "validate_endpoint_id",
 ]
 
 LogLevel = Literal["STDERR", "STDOUT", "ERROR", "INFO", "WARN", "DEBUG"]
 Output = dict[str, Any]
 Handler = Callable[[dict[str, Any], "Context"], "Output | Awaitable[Output]"]
-StreamHandler = Callable[[dict[str, Any], "Context"], "Iterator[Output] | AsyncIterator[Output]"]
+#: A stream's items are outputs (sent as SSE events) or, for a binary stream such as speech
+#: audio, ``bytes`` chunks (sent as they are).
+StreamItem = Output | bytes
+StreamHandler = Callable[
+    [dict[str, Any], "Context"], "Iterator[StreamItem] | AsyncIterator[StreamItem]"
+]
 RealtimeHandler = Callable[[dict[str, Any], "Context"], "Output | Awaitable[Output]"]
 
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from falnb._protocol import NAMESPACES, strip_namespace
+from falnb.local.appoutput import sniff_content_type
 from falnb.local.bodies import BodyTooLargeError, InvalidJSONError, loads_strict, read_limited
 from falnb.local.gateway import RequestInfo
 from falnb.local.jobs import (
@@ -31,7 +32,7 @@ from falnb.local.jobs import (
     iterate_handler,
     wait_any,
 )
-from falnb.local.registry import Context, Endpoint
+from falnb.local.registry import Context, Endpoint, StreamItem
 
 if TYPE_CHECKING:
     from falnb.local.state import ServerState
@@ -87,6 +88,37 @@ def _failure_response(failure: Failure, request_id: str | None = None) -> JSONRe
 def _sse(data: Any, event: str | None = None) -> bytes:
     head = f"event: {event}\n" if event else ""
     return f"{head}data: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+def _chunk(item: StreamItem) -> bytes:
+    """One stream item on the wire: a binary chunk as it is, an output as an SSE event."""
+    return item if isinstance(item, bytes) else _sse(item)
+
+
+def _abort_connection(info: RequestInfo) -> bool:
+    """Abort the request's TCP connection (uvicorn's transport); False when there is none."""
+    abort = getattr(info.transport, "abort", None)
+    if abort is None:
+        return False
+    abort()
+    return True
+
+
+def _same_kind(item: StreamItem, *, binary: bool, endpoint_id: str) -> StreamItem:
+    if isinstance(item, bytes) != binary:
+        raise TypeError(f"{endpoint_id} streamed both outputs and bytes")
+    return item
+
+
+def _error_event(failure: Failure) -> dict[str, Any]:
+    """An app error mid-stream as a data payload, as fal's toolkit sends it (``{"error"}``)."""
+    event: dict[str, Any] = {"error": failure.message}
+    if failure.error_type:
+        event["error_type"] = failure.error_type
+    detail = failure.body.get("detail") if isinstance(failure.body, dict) else None
+    if isinstance(detail, list):  # a 422's field errors
+        event["detail"] = detail
+    return event
 
 
 def _resolve(state: ServerState, endpoint_path: str) -> tuple[str, Endpoint]:
@@ -260,24 +292,42 @@ class _Routes:
             return _failure_response(failure_from(RuntimeError("the stream produced no output")))
         except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
             return _failure_response(failure_from(exc))
+        info = RequestInfo.of(request.scope)
+        if isinstance(first, bytes):
+            # A binary stream (speech audio ...): chunks as they are, typed by the first.
+            return StreamingResponse(
+                self._stream_events(
+                    items, first, ctx, drop=info.drop, abort=lambda: _abort_connection(info)
+                ),
+                media_type=sniff_content_type(first),
+                headers=_SSE_HEADERS,
+            )
         return StreamingResponse(
-            self._stream_events(items, first, ctx, drop=RequestInfo.of(request.scope).drop),
+            self._stream_events(items, first, ctx, drop=info.drop),
             media_type="text/event-stream",
             headers=_SSE_HEADERS,
         )
 
     async def _stream_events(
         self,
-        items: AsyncIterator[dict[str, Any]],
-        first: dict[str, Any],
+        items: AsyncIterator[StreamItem],
+        first: StreamItem,
         ctx: Context,
         *,
         drop: bool,
+        abort: Callable[[], object] | None = None,
     ) -> AsyncIterator[bytes]:
-        pending: asyncio.Task[dict[str, Any]] | None = None
+        """The body of a stream: SSE ``data:`` events, or a binary stream's chunks.
+
+        As fal's apps, an event stream carries ``data:`` lines only: an app error mid-stream
+        is a last event ``{"error": ..., "error_type": ...}``. A binary stream cannot say it,
+        so an error there aborts the connection (the client sees the stream break off).
+        """
+        binary = isinstance(first, bytes)
+        pending: asyncio.Task[StreamItem] | None = None
         closing = asyncio.ensure_future(self.state.jobs.closing.wait())
         try:
-            yield _sse(first)
+            yield _chunk(first)
             if drop:
                 return
             while True:
@@ -290,19 +340,21 @@ class _Routes:
                     )
                     if closing.done():
                         return
-                    if not pending.done():
+                    if not pending.done() and not binary:
                         yield b": ping\n\n"
                 try:
-                    item = pending.result()
+                    item = _same_kind(pending.result(), binary=binary, endpoint_id=ctx.endpoint_id)
                 except StopAsyncIteration:
                     return
-                except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
-                    failure = failure_from(exc)
-                    yield _sse(failure.body, event="error")
+                except Exception as exc:
+                    if not binary:
+                        yield _sse(_error_event(failure_from(exc)))
+                    elif abort is None or not abort():
+                        raise  # no connection to abort: ending the body short breaks it too
                     return
                 finally:
                     pending = None
-                yield _sse(item)
+                yield _chunk(item)
         finally:
             closing.cancel()
             ctx.cancelled.set()  # a no-op once the stream is done; stops an abandoned one
@@ -487,5 +539,5 @@ class _Routes:
         ]
 
 
-async def _next(items: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+async def _next(items: AsyncIterator[StreamItem]) -> StreamItem:
     return await items.__anext__()

@@ -19,6 +19,9 @@ The function's shape decides how it is served:
 * ``def`` / ``async def``: run and queue (``realtime=True``: the realtime WebSocket too, one
   input dict to one output);
 * a generator / async generator: streamed on ``/stream``; run and queue return the last item.
+  A generator that yields ``bytes`` is a binary stream (e.g. speech audio): its chunks go out
+  as they are, typed by the first one's magic bytes, and run and queue return them joined as
+  one File (``{"audio": File}`` for audio).
 
 Its first parameter takes the input dict, or, when annotated with a pydantic ``BaseModel``
 subclass, the validated model (invalid input answers 422 with fal's field errors). The
@@ -44,7 +47,7 @@ from falnb.local.apperror import AppError
 from falnb.local.applogs import capture_logs
 from falnb.local.appoutput import to_output
 from falnb.local.apps import default_registry
-from falnb.local.registry import Context, Endpoint, validate_endpoint_id
+from falnb.local.registry import Context, Endpoint, StreamItem, validate_endpoint_id
 
 __all__ = ["app", "as_endpoint", "unregister"]
 
@@ -214,8 +217,15 @@ def _async_handler(call: _Call) -> Callable[[dict[str, Any], Context], Any]:
     return handler
 
 
-def _sync_stream(call: _Call) -> Callable[[dict[str, Any], Context], Iterator[Output]]:
-    def stream(arguments: dict[str, Any], ctx: Context) -> Iterator[Output]:
+def _stream_item(item: Any, ctx: Context) -> StreamItem:
+    """A generator's item: ``bytes`` are a chunk of a binary stream, anything else an output."""
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return bytes(item)
+    return to_output(item, ctx)
+
+
+def _sync_stream(call: _Call) -> Callable[[dict[str, Any], Context], Iterator[StreamItem]]:
+    def stream(arguments: dict[str, Any], ctx: Context) -> Iterator[StreamItem]:
         # Each step runs in a worker thread of its own choosing, so logs are captured per step.
         with capture_logs(ctx), _validation_as_422():
             items = iter(call.start(arguments, ctx))
@@ -226,7 +236,7 @@ def _sync_stream(call: _Call) -> Callable[[dict[str, Any], Context], Iterator[Ou
                         item = next(items)
                     except StopIteration:
                         return
-                    output = to_output(item, ctx)
+                    output = _stream_item(item, ctx)
                 yield output
         finally:
             close = getattr(items, "close", None)
@@ -236,8 +246,10 @@ def _sync_stream(call: _Call) -> Callable[[dict[str, Any], Context], Iterator[Ou
     return stream
 
 
-def _async_stream(call: _Call) -> Callable[[dict[str, Any], Context], AsyncIterator[Output]]:
-    async def stream(arguments: dict[str, Any], ctx: Context) -> AsyncIterator[Output]:
+def _async_stream(
+    call: _Call,
+) -> Callable[[dict[str, Any], Context], AsyncIterator[StreamItem]]:
+    async def stream(arguments: dict[str, Any], ctx: Context) -> AsyncIterator[StreamItem]:
         with capture_logs(ctx), _validation_as_422():
             items = call.start(arguments, ctx)
         try:
@@ -248,7 +260,7 @@ def _async_stream(call: _Call) -> Callable[[dict[str, Any], Context], AsyncItera
                         item = await items.__anext__()
                     except StopAsyncIteration:
                         return
-                yield await anyio.to_thread.run_sync(to_output, item, ctx)
+                yield await anyio.to_thread.run_sync(_stream_item, item, ctx)
         finally:
             await items.aclose()
 

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from falnb import local as falnb_local
 from falnb.local import LocalServer
 
 pytestmark = [
@@ -103,6 +104,21 @@ def test_stream(fal: fal_client.SyncClient) -> None:
     events = list(fal.stream("local/stream-text", {"prompt": "one two three"}))
     assert len(events) >= 3
     assert events[-1]["text"] == "one two three"
+
+
+def test_stream_with_an_error_mid_stream(fal: fal_client.SyncClient) -> None:
+    # The local server reports it as fal's apps do, as a data event: fal-client yields it.
+    @falnb_local.app("compat/breaks")
+    def breaks(arguments: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield {"text": "one"}
+        raise RuntimeError("broke midway")
+
+    try:
+        events = list(fal.stream("compat/breaks", {}))
+    finally:
+        falnb_local.unregister("compat/breaks")
+    assert events[0] == {"text": "one"}
+    assert events[1]["error"] == "RuntimeError: broke midway"
 
 
 def test_upload_bytes_and_image(fal: fal_client.SyncClient) -> None:

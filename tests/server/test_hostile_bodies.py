@@ -166,7 +166,7 @@ def test_an_output_that_is_not_json_fails_its_request_with_json(
         assert client.get("/_falnb/journal").status_code == 200
 
 
-def test_a_stream_item_that_is_not_json_ends_the_stream_with_an_error_event(
+def test_a_stream_item_that_is_not_json_ends_the_stream_with_an_error_payload(
     bad_outputs: LocalServer,
 ) -> None:
     auth = {"Authorization": f"Key {bad_outputs.key}"}
@@ -175,7 +175,7 @@ def test_a_stream_item_that_is_not_json_ends_the_stream_with_an_error_event(
     )
     events = [block for block in response.text.split("\n\n") if block.strip()]
     assert events[0] == 'data: {"x":1.0}'
-    assert events[-1].startswith("event: error\n")
+    assert events[-1].startswith('data: {"error":')
     assert "not JSON" in events[-1]
     assert "NaN" not in response.text
     assert "Infinity" not in response.text

@@ -15,7 +15,7 @@ from falnb.local.registry import Endpoint
 
 from .image_to_image import image_to_image, image_to_image_realtime
 from .llm import llm, llm_stream
-from .text_to_audio import text_to_audio
+from .text_to_audio import text_to_audio, text_to_audio_stream
 from .text_to_image import text_to_image
 from .text_to_video import text_to_video
 
@@ -42,7 +42,9 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "local/text-to-audio",
         handler=text_to_audio,
-        description="A short piece of generated music as WAV ({audio: File}).",
+        stream=text_to_audio_stream,
+        description="A short piece of generated music as WAV ({audio: File}); /stream sends "
+        "it as a binary stream of audio/wav chunks.",
     ),
     Endpoint(
         "local/llm",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import wave
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,10 @@ from ._noise import Array
 from ._prompt import rng_for, words
 from ._steps import Timer, steps
 
-__all__ = ["SAMPLE_RATE", "encode_wav", "text_to_audio"]
+__all__ = ["SAMPLE_RATE", "encode_wav", "text_to_audio", "text_to_audio_stream"]
+
+#: A binary stream's chunk size: the WAV goes out as a speech endpoint's audio would.
+STREAM_CHUNK = 16 * 1024
 
 SAMPLE_RATE = 32_000
 KNOWN_FIELDS = frozenset({"prompt", "seed", "duration", "negative_prompt", "sync_mode"})
@@ -157,6 +161,22 @@ def compose(ctx: Context, prompt: str, seed: int, duration: float) -> Array:
     peak = float(np.max(np.abs(mix))) or 1.0
     normalised: Array = (mix * (0.89 / peak)).astype(np.float32)
     return normalised
+
+
+def text_to_audio_stream(arguments: dict[str, Any], ctx: Context) -> Iterator[bytes]:
+    """Stream handler for ``local/text-to-audio``: the WAV as a binary stream of chunks (as
+    fal's text-to-speech endpoints stream audio), header first."""
+    args = _args.Arguments(arguments)
+    prompt = args.prompt()
+    seed = args.seed()
+    duration = args.number("duration", 5.0, 1.0, 30.0)
+    args.check()
+    _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
+    data = encode_wav(compose(ctx, prompt, seed, duration))
+    for start in range(0, len(data), STREAM_CHUNK):
+        if ctx.cancelled.is_set():
+            return
+        yield data[start : start + STREAM_CHUNK]
 
 
 def text_to_audio(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
