@@ -103,6 +103,8 @@ def test_readme_reference_forms_in_a_kernel(run_notebook: Any, server: LocalServ
     widget = outputs(cells[2], "display_data")
     assert widget, cells[2].outputs
     assert "application/vnd.jupyter.widget-view+json" in widget[0].data
+    # By the end the saved output shows a frame: {photo} reached the endpoint as an image.
+    assert any("image/jpeg" in o.data for o in widget), [list(o.data) for o in widget]
     assert outputs(cells[3])[-1].metadata["falnb"]["seed"] == 7
     assert re.fullmatch(r"[0-9a-f-]{36}  local/slow  done\n", printed(cells[5]))
     args = [outputs(c)[-1].metadata["falnb"]["arguments"] for c in cells[6:9]]
