@@ -50,8 +50,11 @@ USAGE = """\
 %fal endpoints | config [key=value ...] | status [request_id] | realtime ENDPOINT ... | --help
 
 {name} in the line or body inserts a variable's value: as a whole value it keeps its type,
-inside text it is its text. {obj.attr}, {d['key']} and {items[0]} work too, and $name in the
-line. {{name}} and $$ are the literal text {name} and $. A name that is not defined is an error.
+inside text (or quoted) it is its text. {obj.attr}, {d['key']} and {items[0]} work too, and
+$name in the line; a body that is only {name} of a dict takes it as the arguments. {{name}}
+and $$ are the literal text {name} and $. A name that is not defined is an error.
+Values are typed as YAML 1.2 and JSON type them: true, null, 3 and 1.5 are typed, while
+16:9, yes and 010 stay text.
 Paths, PIL images and bytes are uploaded automatically.
 
 options:
