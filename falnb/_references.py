@@ -35,7 +35,7 @@ _BRACES = re.compile(rf"\{{\{{(?P<literal>{_EXPR})\}}\}}|\{{(?P<expr>{_EXPR})\}}
 _WITH_DOLLARS = re.compile(rf"{_BRACES.pattern}|(?P<dollars>\$\$)|\$(?P<name>{_NAME})")
 _WHOLE = re.compile(rf"\{{(?P<expr>{_EXPR})\}}|\$(?P<name>{_NAME})")
 #: Names IPython puts in every namespace: never a useful "did you mean".
-_SHELL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+_SHELL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 
 
 class InterpolationError(ValueError):
