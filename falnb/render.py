@@ -22,6 +22,8 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
+from falnb._values import data_uri
+
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
@@ -181,10 +183,6 @@ def _dimensions(file: MediaFile) -> str:
     return f"{width}x{height}"
 
 
-def _data_uri(mime: str, data: bytes) -> str:
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-
-
 # Clicking a thumbnail toggles it between its grid width and its full (preview) width.
 def _enlarge(thumb_width: int) -> str:
     return f"this.width = this.width < this.naturalWidth ? this.naturalWidth : {thumb_width}"
@@ -209,7 +207,7 @@ def _image_grid(result: Result, images: list[MediaFile]) -> tuple[str, list[tupl
         cells.append(
             '<figure class="falnb-image" style="margin:0;display:flex;flex-direction:column;'
             'align-items:flex-start">'
-            f'<img src="{_data_uri(mime, data)}" alt="{html.escape(alt)}" '
+            f'<img src="{data_uri(data, mime)}" alt="{html.escape(alt)}" '
             f'width="{thumb_width}" height="{thumb_height}" title="click to enlarge" '
             f'onclick="{_enlarge(thumb_width)}" '
             # height:auto keeps the aspect when a click changes only the width.
@@ -239,14 +237,14 @@ def _caption(file: MediaFile, result: Result) -> str:
 def _player(file: MediaFile, result: Result, still: bytes | None) -> str:
     tag = "video" if file.kind == "video" else "audio"
     src = (
-        _data_uri(file.content_type, file.data)
+        data_uri(file.data, file.content_type)
         if len(file.data) <= MAX_EMBED_BYTES
         else html.escape(file.url)
     )
     caption = _caption(file, result)
     if tag == "video":
         # Fallback content shows only where <video> is unsupported or stripped by a sanitizer.
-        poster_uri = _data_uri("image/jpeg", still) if still is not None else ""
+        poster_uri = data_uri(still, "image/jpeg") if still is not None else ""
         poster_attr = f' poster="{poster_uri}"' if still is not None else ""
         fallback = (
             f'<img src="{poster_uri}" alt="{html.escape(result.endpoint)} video poster '

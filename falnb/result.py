@@ -8,32 +8,21 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import mimetypes
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from falnb._paths import shown
+from falnb._values import KIND_BY_KEY, MediaKind, data_uri, fal_files
 
 if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = ["MediaFile", "Result", "find_files", "jsonable"]
-
-MediaKind = Literal["image", "video", "audio", "file"]
-_KIND_BY_KEY: dict[str, MediaKind] = {
-    "images": "image",
-    "image": "image",
-    "video": "video",
-    "audio": "audio",
-    "audio_file": "audio",
-    "audio_url": "audio",
-}
 
 
 @dataclass(frozen=True)
@@ -59,26 +48,11 @@ def _kind(key: str, content_type: str) -> MediaKind:
     major = content_type.split("/", 1)[0]
     if major in ("image", "video", "audio"):
         return major  # type: ignore[return-value]
-    return _KIND_BY_KEY.get(key, "file")
+    return KIND_BY_KEY.get(key, "file")
 
 
-def find_files(output: Any, key: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every fal ``File`` object (a dict with a ``url`` and a content type or name) in ``output``.
-
-    Yields ``(key, file)`` where ``key`` is the field that held it (``images``, ``video`` ...).
-    """
-    if isinstance(output, dict):
-        url = output.get("url")
-        if isinstance(url, str) and (
-            "content_type" in output or "file_name" in output or key in _KIND_BY_KEY
-        ):
-            yield key, output
-            return
-        for name, value in output.items():
-            yield from find_files(value, str(name))
-    elif isinstance(output, list):
-        for item in output:
-            yield from find_files(item, key)
+#: Every fal ``File`` object in an output, as :func:`falnb._values.fal_files` finds them.
+find_files = fal_files
 
 
 def guess_content_type(file: dict[str, Any]) -> str:
@@ -92,16 +66,6 @@ def guess_content_type(file: dict[str, Any]) -> str:
     return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def decode_data_uri(url: str) -> bytes:
-    """The bytes of a ``data:`` URI (fal's ``sync_mode`` outputs)."""
-    header, _, payload = url.partition(",")
-    if header.endswith(";base64"):
-        return base64.b64decode(payload)
-    from urllib.parse import unquote_to_bytes  # noqa: PLC0415
-
-    return unquote_to_bytes(payload)
-
-
 def binary_output(data: bytes, content_type: str | None) -> dict[str, Any]:
     """The output of a binary stream (e.g. speech audio), as one inline File.
 
@@ -111,7 +75,7 @@ def binary_output(data: bytes, content_type: str | None) -> dict[str, Any]:
     kind = (content_type or "application/octet-stream").split(";")[0].strip().lower()
     key = kind.split("/")[0] if kind.split("/")[0] in ("audio", "video", "image") else "file"
     extension = (mimetypes.guess_extension(kind) or ".bin").lstrip(".")
-    url = f"data:{kind};base64,{base64.b64encode(data).decode('ascii')}"
+    url = data_uri(data, kind)
     return {
         key: {
             "url": url,

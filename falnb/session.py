@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from falnb import _runtime
+from falnb._values import decode_data_uri
 from falnb.client import (
     FalError,
     HTTPError,
@@ -61,7 +62,7 @@ from falnb.repro import (
     resolve_cap,
     resolve_mode,
 )
-from falnb.result import Result, binary_output, decode_data_uri, find_files
+from falnb.result import Result, binary_output, find_files
 from falnb.widgets.progress import NullProgress, Progress
 
 __all__ = ["Call", "Job", "RecordMode", "Session", "SessionConfig", "default_session"]

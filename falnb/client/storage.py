@@ -15,11 +15,9 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import base64
 import io
 import logging
 import mimetypes
-import sys
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -31,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from falnb._values import data_uri, is_pil_image
 from falnb.client._transport import Transport
 from falnb.client.errors import FalError
 
@@ -77,8 +76,7 @@ def _default_name(content_type: str) -> str:
 
 def encode(data: bytes, content_type: str | None = None) -> str:
     """``data:<content_type>;base64,<data>``: an inline URL that needs no upload."""
-    encoded = base64.b64encode(data).decode("ascii")
-    return f"data:{content_type or DEFAULT_CONTENT_TYPE};base64,{encoded}"
+    return data_uri(data, content_type or DEFAULT_CONTENT_TYPE)
 
 
 def encode_file(path: str | PurePath) -> str:
@@ -338,7 +336,7 @@ async def upload_file(
     """
     if isinstance(file, (bytes, bytearray, memoryview)):
         return await upload(transport, bytes(file))
-    if _is_image(file):
+    if is_pil_image(file):
         return await upload_image(transport, file)  # type: ignore[arg-type]
     if not isinstance(file, (str, PurePath)):
         raise TypeError(
@@ -363,12 +361,6 @@ async def upload_image(
 
 
 # Automatic upload of inputs
-
-
-def _is_image(value: object) -> bool:
-    # PIL can only have made an image if it was imported: no import cost for everyone else.
-    module = sys.modules.get("PIL.Image")
-    return module is not None and isinstance(value, module.Image)
 
 
 def _where(path: tuple[str | int, ...]) -> str:
@@ -445,7 +437,7 @@ class _Collector:
 
 
 def _uploadable(value: object) -> bool:
-    return isinstance(value, (PurePath, bytes, bytearray, memoryview)) or _is_image(value)
+    return isinstance(value, (PurePath, bytes, bytearray, memoryview)) or is_pil_image(value)
 
 
 async def upload_inputs(

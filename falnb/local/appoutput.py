@@ -26,25 +26,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from falnb._values import is_pil_image, sniff
 from falnb.local.registry import Context
 
 __all__ = ["binary_stream_output", "sniff_content_type", "to_output"]
 
 _SAVE_AS = {"JPEG": ("JPEG", "image/jpeg", "jpg"), "WEBP": ("WEBP", "image/webp", "webp")}
-_MAGIC: list[tuple[bytes, int, str, str]] = [
-    (b"\x89PNG\r\n\x1a\n", 0, "image/png", "png"),
-    (b"\xff\xd8\xff", 0, "image/jpeg", "jpg"),
-    (b"GIF8", 0, "image/gif", "gif"),
-    (b"WEBP", 8, "image/webp", "webp"),
-    (b"WAVE", 8, "audio/wav", "wav"),
-    (b"ftyp", 4, "video/mp4", "mp4"),
-]
-
-
-def _is_image(value: object) -> bool:
-    # Checked through sys.modules so apps that never touch PIL don't pay for importing it.
-    module = sys.modules.get("PIL.Image")
-    return module is not None and isinstance(value, module.Image)
 
 
 def _is_model(value: object) -> bool:
@@ -61,10 +48,7 @@ def _store_image(image: Any, ctx: Context) -> dict[str, Any]:
 
 
 def _sniff(data: bytes) -> tuple[str, str]:
-    for magic, offset, content_type, extension in _MAGIC:
-        if data[offset : offset + len(magic)] == magic:
-            return content_type, extension
-    return "application/octet-stream", "bin"
+    return sniff(data) or ("application/octet-stream", "bin")
 
 
 def sniff_content_type(data: bytes) -> str:
@@ -113,7 +97,7 @@ def _convert(value: Any, ctx: Context) -> Any:
         return {key: _convert(item, ctx) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [_convert(item, ctx) for item in value]
-    if _is_image(value):
+    if is_pil_image(value):
         return _store_image(value, ctx)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _store_bytes(bytes(value), ctx)
@@ -128,9 +112,9 @@ def to_output(value: Any, ctx: Context) -> dict[str, Any]:
         value = value.model_dump()
     if isinstance(value, dict):
         return {str(key): _convert(item, ctx) for key, item in value.items()}
-    if _is_image(value):
+    if is_pil_image(value):
         return {"images": [_store_image(value, ctx)]}
-    if isinstance(value, (list, tuple)) and value and all(_is_image(v) for v in value):
+    if isinstance(value, (list, tuple)) and value and all(is_pil_image(v) for v in value):
         return {"images": [_store_image(v, ctx) for v in value]}
     if isinstance(value, (bytes, bytearray, memoryview, Path)):
         return {"file": _convert(value, ctx)}

@@ -12,16 +12,13 @@ Example::
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path, PurePath
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
+from falnb._values import decode_data_uri, is_pil_image, sha256_hex
 from falnb.repro.urls import LOCAL_SCHEME
 
 __all__ = [
@@ -50,31 +47,17 @@ def content_ref(sha256: str) -> dict[str, str]:
     return {"$content": f"sha256:{sha256}"}
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def _data_uri_bytes(uri: str) -> bytes | None:
-    header, sep, payload = uri.partition(",")
-    if not sep:
-        return None
     try:
-        if header.endswith(";base64"):
-            return base64.b64decode(payload, validate=False)
-        return unquote_to_bytes(payload)
-    except (binascii.Error, ValueError):
+        return decode_data_uri(uri)
+    except ValueError:
         return None
 
 
 def _image_hash(image: Any) -> str:
     # Pixels, not an encoding: PNG bytes may differ between Pillow versions for equal images.
     header = f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode()
-    return _sha256(header + image.tobytes())
-
-
-def _is_pil_image(value: Any) -> bool:
-    cls = type(value)
-    return any(c.__module__.startswith("PIL.") and c.__name__ == "Image" for c in cls.__mro__)
+    return sha256_hex(header + image.tobytes())
 
 
 def _canonical(value: Any, where: str, url_hashes: UrlHashes | None) -> Any:
@@ -83,7 +66,7 @@ def _canonical(value: Any, where: str, url_hashes: UrlHashes | None) -> Any:
             if value.startswith("data:"):
                 data = _data_uri_bytes(value)
                 if data is not None:
-                    return content_ref(_sha256(data))
+                    return content_ref(sha256_hex(data))
             elif url_hashes is not None and value.startswith(("http://", "https://", LOCAL_SCHEME)):
                 known = url_hashes(value)
                 if known is not None:
@@ -108,10 +91,10 @@ def _canonical(value: Any, where: str, url_hashes: UrlHashes | None) -> Any:
             data = Path(value).read_bytes()
         except OSError as exc:
             raise ArgumentError(f"argument {where}: cannot read {value}: {exc.strerror}") from None
-        return content_ref(_sha256(data))
+        return content_ref(sha256_hex(data))
     if isinstance(value, (bytes, bytearray, memoryview)):
-        return content_ref(_sha256(bytes(value)))
-    if _is_pil_image(value):
+        return content_ref(sha256_hex(bytes(value)))
+    if is_pil_image(value):
         return content_ref(_image_hash(value))
     raise ArgumentError(
         f"argument {where} is a {type(value).__name__}; use JSON values, a Path, bytes "
@@ -148,4 +131,4 @@ def fingerprint(
             "arguments": canonical_arguments(arguments, url_hashes=url_hashes),
         }
     )
-    return _sha256(payload.encode())
+    return sha256_hex(payload.encode())

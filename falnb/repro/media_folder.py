@@ -19,12 +19,12 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from falnb._values import sha256_hex
 from falnb.repro.store import MediaRef, atomic_write
 
 __all__ = [
@@ -108,10 +108,6 @@ def describe_cap(cap: int | None) -> str:
     return f"{cap}B"
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 class MediaFolder:
     """A content-addressed folder of media files beside a lock file (``falnb-media/``)."""
 
@@ -144,7 +140,7 @@ class MediaFolder:
             data = path.read_bytes()
         except OSError:
             return None, "is not there"
-        if _sha256(data) != ref.sha256:
+        if sha256_hex(data) != ref.sha256:
             return None, "does not match its sha256 (damaged or edited)"
         return data, ""
 
@@ -153,7 +149,7 @@ class MediaFolder:
 
     def keep(self, ref: MediaRef, data: bytes) -> None:
         """Write ``data`` as ``ref``'s file (replacing a damaged one); the caller checks the cap."""
-        if _sha256(data) != ref.sha256:
+        if sha256_hex(data) != ref.sha256:
             raise ValueError(f"data does not match media {ref.sha256[:12]}…")
         if not self.holds(ref):
             atomic_write(self.file_path(ref), data, mode=0o644)

@@ -24,7 +24,6 @@ needs; loopback URLs are saved port-free (:mod:`falnb.repro.urls`).
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import sys
@@ -32,9 +31,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Literal
-from urllib.parse import unquote_to_bytes
 
 from falnb._paths import shown as shown_path
+from falnb._values import decode_data_uri, fal_files
 from falnb._version import __version__
 from falnb.client.errors import FalError
 from falnb.repro.fingerprint import canonical_arguments, canonical_json, fingerprint
@@ -99,24 +98,15 @@ class Lookup:
 def find_media(result: Any) -> list[tuple[str, str | None]]:
     """``(url, content_type)`` of every http(s) file in a result, in order, without repeats.
 
-    fal's File objects are ``{"url": ..., "content_type": ..., ...}``; any ``url`` key counts,
-    and so do the port-free URLs of files a loopback server served (``falnb-local:``).
+    The files are fal's File objects as :func:`falnb._values.fal_files` finds them (what a
+    Result shows), with the port-free URLs of files a loopback server served
+    (``falnb-local:``) counted as http.
     """
     found: dict[str, str | None] = {}
-
-    def walk(value: Any) -> None:
-        if isinstance(value, Mapping):
-            url = value.get("url")
-            if isinstance(url, str) and url.startswith(("http://", "https://", LOCAL_SCHEME)):
-                ctype = value.get("content_type")
-                found.setdefault(url, ctype if isinstance(ctype, str) else None)
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(result)
+    for _key, file in fal_files(result):
+        url, ctype = file["url"], file.get("content_type")
+        if url.startswith(("http://", "https://", LOCAL_SCHEME)):
+            found.setdefault(url, ctype if isinstance(ctype, str) else None)
     return list(found.items())
 
 
@@ -127,11 +117,6 @@ def _now() -> str:
 def _reported_seed(result: Any) -> int | None:
     seed = result.get("seed") if isinstance(result, Mapping) else None
     return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
-
-
-def _data_uri(url: str) -> bytes:
-    header, _, payload = url.partition(",")
-    return base64.b64decode(payload) if header.endswith(";base64") else unquote_to_bytes(payload)
 
 
 class Recorder:
@@ -366,7 +351,7 @@ class Recorder:
         says what to do.
         """
         if url.startswith("data:"):
-            return _data_uri(url)
+            return decode_data_uri(url)
         offline = call is not None and call.mode == "none"
         ref = self._ref_for(url)
         if ref is None:

@@ -22,7 +22,6 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import tempfile
@@ -35,6 +34,7 @@ from filelock import FileLock
 
 from falnb import _runtime
 from falnb._paths import shown
+from falnb._values import sha256_hex
 from falnb.client._transport import download
 from falnb.client.errors import FalError, HTTPError
 
@@ -95,10 +95,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ[CACHE_ENV]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(xdg).expanduser() / "falnb"
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int | None = None) -> None:
@@ -163,13 +159,13 @@ class MediaStore:
         return self.root / "objects" / sha256[:2] / sha256
 
     def _url_path(self, url: str) -> Path:
-        return self.root / "urls" / _sha256(url.encode())
+        return self.root / "urls" / sha256_hex(url.encode())
 
     def put(self, data: bytes) -> str:
         """Store ``data`` (if not already there) and return its sha256."""
-        sha = _sha256(data)
+        sha = sha256_hex(data)
         path = self.object_path(sha)
-        if not path.exists() or _sha256(path.read_bytes()) != sha:
+        if not path.exists() or sha256_hex(path.read_bytes()) != sha:
             atomic_write(path, data)
         return sha
 
@@ -215,7 +211,7 @@ class MediaStore:
             data = self.object_path(sha256).read_bytes()
         except OSError:
             return None, "is not there"
-        if _sha256(data) != sha256:
+        if sha256_hex(data) != sha256:
             return None, "does not match its sha256 (tampered with or truncated)"
         return data, ""
 
@@ -240,7 +236,7 @@ class MediaStore:
             fresh, _ = self._fetch(url)
         except FalError as exc:
             raise MediaIntegrityError(f"media {sha256[:12]}… {problem}, and {exc}") from None
-        if _sha256(fresh) != sha256:
+        if sha256_hex(fresh) != sha256:
             raise MediaIntegrityError(
                 f"media {sha256[:12]}… {problem}, and {_short(url)} now serves different content"
             )

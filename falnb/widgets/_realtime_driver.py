@@ -24,6 +24,7 @@ import httpx
 from websockets.exceptions import ConnectionClosed
 
 from falnb import _runtime
+from falnb._values import sniff_image_type
 from falnb.client.errors import FalError, RealtimeError
 
 if TYPE_CHECKING:
@@ -77,19 +78,6 @@ class Report:
     sent: int = 0
     errors: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def sniff_image_type(data: bytes, declared: str | None = None) -> str:
-    """The MIME type of image bytes, from their signature (falling back to ``declared``)."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    return declared or "application/octet-stream"
 
 
 def _first_image(result: dict[str, Any]) -> dict[str, Any] | None:
