@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from falnb._paths import shown
-from falnb._values import KIND_BY_KEY, MediaKind, data_uri, fal_files
+from falnb._values import KIND_BY_KEY, MediaKind, data_uri, decode_data_uri, fal_files
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["MediaFile", "Result", "find_files", "jsonable"]
+__all__ = ["MediaFile", "Result", "decode_data_uri", "find_files", "jsonable"]
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from falnb import AsyncClient, ConnectionFailedError, StreamError, SyncClient, _runtime
+from falnb._values import decode_data_uri
 from falnb.local import LocalServer
 from falnb.local.apperror import AppError
 from falnb.local.registry import Context, Endpoint, Registry
 from falnb.local.userapps import as_endpoint
-from falnb.result import decode_data_uri
 from falnb.session import Session
 
 WAV_HEAD = b"RIFF\x24\x00\x00\x00WAVEfmt "
