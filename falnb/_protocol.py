@@ -11,7 +11,9 @@ import re
 from typing import Any
 
 __all__ = [
+    "BILLABLE_UNITS",
     "NAMESPACES",
+    "billable_units",
     "describe_field_errors",
     "endpoint_alias",
     "endpoint_app",
@@ -21,6 +23,20 @@ __all__ = [
     "strip_namespace",
     "ws_url",
 ]
+
+#: The header on a result saying how many units fal bills for it (images, megapixels, seconds:
+#: the endpoint's pricing unit), as the submit answer's id is in ``x-fal-request-id``.
+BILLABLE_UNITS = "x-fal-billable-units"
+
+
+def billable_units(headers: Any) -> float | None:
+    """The ``x-fal-billable-units`` of a response's headers, or None when absent or unreadable."""
+    raw = headers.get(BILLABLE_UNITS) if headers is not None else None
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None
+
 
 #: fal's namespaces: a prefix of an endpoint id, ignored when looking endpoints and requests
 #: up (fal-protocol.md 3.1).

@@ -127,10 +127,13 @@ class Result:
         media: dict[str, bytes] | None = None,
         timings: dict[str, float] | None = None,
         logs: list[str] | None = None,
+        billable_units: float | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.arguments = arguments
         self.request_id = request_id
+        #: What fal billed for it (``x-fal-billable-units``); None for a replayed result.
+        self.billable_units = billable_units
         self.seed = seed
         self.timings = dict(timings or {})
         self.logs = list(logs or [])

@@ -112,6 +112,7 @@ class _Run:
     request_id: str | None
     started: float
     logs: list[str] = field(default_factory=list)
+    billable_units: float | None = None
 
 
 def _log_lines(status: Status) -> list[str]:
@@ -457,7 +458,7 @@ class Session:
             # Raised in a callback, between two waits: cancel here (a wait cancels by itself).
             _runtime.run(handle.async_handle.cancel_if_pending())
             raise
-        return _Run(output, handle.request_id, started, logs)
+        return _Run(output, handle.request_id, started, logs, handle.billable_units)
 
     def settle(self, call: Call, request_id: str, error: BaseException) -> BaseException:
         """What a failed wait leaves behind; returns the error to raise.
@@ -555,6 +556,7 @@ class Session:
             media=media,
             timings=timings,
             logs=run.logs,
+            billable_units=run.billable_units,
         )
 
     def record(self, call: Call, result: Result, media: dict[str, bytes] | None = None) -> None:

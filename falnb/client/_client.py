@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, aclosing
@@ -52,6 +53,23 @@ _RUN_TIMEOUT = httpx.Timeout(None, connect=15.0)
 def _suffix(path: str) -> str:
     path = path.strip()
     return "" if not path.strip("/") else "/" + path.strip("/")
+
+
+def query_params(arguments: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A GET run's arguments as query parameters: strings and numbers as they read, booleans
+    as ``true``/``false``, anything else as JSON (fal's JS client puts GET input in the query)."""
+    params: list[tuple[str, str]] = []
+    for name, value in arguments.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            text = str(value)
+        else:
+            text = json.dumps(value, separators=(",", ":"))
+        params.append((str(name), text))
+    return params
 
 
 def _total_timeout(timeout: float | None, client_timeout: float | None) -> float | None:
@@ -191,11 +209,13 @@ class AsyncClient:
         start_timeout: float | None = None,
         hint: str | None = None,
         headers: Mapping[str, str] | None = None,
+        method: str = "POST",
     ) -> dict[str, Any]:
         """Run ``endpoint`` directly (no queue) and return its output.
 
         ``timeout`` bounds the whole call (RequestTimeoutError); ``start_timeout`` is fal's
-        server-side deadline for the request to start.
+        server-side deadline for the request to start. ``method="GET"`` sends the arguments
+        in the query string instead of a JSON body (as fal's JS client does).
         """
         _ = self.target
         return await _runtime.run_async(
@@ -207,6 +227,7 @@ class AsyncClient:
                 start_timeout=start_timeout,
                 hint=hint,
                 headers=headers,
+                method=method,
             )
         )
 
@@ -220,15 +241,20 @@ class AsyncClient:
         start_timeout: float | None,
         hint: str | None,
         headers: Mapping[str, str] | None,
+        method: str = "POST",
     ) -> dict[str, Any]:
         transport = self._transport()
         url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
         extra = submit_headers(hint=hint, start_timeout=start_timeout, headers=headers)
+        verb = method.upper()
 
         async def call() -> dict[str, Any]:
             body = await self._prepare(transport, arguments)
+            sent: dict[str, Any] = (
+                {"params": query_params(body)} if verb == "GET" else {"json": body}
+            )
             response = await transport.request(
-                "POST", url, json=body, headers=extra, creates_work=True, timeout=_RUN_TIMEOUT
+                verb, url, **sent, headers=extra, creates_work=True, timeout=_RUN_TIMEOUT
             )
             result = response.json()
             return result if isinstance(result, dict) else {"result": result}
@@ -310,6 +336,7 @@ class AsyncClient:
             status_url=answer.get("status_url") or built.status_url,
             cancel_url=answer.get("cancel_url") or built.cancel_url,
             endpoint=endpoint,
+            gateway_request_id=answer.get("gateway_request_id") or None,
         )
 
     async def _submit_within(self, deadline: Deadline, **kw: Any) -> AsyncRequestHandle:
@@ -613,8 +640,10 @@ class SyncClient:
         start_timeout: float | None = None,
         hint: str | None = None,
         headers: Mapping[str, str] | None = None,
+        method: str = "POST",
     ) -> dict[str, Any]:
-        """Run ``endpoint`` directly (no queue) and return its output."""
+        """Run ``endpoint`` directly (no queue) and return its output (``method="GET"``: the
+        arguments go in the query string)."""
         _ = self.target
         return self._run(
             self._async._run(
@@ -625,6 +654,7 @@ class SyncClient:
                 start_timeout=start_timeout,
                 hint=hint,
                 headers=headers,
+                method=method,
             )
         )
 

@@ -30,7 +30,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from falnb import _runtime
-from falnb._protocol import endpoint_app, request_urls
+from falnb._protocol import billable_units, endpoint_app, request_urls
 from falnb.client._status import Completed, LogDeduper, Reconnecting, Status, parse_status
 from falnb.client._transport import (
     NO_RETRY,
@@ -282,6 +282,7 @@ async def _fetch_result(
     response_url: str,
     request_id: str | None = None,
     on_reconnect: OnReconnect | None = None,
+    on_response: Callable[[httpx.Headers], None] | None = None,
 ) -> dict[str, Any]:
     contact = _Contact(transport.retry, request_id)
     while True:
@@ -306,6 +307,8 @@ async def _fetch_result(
         if on_reconnect is not None:
             on_reconnect(lost)
         await contact.pause()
+    if on_response is not None:
+        on_response(response.headers)
     result = response.json()
     if not isinstance(result, dict):
         return {"result": result}
@@ -346,12 +349,18 @@ class AsyncRequestHandle:
         status_url: str,
         cancel_url: str,
         endpoint: str = "",
+        gateway_request_id: str | None = None,
     ) -> None:
         self.request_id = request_id
         self.response_url = response_url
         self.status_url = status_url
         self.cancel_url = cancel_url
         self.endpoint = endpoint
+        #: The submit answer's ``gateway_request_id`` (fal's gateway's own id, which the
+        #: results of its server-side retries carry), when it sent one.
+        self.gateway_request_id = gateway_request_id
+        #: The result's ``x-fal-billable-units``, once the result has been read.
+        self.billable_units: float | None = None
         self._client = client
         self._completed = False
         self._cancelling: asyncio.Future[None] | None = None
@@ -411,8 +420,15 @@ class AsyncRequestHandle:
 
     async def _result(self, on_reconnect: OnReconnect | None = None) -> dict[str, Any]:
         return await _fetch_result(
-            self._client._transport(), self.response_url, self.request_id, on_reconnect
+            self._client._transport(),
+            self.response_url,
+            self.request_id,
+            on_reconnect,
+            on_response=self._read_headers,
         )
+
+    def _read_headers(self, headers: httpx.Headers) -> None:
+        self.billable_units = billable_units(headers)
 
     async def _wait_and_fetch(self) -> dict[str, Any]:
         if not self._completed:
@@ -500,6 +516,15 @@ class RequestHandle:
     @property
     def endpoint(self) -> str:
         return self._async.endpoint
+
+    @property
+    def gateway_request_id(self) -> str | None:
+        return self._async.gateway_request_id
+
+    @property
+    def billable_units(self) -> float | None:
+        """The result's ``x-fal-billable-units``, once read (None before, or if not sent)."""
+        return self._async.billable_units
 
     @property
     def async_handle(self) -> AsyncRequestHandle:

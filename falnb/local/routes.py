@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from falnb._protocol import NAMESPACES, strip_namespace
+from falnb._protocol import BILLABLE_UNITS, NAMESPACES, strip_namespace
 from falnb.local.appoutput import sniff_content_type
 from falnb.local.bodies import BodyTooLargeError, InvalidJSONError, loads_strict, read_limited
 from falnb.local.gateway import RequestInfo
@@ -57,6 +57,9 @@ SHUTTING_DOWN = Failure(
     {"x-fal-error-type": "runner_disconnected"},
 )
 _TRUE = ("1", "true", "yes")
+#: What a successful run or result bills on the local server, in fal's header: one unit (fal's
+#: apps bill in their own units: images, megapixels, seconds of video).
+LOCAL_BILLABLE_UNITS = "1"
 _SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 
 
@@ -157,6 +160,19 @@ async def _arguments(request: Request, limit: int) -> dict[str, Any]:
     return value
 
 
+def _query_arguments(request: Request) -> dict[str, Any]:
+    """A GET run's input, from its query (as fal's JS client sends it): each value read as
+    JSON when it parses (``5``, ``true``, ``{...}``), else kept as the string it is."""
+    return {name: _query_value(text) for name, text in request.query_params.multi_items()}
+
+
+def _query_value(text: str) -> Any:
+    try:
+        return loads_strict(text.encode())
+    except InvalidJSONError:
+        return text
+
+
 def _start_timeout(request: Request) -> float | None:
     raw = request.headers.get("x-fal-request-timeout")
     if raw is None:
@@ -243,7 +259,10 @@ class _Routes:
             else:
                 endpoint_id, endpoint = _resolve(self.state, path)
             timeout = _start_timeout(request)
-            arguments = await _arguments(request, self.state.max_body_bytes)
+            if request.method == "GET":
+                arguments = _query_arguments(request)
+            else:
+                arguments = await _arguments(request, self.state.max_body_bytes)
         except _Answer as answer:
             return answer.response
         if timeout is not None and time.monotonic() > info.received + timeout:
@@ -261,7 +280,7 @@ class _Routes:
             return _failure_response(SHUTTING_DOWN)
         except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
             return _failure_response(failure_from(exc))
-        return JSONResponse(output)
+        return JSONResponse(output, headers={BILLABLE_UNITS: LOCAL_BILLABLE_UNITS})
 
     async def _unless_closing(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable``, or cancel it and raise :class:`_Closing` if the server stops."""
@@ -453,7 +472,7 @@ class _Routes:
             return _json(400, {"detail": "Request is still in progress"}, job.request_id)
         if job.failure is not None:
             return _failure_response(job.failure, job.request_id)
-        return _json(200, job.output, job.request_id)
+        return _json(200, job.output, job.request_id, **{BILLABLE_UNITS: LOCAL_BILLABLE_UNITS})
 
     def _status_stream(self, request: Request, job: Job) -> Response:
         with_logs = _flag(request, "logs")
@@ -534,7 +553,7 @@ class _Routes:
             Route("/_falnb/journal", self.journal, methods=["GET", "DELETE"]),
             Route("/_falnb/endpoints", self.endpoints, methods=["GET"]),
             Mount("/_queue", routes=self.queue_routes()),
-            Route("/{path:path}", self.run_or_stream, methods=["POST"]),
+            Route("/{path:path}", self.run_or_stream, methods=["GET", "POST"]),
             WebSocketRoute("/{path:path}", self.websocket),
         ]
 
