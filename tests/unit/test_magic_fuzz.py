@@ -22,8 +22,10 @@ from hypothesis import strategies as st
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
+import falnb.session
 from falnb.local import LocalServer
 from falnb.magics import FalCellError
+from falnb.session import SessionConfig
 
 EXAMPLE_SECONDS = 8.0
 NAMESPACE: dict[str, Any] = {
@@ -70,6 +72,8 @@ def _run(shell: InteractiveShell, server: LocalServer, line: str, cell: str | No
     """Run the magic; return 'ok', 'usage' or 'failed'; check what reached the server."""
     server.journal.clear()
     shell.user_ns.update(NAMESPACE)
+    # `%fal config ...` examples change the session: each example starts from the same one.
+    falnb.session.default_session().config = SessionConfig(record="off")
     refused: BaseException | None = None
     try:
         with _bounded(EXAMPLE_SECONDS):
@@ -208,6 +212,8 @@ ENDPOINTS = st.one_of(
     st.just("local/echo"),  # most lines name a real endpoint, so their calls go through
     st.just("local/echo"),
     st.sampled_from(["$ep", "{ep}", "local/../x", "a", "/", "", "local/nope"]),
+    # Subcommands too (realtime lines have their own test: a widget here would connect).
+    st.sampled_from(["config", "status", "endpoints", "help", "--help"]),
     WORDS,
 )
 
