@@ -434,6 +434,22 @@ def test_fal_endpoints_lists_every_endpoint_the_readme_names(kernel_run: Run) ->
         assert re.search(rf"^  {endpoint} ", listed, re.MULTILINE), f"{endpoint} not listed"
 
 
+def test_a_cell_shows_text_progress_then_a_plain_bundle(kernel_run: Run) -> None:
+    """'a text line where widgets cannot render, e.g. nbclient' ... 'the live view is replaced
+    by the result' ... 'a plain MIME bundle (HTML plus an image/jpeg/png preview, stable
+    text/plain, and metadata with endpoint, arguments, seed, request id and timings)'."""
+    ran = kernel_run.cells["In a notebook #1"]
+    assert any(u.startswith("local/text-to-image · ") for u in ran.updates), ran.updates
+    [shown] = [o for o in ran.outputs if o.output_type in ("display_data", "execute_result")]
+    assert "text/html" in shown.data, list(shown.data)
+    assert {"image/jpeg", "image/png"} & set(shown.data), list(shown.data)
+    meta = shown.metadata["falnb"]
+    assert meta["endpoint"] == "local/text-to-image"
+    assert meta["seed"] == meta["arguments"]["seed"] == 42
+    assert meta["request_id"]
+    assert meta["timings"]
+
+
 def test_the_embedded_server_says_so_once(kernel_run: Run) -> None:
     """'falnb starts its local server on a free loopback port and says so once.'"""
     said = [r for r in kernel_run.all if "embedded local server" in r.streams("stderr")]
