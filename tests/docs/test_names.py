@@ -201,10 +201,15 @@ ERRORS = re.compile(r"`(\w+Error)`(?: \(([^)]*)\))?")
 def _errors() -> list[tuple[str, list[str]]]:
     paragraph = _section("Using it")
     paragraph = paragraph[paragraph.index("Errors form one hierarchy") :].split("\n\n")[0]
-    return [
-        (name, [a for a in re.findall(r"[a-z_]+", attrs or "") if a != "with"])
-        for name, attrs in ERRORS.findall(paragraph)
-    ]
+    return [(name, _attributes(said)) for name, said in ERRORS.findall(paragraph)]
+
+
+def _attributes(said: str) -> list[str]:
+    """`(status, detail)` lists attributes; in other words, `field_errors`-like names are."""
+    said = " ".join(said.split())
+    if re.fullmatch(r"[a-z_]+(, [a-z_]+)*", said):
+        return said.split(", ")
+    return re.findall(r"`([a-z_]+)`", said)
 
 
 def _instance(cls: type[Exception]) -> Exception:
@@ -228,6 +233,7 @@ ERROR_ATTRIBUTES = [
 def test_the_error_hierarchy_is_as_the_readme_says() -> None:
     named = [name for name, _ in _errors()]
     assert len(named) >= 8
+    assert dict(_errors())["HTTPError"], "the attributes in HTTPError (...) were not read"
     for name in named:
         assert issubclass(getattr(falnb, name), falnb.FalError), name
 
