@@ -11,8 +11,9 @@ Two send policies help slider-driven use:
 * ``throttle_interval=s``: at most one input per ``s`` seconds, the newest of each window
   (fal's JS client does this with 0.128 s).
 
-A connection that the server ended (idle ``TIMEOUT``) or that dropped reconnects, with a fresh
-token, on the next :meth:`~AsyncRealtimeConnection.send`.
+A connection that the server ended (idle ``TIMEOUT``, or any ``x-fal-error``: fal's SDK closes
+the session after an error) or that dropped reconnects, with a fresh token, on the next
+:meth:`~AsyncRealtimeConnection.send`.
 
 Example::
 
@@ -256,11 +257,15 @@ class AsyncRealtimeConnection:
                 if event is None:
                     continue
                 self._events.put_nowait((*event, generation))
-                if event[0] == "error" and event[1].error in _TERMINAL:
-                    ended_by_error = True  # the server closes next; that close is no news
+                if event[0] == "error":
+                    # fal's SDK closes the session after any error: this socket is done, and
+                    # the next send (a pending latest-wins input included) opens a new one.
+                    ended_by_error = True  # so the close that follows is no news
                     if event[1].error in _REFUSALS and generation == self._generation:
                         self._refusal = event[1]
-                    continue
+                        continue
+                    if self._ws is ws:
+                        self._ws = None
                 await self._answered()
         except ConnectionClosedError as exc:
             if not ended_by_error:
@@ -361,7 +366,8 @@ class AsyncRealtimeConnection:
 
     async def _next(self) -> dict[str, Any] | None:
         while True:
-            if self._events.empty() and self._ws is None:
+            # Ended, unless a new socket is opening (a pending input going on after an error).
+            if self._events.empty() and self._ws is None and not self._open_lock.locked():
                 return None
             kind, value, generation = await self._events.get()
             if kind != "result" and self._stale(value, generation):

@@ -2,9 +2,11 @@
 
 Inputs arrive as binary msgpack maps and wait in a bounded buffer (``max_buffering``, 1..60)
 that drops the *oldest* input when full, so a busy handler always works on recent inputs.
-Each input gets one binary msgpack reply, followed by a JSON ``timings`` message. Errors are
-JSON text frames (``x-fal-error``) and the session goes on; after an idle period with no
-input the server says ``TIMEOUT`` and closes normally (1000).
+Each input gets one binary msgpack reply, followed by a JSON ``timings`` message. An error (a
+frame that does not decode, or a failing handler) is a JSON text frame (``x-fal-error``),
+after which the server closes the session normally (1000), as fal's SDK does: the client
+reconnects for its next input. After an idle period with no input the server says
+``TIMEOUT`` and closes the same way.
 """
 
 from __future__ import annotations
@@ -83,27 +85,24 @@ class _Session:
         async with self.send_lock:
             await self.websocket.send_text(json.dumps(message))
 
-    async def send_error(self, error: str, reason: str) -> None:
-        await self.send_json({"type": "x-fal-error", "error": error, "reason": reason})
+    async def end_with_error(self, error: str, reason: str) -> None:
+        """Say what went wrong, then close: fal's SDK ends a session after any error."""
+        async with self.send_lock:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                message = {"type": "x-fal-error", "error": error, "reason": reason}
+                await self.websocket.send_text(json.dumps(message))
+                await self.websocket.close(code=1000)
 
     async def receive_loop(self) -> None:
-        """Read frames until the client leaves; bad frames are answered, not fatal."""
+        """Read frames until the client leaves; a bad frame ends the session."""
         while True:
             message = await self.websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            raw = message.get("bytes")
-            if raw is None:
-                await self.send_error("BAD_INPUT", "send inputs as binary msgpack frames")
-                continue
-            try:
-                value = msgpack.unpackb(raw, raw=False)
-            except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
-                await self.send_error("BAD_INPUT", "input is not valid msgpack")
-                continue
-            if not isinstance(value, dict):
-                await self.send_error("BAD_INPUT", "input must be a map of arguments")
-                continue
+            value, problem = _decode(message.get("bytes"))
+            if problem:
+                await self.end_with_error("BAD_INPUT", problem)
+                return
             self.inputs.append(value)  # a full deque drops its oldest input
             self.last_input = time.monotonic()
             self.arrived.set()
@@ -119,13 +118,14 @@ class _Session:
                     await asyncio.wait_for(self.arrived.wait(), timeout=max(remaining, 0.0))
                 except asyncio.TimeoutError:
                     if time.monotonic() - self.last_input >= idle:
-                        await self.send_error("TIMEOUT", "no inputs, reconnect when needed!")
-                        await self.websocket.close(code=1000)
+                        await self.end_with_error("TIMEOUT", "no inputs, reconnect when needed!")
                         return
                 continue
-            await self.answer(self.inputs.popleft())
+            if not await self.answer(self.inputs.popleft()):
+                return
 
-    async def answer(self, arguments: dict[str, Any]) -> None:
+    async def answer(self, arguments: dict[str, Any]) -> bool:
+        """Answer one input; False when it failed (the session is then closed)."""
         handler = self.endpoint.realtime
         assert handler is not None
         started = time.perf_counter()
@@ -140,16 +140,30 @@ class _Session:
         except AppError as exc:
             # The app chose its answer: a 4xx is the caller's input, named field by field.
             code = "BAD_INPUT" if exc.status_code < 500 else "INTERNAL_ERROR"
-            await self.send_error(code, describe_field_errors(exc.detail))
-            return
+            await self.end_with_error(code, describe_field_errors(exc.detail))
+            return False
         except Exception as exc:
             logger.debug("realtime handler of %s failed", self.endpoint.endpoint_id, exc_info=True)
-            await self.send_error("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
-            return
+            await self.end_with_error("INTERNAL_ERROR", f"{type(exc).__name__}: {exc}")
+            return False
         timing = time.perf_counter() - started
         async with self.send_lock:
             await self.websocket.send_bytes(frame)
         await self.send_json({"type": "x-fal-message", "action": "timings", "timing": timing})
+        return True
+
+
+def _decode(raw: bytes | None) -> tuple[dict[str, Any], str]:
+    """An input frame's arguments, or what is wrong with it."""
+    if raw is None:
+        return {}, "send inputs as binary msgpack frames"
+    try:
+        value = msgpack.unpackb(raw, raw=False)
+    except (ValueError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+        return {}, "input is not valid msgpack"
+    if not isinstance(value, dict):
+        return {}, "input must be a map of arguments"
+    return value, ""
 
 
 async def _refuse(websocket: WebSocket, message: dict[str, Any]) -> None:

@@ -84,7 +84,7 @@ def failing_endpoint(server: LocalServer) -> Iterator[str]:
 
 
 def test_app_error_raises_and_the_connection_goes_on(
-    transport: Transport, failing_endpoint: str
+    transport: Transport, failing_endpoint: str, server: LocalServer
 ) -> None:
     with connect_realtime_sync(transport, failing_endpoint) as connection:
         connection.send({"fail": True})
@@ -92,8 +92,14 @@ def test_app_error_raises_and_the_connection_goes_on(
             connection.recv(timeout=10)
         assert caught.value.error == "INTERNAL_ERROR"
         assert "asked to fail" in caught.value.reason
+        # The server closed the session after the error (as fal's SDK does): the next input
+        # goes on a new one.
         connection.send({"n": 2})
         assert connection.recv(timeout=10) == {"ok": 2}
+        connection.send({"n": 3})
+        assert connection.recv(timeout=10) == {"ok": 3}
+    sockets = server.journal.entries(path_contains=f"{failing_endpoint}/realtime")
+    assert len(sockets) == 2
 
 
 def test_refused_token_raises_unauthorized(
@@ -225,3 +231,15 @@ def test_url_building() -> None:
     assert build("ws://h:1/", "a/b/realtime", "/realtime") == "ws://h:1/a/b/realtime"
     assert build("ws://h:1", "a/b/c", "") == "ws://h:1/a/b/c"
     assert endpoint_alias("workflows/me/flow/x") == "flow"
+
+
+def test_a_pending_latest_wins_input_goes_on_a_new_session_after_an_error(
+    transport: Transport, failing_endpoint: str, server: LocalServer
+) -> None:
+    with connect_realtime_sync(transport, failing_endpoint, latest_wins=True) as connection:
+        connection.send({"fail": True})
+        connection.send({"n": 5})  # waits for the answer to the first: which is an error
+        with pytest.raises(RealtimeError, match="INTERNAL_ERROR"):
+            connection.recv(timeout=10)
+        assert connection.recv(timeout=10) == {"ok": 5}
+    assert len(server.journal.entries(path_contains=f"{failing_endpoint}/realtime")) == 2

@@ -174,6 +174,7 @@ def flaky_endpoint(server: LocalServer) -> Iterator[str]:
 
 
 def test_app_errors_show_and_the_next_change_recovers(
+    server: LocalServer,
     client: SyncClient,
     picture: Image.Image,
     flaky_endpoint: str,
@@ -199,6 +200,9 @@ def test_app_errors_show_and_the_next_change_recovers(
     assert widget.status == "live"
     assert widget.error == ""
     assert widget.stats["errors"] == 1
+    # The server closed the session after the error (as fal's SDK does); the change went on
+    # a new one.
+    assert len(server.journal.entries(path_contains=f"{flaky_endpoint}/realtime")) == 2
 
 
 def test_refused_token_shows_unauthorized_then_recovers(
