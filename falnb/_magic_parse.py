@@ -22,15 +22,18 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
 from falnb import _safe_yaml
 from falnb._protocol import is_endpoint_id
 from falnb._references import InterpolationError, Template
+from falnb._settings import TargetName
 from falnb.client.storage import _uploadable as uploadable
-from falnb.session import RECORD_MODES, RecordMode, Seed
+from falnb.repro.modes import MODES as RECORD_MODES
+from falnb.repro.modes import RecordMode
+from falnb.session import Seed
 
 __all__ = [
     "MAX_LINE_CHARS",
@@ -86,7 +89,7 @@ class Options:
     stream: bool = False
     logs: bool | None = None
     quiet: bool = False
-    target: Literal["local", "fal"] | None = None
+    target: TargetName | None = None
     record: RecordMode | None = None
 
 

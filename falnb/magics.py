@@ -41,8 +41,9 @@ from falnb._settings import FAL_URLS, Target, key_source, target_from_env
 from falnb.client import errors
 from falnb.repro import LockWriteError, ReplayMissError
 from falnb.repro.media_folder import CAP_ENV, describe_cap, parse_cap, resolve_cap
+from falnb.repro.modes import MODES as RECORD_MODES
 from falnb.repro.urls import scrub
-from falnb.session import RECORD_MODES, Session, default_session
+from falnb.session import Session, default_session
 
 __all__ = [
     "USAGE",

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from falnb import _runtime
+from falnb._settings import TargetName as TargetChoice
 from falnb._values import decode_data_uri
 from falnb.client import (
     FalError,
@@ -62,14 +63,13 @@ from falnb.repro import (
     resolve_cap,
     resolve_mode,
 )
+from falnb.repro.modes import MODES as RECORD_MODES
+from falnb.repro.modes import RecordMode
 from falnb.result import Result, binary_output, find_files
 from falnb.widgets.progress import NullProgress, Progress
 
 __all__ = ["Call", "Job", "RecordMode", "Session", "SessionConfig", "default_session"]
 
-RecordMode = Literal["once", "refresh", "none", "off"]
-RECORD_MODES: tuple[RecordMode, ...] = ("once", "refresh", "none", "off")
-TargetChoice = Literal["local", "fal"]
 Seed = int | Literal["auto"] | None
 
 

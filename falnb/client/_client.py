@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 
 from falnb import _runtime
+from falnb._config import CONNECT_TIMEOUT, RUN_TIMEOUT
 from falnb._protocol import endpoint_app
 from falnb.client._status import Status
 from falnb.client._transport import RetryPolicy, Transport
@@ -46,8 +47,6 @@ T = TypeVar("T")
 Arguments = Mapping[str, Any]
 OnEnqueue = Callable[[str], object]
 OnQueueUpdate = Callable[[Status], object]
-#: A run has no read timeout by default: models take as long as they take (like fal_client).
-_RUN_TIMEOUT = httpx.Timeout(None, connect=15.0)
 
 
 def _suffix(path: str) -> str:
@@ -254,7 +253,7 @@ class AsyncClient:
                 {"params": query_params(body)} if verb == "GET" else {"json": body}
             )
             response = await transport.request(
-                verb, url, **sent, headers=extra, creates_work=True, timeout=_RUN_TIMEOUT
+                verb, url, **sent, headers=extra, creates_work=True, timeout=RUN_TIMEOUT
             )
             result = response.json()
             return result if isinstance(result, dict) else {"result": result}
@@ -464,7 +463,7 @@ class AsyncClient:
             url,
             body,
             headers=dict(headers or {}),
-            timeout=httpx.Timeout(timeout, connect=15.0),
+            timeout=httpx.Timeout(timeout, connect=CONNECT_TIMEOUT),
             on_response=on_response,
         )
         async with aclosing(events):

@@ -34,6 +34,17 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from falnb._config import (
+    DEFAULT_RECONNECT,
+    DOWNLOAD_TIMEOUT,
+    MAX_RECONNECT_DELAY,
+    RECONNECT_ENV,
+    REQUEST_TIMEOUT,
+    RETRY_ATTEMPTS,
+    RETRY_BASE_DELAY,
+    RETRY_MAX_DELAY,
+    RETRYABLE_STATUSES,
+)
 from falnb._version import __version__
 from falnb.client.errors import (
     FalError,
@@ -63,22 +74,16 @@ __all__ = [
 logger = logging.getLogger("falnb.client")
 
 USER_AGENT = f"falnb/{__version__} (python)"
-RETRYABLE_STATUSES = frozenset({408, 409, 429, 502, 503, 504})
 _SECRET_PARAMS = frozenset({"fal_jwt_token", "token", "sig", "signature"})
-RECONNECT_ENV = "FALNB_RECONNECT_TIMEOUT"
-#: Seconds without contact a wait on an accepted request rides out (a blip, a Wi-Fi change).
-DEFAULT_RECONNECT = 120.0
-#: The longest pause between two reconnection attempts, so a healed server is seen soon.
-MAX_RECONNECT_DELAY = 5.0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how patiently to retry. ``max_attempts`` counts the first try."""
 
-    max_attempts: int = 6
-    base_delay: float = 0.25
-    max_delay: float = 15.0
+    max_attempts: int = RETRY_ATTEMPTS
+    base_delay: float = RETRY_BASE_DELAY
+    max_delay: float = RETRY_MAX_DELAY
     statuses: frozenset[int] = field(default=RETRYABLE_STATUSES)
     reconnect: float | None = None
     """Seconds without contact a wait on an accepted request keeps reconnecting (None:
@@ -289,7 +294,7 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
-            timeout=timeout if timeout is not None else httpx.Timeout(120.0, connect=15.0),
+            timeout=timeout if timeout is not None else REQUEST_TIMEOUT,
             headers={"User-Agent": USER_AGENT},
             follow_redirects=True,
         )
@@ -522,7 +527,7 @@ async def download(url: str, *, retry: RetryPolicy | None = None) -> httpx.Respo
         _downloads = (
             loop,
             httpx.AsyncClient(
-                timeout=httpx.Timeout(60.0, connect=15.0),
+                timeout=DOWNLOAD_TIMEOUT,
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=True,
             ),

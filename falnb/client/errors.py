@@ -1,7 +1,22 @@
 """One error hierarchy for everything the fal protocol can answer.
 
 Every message is one readable line naming the field or the fix. No message, repr or log line
-ever contains the key.
+ever contains the key. The tree (the lock's errors, :mod:`falnb.repro.errors`, hang below
+:class:`FalError` too)::
+
+    FalError
+     ├── MissingCredentialsError    no key for a target that needs one
+     ├── HTTPError                  an error status (request id, error type attached)
+     │    ├── ValidationError       422, with ``field_errors``
+     │    └── RateLimitedError      429, with ``retry_after``
+     ├── ConnectionFailedError      unreachable after retries; also ``httpx.TransportError``
+     │                              (defined beside the transport, which alone raises it)
+     ├── RequestTimeoutError        the caller's timeout passed (also ``TimeoutError``)
+     ├── RequestCancelledError      cancelled by the caller, an interrupt or a timeout
+     ├── RequestPendingError        contact lost too long; the request may still run
+     ├── StreamError                an error mid-stream
+     ├── RealtimeError              a realtime connection failed or the app said ``x-fal-error``
+     └── WebhookVerificationError   a webhook's signature, timestamp or headers did not verify
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from falnb import _runtime
+from falnb._config import POLL_MAX, POLL_START, STREAM_ATTEMPTS
 from falnb._protocol import billable_units, endpoint_app, request_urls
 from falnb.client._status import Completed, LogDeduper, Reconnecting, Status, parse_status
 from falnb.client._transport import (
@@ -58,9 +59,6 @@ T = TypeVar("T")
 Priority = Literal["normal", "low"]
 OnReconnect = Callable[[Reconnecting], object]
 
-#: Consecutive status-stream failures (without an event between) before falling back to polling.
-STREAM_ATTEMPTS = 3
-POLL_START, POLL_MAX = 0.15, 2.0
 #: Errors that polling would meet as well: no point falling back, raise them.
 _FINAL_STATUSES = frozenset({400, 401, 403, 404, 422})
 

@@ -43,6 +43,7 @@ from websockets.exceptions import (
 )
 
 from falnb import _runtime
+from falnb._config import REALTIME_OPEN_TIMEOUT
 from falnb._protocol import endpoint_alias
 from falnb.client._transport import USER_AGENT, Transport, redact_url
 from falnb.client.errors import RealtimeError
@@ -57,7 +58,6 @@ __all__ = [
 logger = logging.getLogger("falnb.client")
 
 MAX_BUFFERING_RANGE = (1, 60)
-OPEN_TIMEOUT = 90.0
 #: Errors after which the server closes the session (no more results on that socket).
 _TERMINAL = ("TIMEOUT", "Unauthorized", "NOT_FOUND", "BAD_REQUEST")
 #: Of those, the ones that refuse the session outright: reopening would be refused again.
@@ -189,7 +189,7 @@ class AsyncRealtimeConnection:
                 ws = await connect(
                     url,
                     max_size=None,
-                    open_timeout=OPEN_TIMEOUT,
+                    open_timeout=REALTIME_OPEN_TIMEOUT,
                     additional_headers=headers,
                     user_agent_header=USER_AGENT,
                     logger=_WEBSOCKETS_LOGGER,

@@ -23,6 +23,7 @@ import httpx
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from falnb._config import JWKS_TIMEOUT
 from falnb.client._transport import Transport
 from falnb.client.errors import WebhookVerificationError
 
@@ -123,7 +124,7 @@ async def fetch_jwks(source: Transport | str, *, refresh: bool = False) -> dict[
         # The JWKS is public; no key is sent, so this works on a receiver without one.
         response = await source.request("GET", url, auth=False)
     else:
-        async with httpx.AsyncClient(timeout=30.0) as http:
+        async with httpx.AsyncClient(timeout=JWKS_TIMEOUT) as http:
             response = await http.get(url)
             response.raise_for_status()
     jwks = response.json()

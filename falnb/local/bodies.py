@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from starlette.requests import Request
 
+from falnb.local.errors import BodyTooLargeError, InvalidJSONError
+
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "MAX_DEPTH",
@@ -32,20 +34,6 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 #: Deepest nesting accepted; real inputs are a few levels deep, and far below this every
 #: later step (handler, JSON answer, journal copy) stays clear of Python's recursion limit.
 MAX_DEPTH = 100
-
-
-class InvalidJSONError(ValueError):
-    """A body that is not strict JSON; ``error_type`` is the pydantic-style type fal uses."""
-
-    def __init__(self, message: str, error_type: str = "json_invalid") -> None:
-        super().__init__(message)
-        self.error_type = error_type
-
-
-class BodyTooLargeError(ValueError):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"Request body is larger than the limit of {limit} bytes")
-        self.limit = limit
 
 
 def _no_constant(name: str) -> Any:

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from falnb.local.errors import FaultInjectionDisabledError
+
 __all__ = ["FaultInjectionDisabledError", "FaultRule", "Faults", "parse_fault"]
 
 _FLAGS = ("ingress", "drop", "reset", "cut", "user_timeout")
@@ -51,10 +53,6 @@ _DEFAULT_ERROR_TYPES = {
     503: "runner_scheduling_failure",
     504: "request_timeout",
 }
-
-
-class FaultInjectionDisabledError(RuntimeError):
-    """A fault rule was added on a server not started with fault injection."""
 
 
 @dataclass

@@ -19,6 +19,7 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from falnb._values import decode_data_uri, is_pil_image, sha256_hex
+from falnb.repro.errors import ArgumentError
 from falnb.repro.urls import LOCAL_SCHEME
 
 __all__ = [
@@ -32,10 +33,6 @@ __all__ = [
 
 #: Bumped when canonicalisation changes, so old lock entries stop matching instead of lying.
 SCHEMA = "falnb-fingerprint-1"
-
-
-class ArgumentError(ValueError, TypeError):
-    """An argument that cannot be fingerprinted (not JSON, or an unreadable file); names it."""
 
 
 #: Maps a URL to the sha256 of its content when known (e.g. outputs recorded earlier).

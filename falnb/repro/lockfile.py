@@ -34,7 +34,7 @@ from typing import Any, Literal, cast
 
 from filelock import FileLock
 
-from falnb.client.errors import FalError
+from falnb.repro.errors import LockFileError, LockWriteError
 from falnb.repro.store import MediaRef, default_cache_dir
 
 __all__ = [
@@ -60,17 +60,6 @@ _ABOUT = (
 EntryStatus = Literal["pending", "completed", "failed", "cancelled"]
 #: Room a write probe asks for beyond the current file: a pending entry, or a modest result.
 _PROBE_SLACK = 64 * 1024
-
-
-class LockFileError(FalError):
-    """The lock file cannot be read (e.g. a merge conflict left it invalid)."""
-
-
-class LockWriteError(FalError):
-    """The lock file cannot be written: a read-only directory, a full disk, a directory there.
-
-    The message is one line naming the path, the reason and the fix.
-    """
 
 
 def _write_error(path: Path, exc: OSError) -> LockWriteError:

@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from typing import Literal, get_args
 
-__all__ = ["DEFAULT_MODE", "ENV_VAR", "RecordMode", "parse_mode", "resolve_mode"]
+__all__ = ["DEFAULT_MODE", "ENV_VAR", "MODES", "RecordMode", "parse_mode", "resolve_mode"]
 
 RecordMode = Literal["once", "refresh", "none", "off"]
 MODES: tuple[RecordMode, ...] = get_args(RecordMode)

@@ -36,6 +36,7 @@ from falnb._paths import shown as shown_path
 from falnb._values import decode_data_uri, fal_files
 from falnb._version import __version__
 from falnb.client.errors import FalError
+from falnb.repro.errors import ReplayMissError
 from falnb.repro.fingerprint import canonical_arguments, canonical_json, fingerprint
 from falnb.repro.lockfile import Entry, EntryStatus, LockFile, default_lock_path
 from falnb.repro.media_folder import FOLDER_NAME, MediaFolder, describe_cap, resolve_cap
@@ -44,10 +45,6 @@ from falnb.repro.store import MediaIntegrityError, MediaRef, MediaStore, Offline
 from falnb.repro.urls import LOCAL_SCHEME, is_fetchable, portable, portable_url, scrub
 
 __all__ = ["Lookup", "Recorder", "ReplayMissError", "find_media"]
-
-
-class ReplayMissError(FalError):
-    """``record=none`` and the lock has no completed result for this call."""
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from falnb._paths import shown
 from falnb._values import sha256_hex
 from falnb.client._transport import download
 from falnb.client.errors import FalError, HTTPError
+from falnb.repro.errors import MediaDownloadError, MediaIntegrityError, OfflineError
 
 __all__ = [
     "CACHE_ENV",
@@ -53,18 +54,6 @@ CACHE_ENV = "FALNB_CACHE_DIR"
 
 #: Downloads ``url`` and returns ``(bytes, content type or None)``.
 Fetcher = Callable[[str], tuple[bytes, str | None]]
-
-
-class MediaIntegrityError(FalError):
-    """A stored media file does not match its sha256 and cannot be fetched again."""
-
-
-class MediaDownloadError(FalError):
-    """An output file could not be downloaded (after falnb's retries)."""
-
-
-class OfflineError(FalError):
-    """The store would need the network, but the record mode is ``none``."""
 
 
 @dataclass(frozen=True)
