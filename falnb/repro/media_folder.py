@@ -32,7 +32,9 @@ __all__ = [
     "DEFAULT_CAP",
     "FOLDER_NAME",
     "MediaFolder",
+    "cap_above",
     "describe_cap",
+    "describe_size",
     "parse_cap",
     "resolve_cap",
 ]
@@ -106,6 +108,20 @@ def describe_cap(cap: int | None) -> str:
         if cap >= size:
             return f"{cap / size:g}{unit}"
     return f"{cap}B"
+
+
+def describe_size(count: int) -> str:
+    """A file's size as notes show it (``157 kB``, ``5.2 MB``)."""
+    if count < 1000:
+        return f"{count} B"
+    if count < 1_000_000:
+        return f"{count / 1000:.0f} kB"
+    return f"{count / 1_000_000:.1f} MB"
+
+
+def cap_above(count: int) -> str:
+    """A round cap that keeps a file of ``count`` bytes (``6MB`` for 5.2 MB)."""
+    return f"{-(-count // 1_000_000)}MB"
 
 
 class MediaFolder:

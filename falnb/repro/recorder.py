@@ -39,7 +39,14 @@ from falnb.client.errors import FalError
 from falnb.repro.errors import ReplayMissError
 from falnb.repro.fingerprint import canonical_arguments, canonical_json, fingerprint
 from falnb.repro.lockfile import Entry, EntryStatus, LockFile, default_lock_path
-from falnb.repro.media_folder import FOLDER_NAME, MediaFolder, describe_cap, resolve_cap
+from falnb.repro.media_folder import (
+    FOLDER_NAME,
+    MediaFolder,
+    cap_above,
+    describe_cap,
+    describe_size,
+    resolve_cap,
+)
 from falnb.repro.modes import RecordMode
 from falnb.repro.store import MediaIntegrityError, MediaRef, MediaStore, OfflineError
 from falnb.repro.urls import LOCAL_SCHEME, is_fetchable, portable, portable_url, scrub
@@ -418,9 +425,9 @@ class Recorder:
             )
         error = OfflineError if offline else MediaIntegrityError
         raise error(
-            f"media {ref.sha256[:12]}… ({ref.content_type}, {_size(ref.size)}) is missing: the "
-            f"cache's copy {cache_problem}, {self._folder_name()}'s {folder_problem}, and {why}; "
-            + self._remedy(call)
+            f"media {ref.sha256[:12]}… ({ref.content_type}, {describe_size(ref.size)}) is "
+            f"missing: the cache's copy {cache_problem}, {self._folder_name()}'s "
+            f"{folder_problem}, and {why}; " + self._remedy(call)
         )
 
     def _remember(self, ref: MediaRef) -> None:
@@ -451,16 +458,19 @@ class Recorder:
                 try:
                     self.folder.keep(ref, data)
                 except OSError as exc:
-                    self._note(ref, f"falnb: could not write {self._folder_name()}: {exc}")
+                    # strerror, not str(exc): the saved note must not carry an absolute path.
+                    problem = exc.strerror or type(exc).__name__
+                    self._note(ref, f"falnb: could not write {self._folder_name()}: {problem}")
             return
         if self.folder.holds(ref):
             return  # kept under an earlier, larger cap
         self._note(
             ref,
-            f"falnb: {call.endpoint}'s {ref.content_type} output ({_size(ref.size)}) is over "
-            f"media_cap={describe_cap(cap)}, so it is not kept in {self._folder_name()} beside "
+            f"falnb: {call.endpoint}'s {ref.content_type} output ({describe_size(ref.size)}) is "
+            f"over media_cap={describe_cap(cap)}, so it is not kept in {self._folder_name()} "
+            "beside "
             f"{self.lock.path.name}: only this machine's cache has it. To keep it with the "
-            f"notebook, raise the cap (%fal config media_cap={_size_above(ref.size)} or "
+            f"notebook, raise the cap (%fal config media_cap={cap_above(ref.size)} or "
             f"FALNB_MEDIA_CAP) and re-run the cell.",
         )
 
@@ -468,17 +478,3 @@ class Recorder:
         if ref.sha256 not in self._noted:
             self._noted.add(ref.sha256)
             print(text, file=sys.stderr, flush=True)  # noqa: T201 - a note for the cell's user
-
-
-def _size(count: int) -> str:
-    if count < 1000:
-        return f"{count} B"
-    if count < 1_000_000:
-        return f"{count / 1000:.0f} kB"
-    return f"{count / 1_000_000:.1f} MB"
-
-
-def _size_above(count: int) -> str:
-    """A round cap that keeps a file of ``count`` bytes."""
-    megabytes = -(-count // 1_000_000)
-    return f"{megabytes}MB"
