@@ -14,6 +14,7 @@ __all__ = [
     "BILLABLE_UNITS",
     "NAMESPACES",
     "billable_units",
+    "billable_units_header",
     "describe_field_errors",
     "endpoint_alias",
     "endpoint_app",
@@ -36,6 +37,12 @@ def billable_units(headers: Any) -> float | None:
         return float(raw) if raw is not None else None
     except ValueError:
         return None
+
+
+def billable_units_header(units: float) -> str:
+    """``units`` as fal's framework writes the header: whole numbers bare, fractions to 8
+    places (``3``, ``0.26214400``)."""
+    return f"{units:.0f}" if float(units).is_integer() else f"{units:.8f}"
 
 
 #: fal's namespaces: a prefix of an endpoint id, ignored when looking endpoints and requests

@@ -80,7 +80,8 @@ class Context:
 
     ``log`` appends a line to the request's status logs; ``store`` puts bytes in the server's
     CDN store and returns a fal ``File`` dict; ``cancelled`` is true once the caller cancels
-    (``ctx.cancelled.wait(s)`` sleeps until then).
+    (``ctx.cancelled.wait(s)`` sleeps until then); ``bill(n)`` says how many of the endpoint's
+    pricing units the output is (as a fal app sets ``x-fal-billable-units``; one if never said).
     """
 
     request_id: str
@@ -88,6 +89,12 @@ class Context:
     log_sink: Callable[[str, LogLevel], None] = field(repr=False)
     store_sink: Callable[[bytes, str, str | None], dict[str, Any]] = field(repr=False)
     cancelled: CancelFlag = field(default_factory=CancelFlag, repr=False)
+    billable_units: float | None = None
+
+    def bill(self, units: float) -> None:
+        if units < 0:
+            raise ValueError(f"billable units must be >= 0, not {units}")
+        self.billable_units = float(units)
 
     def log(self, message: str, level: LogLevel = "INFO") -> None:
         self.log_sink(message, level)
@@ -103,6 +110,11 @@ class Endpoint:
     stream: StreamHandler | None = None
     realtime: RealtimeHandler | None = None
     description: str = ""
+    #: What the endpoint bills in (fal's pricing ``unit``: image, megapixel, second, token,
+    #: request) and the price of one, in USD; an endpoint without a price is not in the pricing
+    #: document (as an unpriced endpoint on fal).
+    unit: str = "request"
+    unit_price: float | None = None
 
     def __post_init__(self) -> None:
         validate_endpoint_id(self.endpoint_id)

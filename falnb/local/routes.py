@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from falnb._protocol import BILLABLE_UNITS, NAMESPACES, strip_namespace
+from falnb._protocol import BILLABLE_UNITS, NAMESPACES, billable_units_header, strip_namespace
 from falnb.local.appoutput import sniff_content_type
 from falnb.local.bodies import BodyTooLargeError, InvalidJSONError, loads_strict, read_limited
 from falnb.local.gateway import RequestInfo
@@ -57,9 +57,6 @@ SHUTTING_DOWN = Failure(
     {"x-fal-error-type": "runner_disconnected"},
 )
 _TRUE = ("1", "true", "yes")
-#: What a successful run or result bills on the local server, in fal's header: one unit (fal's
-#: apps bill in their own units: images, megapixels, seconds of video).
-LOCAL_BILLABLE_UNITS = "1"
 _SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 
 
@@ -79,6 +76,12 @@ def _json(status: int, body: Any, request_id: str | None = None, **headers: str)
     if request_id is not None:
         out["x-fal-request-id"] = request_id
     return JSONResponse(body, status_code=status, headers=out)
+
+
+def _billed(ctx: Context) -> str:
+    """The header a successful output bills with: what its app said (``ctx.bill``), else one
+    unit (the endpoint's unit, e.g. a request)."""
+    return billable_units_header(1.0 if ctx.billable_units is None else ctx.billable_units)
 
 
 def _failure_response(failure: Failure, request_id: str | None = None) -> JSONResponse:
@@ -280,7 +283,7 @@ class _Routes:
             return _failure_response(SHUTTING_DOWN)
         except Exception as exc:  # noqa: BLE001 - any app error is answered, not raised
             return _failure_response(failure_from(exc))
-        return JSONResponse(output, headers={BILLABLE_UNITS: LOCAL_BILLABLE_UNITS})
+        return JSONResponse(output, headers={BILLABLE_UNITS: _billed(ctx)})
 
     async def _unless_closing(self, awaitable: Awaitable[T]) -> T:
         """Await ``awaitable``, or cancel it and raise :class:`_Closing` if the server stops."""
@@ -472,7 +475,7 @@ class _Routes:
             return _json(400, {"detail": "Request is still in progress"}, job.request_id)
         if job.failure is not None:
             return _failure_response(job.failure, job.request_id)
-        return _json(200, job.output, job.request_id, **{BILLABLE_UNITS: LOCAL_BILLABLE_UNITS})
+        return _json(200, job.output, job.request_id, **{BILLABLE_UNITS: _billed(job.ctx)})
 
     def _status_stream(self, request: Request, job: Job) -> Response:
         with_logs = _flag(request, "logs")

@@ -73,11 +73,17 @@ async def stream_text(arguments: dict[str, Any], _ctx: Context) -> AsyncIterator
 
 
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("local/echo", handler=echo, description="Returns its arguments unchanged."),
+    Endpoint(
+        "local/echo",
+        handler=echo,
+        description="Returns its arguments unchanged.",
+        unit_price=0.01,
+    ),
     Endpoint(
         "local/slow",
         handler=slow,
         description="Takes `duration` s over `steps` steps, logging 'step i/N'.",
+        unit_price=0.01,
     ),
     Endpoint(
         "local/fail",

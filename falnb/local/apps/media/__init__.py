@@ -1,5 +1,7 @@
 """falnb's built-in local apps (owner ``local``): procedural stand-ins for fal's media models.
 
+Each bills in its fal counterpart's unit (``ctx.bill``) and lists an illustrative price (the
+local server charges nothing; the prices are there so cost can be shown and tested offline).
 Deterministic per seed, shaped like the fal endpoints they stand in for, fast on a CPU:
 
 * ``local/text-to-image``: flux-style ``{images, timings, seed, has_nsfw_concepts, prompt}``;
@@ -27,17 +29,23 @@ ENDPOINTS: list[Endpoint] = [
         handler=text_to_image,
         description="Procedural text-to-image (fal's flux schema): prompt words steer palette, "
         "composition and mood.",
+        unit="image",
+        unit_price=0.025,
     ),
     Endpoint(
         "local/image-to-image",
         handler=image_to_image,
         realtime=image_to_image_realtime,
         description="Restyles image_url after the prompt; realtime over WebSocket + msgpack.",
+        unit="megapixel",
+        unit_price=0.03,
     ),
     Endpoint(
         "local/text-to-video",
         handler=text_to_video,
         description="An animated scene as an H.264 mp4 ({video: File}).",
+        unit="second",
+        unit_price=0.05,
     ),
     Endpoint(
         "local/text-to-audio",
@@ -45,11 +53,15 @@ ENDPOINTS: list[Endpoint] = [
         stream=text_to_audio_stream,
         description="A short piece of generated music as WAV ({audio: File}); /stream sends "
         "it as a binary stream of audio/wav chunks.",
+        unit="second",
+        unit_price=0.002,
     ),
     Endpoint(
         "local/llm",
         handler=llm,
         stream=llm_stream,
         description="Deterministic text, streamed token by token over /stream.",
+        unit="token",
+        unit_price=0.000002,
     ),
 ]

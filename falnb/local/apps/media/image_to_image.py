@@ -146,6 +146,8 @@ def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     for index in range(num_images):
         pixels = _render(source, prompt, seed + index, strength, num_steps=num_steps, ctx=ctx)
         images.append(image_file(ctx, pixels, fmt, f"image_{index}", sync_mode=sync_mode))
+    height, width = source.shape[:2]
+    ctx.bill(num_images * width * height / 1e6)  # per megapixel of output
     return {
         "images": images,
         "timings": timer.timings(),

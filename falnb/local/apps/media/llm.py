@@ -116,5 +116,6 @@ def llm_stream(arguments: dict[str, Any], ctx: Context) -> Iterator[dict[str, An
 def llm(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Run/queue handler: the final output, without the per-token pauses."""
     prompt, seed, system_prompt, max_tokens, _, model = _options(arguments, ctx)
-    text = "".join(tokens(compose_text(prompt, seed, system_prompt))[:max_tokens])
-    return _final(text, seed, model)
+    pieces = tokens(compose_text(prompt, seed, system_prompt))[:max_tokens]
+    ctx.bill(len(pieces))  # per output token
+    return _final("".join(pieces), seed, model)

@@ -190,6 +190,8 @@ def text_to_audio(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
 
     timer = Timer()
-    data = encode_wav(compose(ctx, prompt, seed, duration))
+    samples = compose(ctx, prompt, seed, duration)
+    data = encode_wav(samples)
+    ctx.bill(len(samples) / SAMPLE_RATE)  # per second of audio made
     audio = deliver(ctx, data, "audio/wav", "output.wav", sync_mode=sync_mode)
     return {"audio": audio, "seed": seed, "timings": timer.timings(), "prompt": prompt}

@@ -71,6 +71,7 @@ def text_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     for index in range(num_images):
         pixels = generate(ctx, prompt, seed + index, width, height, num_steps=num_steps)
         images.append(image_file(ctx, pixels, fmt, f"image_{index}", sync_mode=sync_mode))
+    ctx.bill(num_images)  # per image, as flux
     return {
         "images": images,
         "timings": timer.timings(),

@@ -86,4 +86,5 @@ def text_to_video(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
         frames.append(to_uint8(grade(render(style, width, height, t), style, grain_rng, 0.5)))
     data = encode_mp4(frames, fps)
     video = deliver(ctx, data, "video/mp4", "output.mp4", sync_mode=sync_mode)
+    ctx.bill(count / fps)  # per second of the video made (its frames), not of the asked duration
     return {"video": video, "seed": seed, "timings": timer.timings(), "prompt": prompt}
