@@ -134,6 +134,8 @@ class Result:
         self.request_id = request_id
         #: What fal billed for it (``x-fal-billable-units``); None for a replayed result.
         self.billable_units = billable_units
+        #: A cancel was requested while it ran, but it completed first (fal only signals apps).
+        self.cancel_requested = False
         self.seed = seed
         self.timings = dict(timings or {})
         self.logs = list(logs or [])

@@ -113,6 +113,7 @@ class _Run:
     started: float
     logs: list[str] = field(default_factory=list)
     billable_units: float | None = None
+    cancel_requested: bool = False
 
 
 def _log_lines(status: Status) -> list[str]:
@@ -458,7 +459,14 @@ class Session:
             # Raised in a callback, between two waits: cancel here (a wait cancels by itself).
             _runtime.run(handle.async_handle.cancel_if_pending())
             raise
-        return _Run(output, handle.request_id, started, logs, handle.billable_units)
+        return _Run(
+            output,
+            handle.request_id,
+            started,
+            logs,
+            handle.billable_units,
+            cancel_requested=handle.cancel_requested,
+        )
 
     def settle(self, call: Call, request_id: str, error: BaseException) -> BaseException:
         """What a failed wait leaves behind; returns the error to raise.
@@ -595,6 +603,13 @@ class Session:
             raise _still_pending(exc, run.request_id) from exc
         media = {portable_url(url): data for url, data in downloaded.items()}
         result = self.build_result(call, replace(run, output=portable(run.output)), media)
+        if run.cancel_requested:
+            # fal's cloud only tells a running app to stop: this one finished first.
+            result.cancel_requested = True
+            _notice(
+                f"falnb: cancel was requested for request {run.request_id}, but it completed "
+                "first: its result is delivered and recorded"
+            )
         try:
             self.record(call, result, media)
         except (LockWriteError, OSError) as exc:

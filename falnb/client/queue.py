@@ -359,6 +359,9 @@ class AsyncRequestHandle:
         self.gateway_request_id = gateway_request_id
         #: The result's ``x-fal-billable-units``, once the result has been read.
         self.billable_units: float | None = None
+        #: Whether a cancel was sent while it ran: on fal's cloud the app is only told, so a
+        #: request may still complete with output after it.
+        self.cancel_requested = False
         self._client = client
         self._completed = False
         self._cancelling: asyncio.Future[None] | None = None
@@ -436,7 +439,10 @@ class AsyncRequestHandle:
         return await self._result()
 
     async def _cancel(self) -> str:
-        return await _cancel(self._client._transport(), self.cancel_url)
+        answer = await _cancel(self._client._transport(), self.cancel_url)
+        if answer != "ALREADY_COMPLETED":
+            self.cancel_requested = True
+        return answer
 
     async def cancel_if_pending(self) -> None:
         """Cancel remotely unless completed; once, errors swallowed (falnb's loop only)."""
@@ -518,6 +524,11 @@ class RequestHandle:
     @property
     def gateway_request_id(self) -> str | None:
         return self._async.gateway_request_id
+
+    @property
+    def cancel_requested(self) -> bool:
+        """Whether a cancel was sent while it ran (it may still complete with output)."""
+        return self._async.cancel_requested
 
     @property
     def billable_units(self) -> float | None:

@@ -391,6 +391,10 @@ class JobManager:
         if job.done:
             return False
         job.ctx.cancelled.set()
+        if job.endpoint.on_cancel == "signal" and job not in self._queue:
+            # As fal's cloud: a running app is only told; it may still finish with output.
+            job.add_log("cancellation requested", "INFO")
+            return True
         if job in self._queue:
             self._queue.remove(job)
             self._queue_moved()

@@ -115,6 +115,10 @@ class Endpoint:
     #: document (as an unpriced endpoint on fal).
     unit: str = "request"
     unit_price: float | None = None
+    #: What cancelling a *running* request does: ``"stop"`` ends it at once (the default);
+    #: ``"signal"`` only sets ``ctx.cancelled``, as fal's cloud does, and the app decides: it
+    #: may still finish with output, which completes the request.
+    on_cancel: Literal["stop", "signal"] = "stop"
 
     def __post_init__(self) -> None:
         validate_endpoint_id(self.endpoint_id)

@@ -56,13 +56,19 @@ Output = dict[str, Any]
 
 
 def app(
-    endpoint_id: str, *, description: str | None = None, realtime: bool = False
+    endpoint_id: str,
+    *,
+    description: str | None = None,
+    realtime: bool = False,
+    on_cancel: Literal["stop", "signal"] = "stop",
 ) -> Callable[[F], F]:
     """Register the decorated function as ``endpoint_id`` on the local server.
 
     Returns the function unchanged. Registering an id again replaces the earlier function
     (re-running a notebook cell is fine). ``description`` defaults to the first line of the
-    docstring. Raises ValueError at once for an invalid id.
+    docstring. Raises ValueError at once for an invalid id. ``on_cancel="signal"`` serves
+    cancels as fal's cloud does: a running request is only told (``ctx.cancelled``), and
+    output it still returns completes it; the default ``"stop"`` ends it at once.
 
     >>> @app("me/double")
     ... def double(arguments: dict) -> dict:
@@ -72,7 +78,9 @@ def app(
 
     def register(fn: F) -> F:
         default_registry().add(
-            as_endpoint(fn, endpoint_id, description=description, realtime=realtime)
+            as_endpoint(
+                fn, endpoint_id, description=description, realtime=realtime, on_cancel=on_cancel
+            )
         )
         return fn
 
@@ -90,6 +98,7 @@ def as_endpoint(
     *,
     description: str | None = None,
     realtime: bool = False,
+    on_cancel: Literal["stop", "signal"] = "stop",
 ) -> Endpoint:
     """An :class:`Endpoint` serving ``fn`` as :func:`app` would, for a registry of your own."""
     if not callable(fn):
@@ -106,13 +115,14 @@ def as_endpoint(
                 "use a plain or async function, not a generator"
             )
         stream = _async_stream(call) if inspect.isasyncgenfunction(target) else _sync_stream(call)
-        return Endpoint(endpoint_id, stream=stream, description=description)
+        return Endpoint(endpoint_id, stream=stream, description=description, on_cancel=on_cancel)
     handler = _async_handler(call) if inspect.iscoroutinefunction(target) else _sync_handler(call)
     return Endpoint(
         endpoint_id,
         handler=handler,
         realtime=handler if realtime else None,
         description=description,
+        on_cancel=on_cancel,
     )
 
 

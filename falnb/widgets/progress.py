@@ -155,6 +155,10 @@ def _partial_text(output: dict[str, Any]) -> str:
     return ""
 
 
+#: What a view says when a cancel was requested but the request completed first.
+CANCELLED_BUT_COMPLETED = "cancel requested, but it completed first: result delivered and recorded"
+
+
 class _DisplayedProgress:
     """Shared logic of the two visible views: state, cancel callback, final replacement."""
 
@@ -204,7 +208,8 @@ class _DisplayedProgress:
 
     def finished(self, result: Result) -> None:
         data, metadata = result._repr_mimebundle_()
-        self._end("COMPLETED", "")
+        note = CANCELLED_BUT_COMPLETED if getattr(result, "cancel_requested", False) else ""
+        self._end("COMPLETED", note)
         self._replace(data, metadata)
 
     def failed(self, message: str, *, cancelled: bool = False) -> None:
