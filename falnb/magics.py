@@ -123,10 +123,8 @@ def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
     if isinstance(exc, LockWriteError):
         return FalCellError("The lock file cannot be written:", [str(exc)])
     if isinstance(exc, ReplayMissError):
-        return FalCellError(
-            "Not in the lock (record=none):",
-            [str(exc), "Run it once with record=once (or --record once) to record it."],
-        )
+        # The recorder's message already ends with how to record it.
+        return FalCellError("Not in the lock (record=none):", [str(exc)])
     return FalCellError(f"{endpoint} failed:", [str(exc) or type(exc).__name__])
 
 

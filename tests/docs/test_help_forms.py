@@ -301,8 +301,6 @@ EXAMPLES: dict[str, list[Example]] = {
         Example(
             "%fal local/echo prompt='never recorded' --record none",
             miss_said_once,
-            xfail="parser helper: magics.cell_error adds 'Run it once with record=once ... to "
-            "record it' after the recorder's message, which already ends with that hint",
         ),
         Example(
             "%fal local/echo prompt=unrecorded --record off",
