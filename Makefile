@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-python test-oldest check check-js js fmt serve venv clean bench
+.PHONY: demo test test-python test-oldest check check-js js fmt serve venv clean bench coverage
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ fmt: $(STAMP)
 
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Line and branch coverage of falnb by the suite less the browser layer (a report, not a gate).
+coverage: $(STAMP)
+	$(BIN)/python -m pytest -p no:cacheprovider --ignore=tests/browser --cov --cov-report=term $(PYTEST_ARGS)
 
 # Another Python (the oldest supported, 3.10, and the newest, 3.12 and 3.13), without the
 # browser layer, in its own venv: make test-python PY=python3.12 (or a path to an interpreter).
