@@ -47,6 +47,7 @@ def execute(
         timeout=int(timeout),
         allow_errors=True,
         kernel_name=kernel,
+        record_timing=False,  # per-cell timestamps: a saved re-run would never diff clean
         resources={"metadata": {"path": str(directory)}},
     )
     client.execute(env={**os.environ, **(env or {})})

@@ -50,6 +50,7 @@ def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
     assert len(list((output / "falnb-media").iterdir())) == 2  # the image and the audio
     for name in ("quickstart.ipynb", "falnb.lock"):
         assert "127.0.0.1" not in (output / name).read_text()
+    assert "iopub.execute_input" not in (output / "quickstart.ipynb").read_text()  # no times
     shutil.rmtree(tmp_path / "cache")
     verify = subprocess.run(
         [sys.executable, "-m", "falnb.cli", "lock", "verify", "demo-output/quickstart.ipynb"],
