@@ -46,9 +46,11 @@ from falnb.client import (
 
 if TYPE_CHECKING:
     from falnb import local, widgets
+    from falnb._sweep_api import map, map_async, sweep, sweep_async
     from falnb.client.webhooks import verify_webhook
     from falnb.result import Result
     from falnb.session import Session, default_session
+    from falnb.sweeps import SweepResults
 
 __all__ = [
     "AsyncClient",
@@ -73,6 +75,7 @@ __all__ = [
     "Status",
     "Stream",
     "StreamError",
+    "SweepResults",
     "SyncClient",
     "Target",
     "ValidationError",
@@ -87,6 +90,8 @@ __all__ = [
     "get_handle_async",
     "load_ipython_extension",
     "local",
+    "map",
+    "map_async",
     "realtime",
     "realtime_async",
     "result",
@@ -101,6 +106,8 @@ __all__ = [
     "submit_async",
     "subscribe",
     "subscribe_async",
+    "sweep",
+    "sweep_async",
     "upload",
     "upload_async",
     "upload_file",
@@ -162,6 +169,11 @@ _LAZY = {
     "default_session": ("falnb.session", "default_session"),
     "Result": ("falnb.result", "Result"),
     "local": ("falnb.local", None),
+    "sweep": ("falnb._sweep_api", "sweep"),
+    "map": ("falnb._sweep_api", "map"),
+    "sweep_async": ("falnb._sweep_api", "sweep_async"),
+    "map_async": ("falnb._sweep_api", "map_async"),
+    "SweepResults": ("falnb.sweeps", "SweepResults"),
     "widgets": ("falnb.widgets", None),
 }
 
