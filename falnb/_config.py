@@ -9,6 +9,8 @@ from __future__ import annotations
 import httpx
 
 __all__ = [
+    "BACKUP_CONNECT_TIMEOUT",
+    "BACKUP_HOSTS",
     "CONNECT_TIMEOUT",
     "DEFAULT_RECONNECT",
     "DOWNLOAD_TIMEOUT",
@@ -29,6 +31,11 @@ __all__ = [
 
 #: Opening a connection: long enough for a slow network, short enough to tell a dead host.
 CONNECT_TIMEOUT = 15.0
+#: fal's backup domains (as fal-client 1.0.3 has them): a request that cannot connect to one of
+#: these hosts goes to its backup instead (a network that blocks ``.run`` reaches fal anyway).
+BACKUP_HOSTS = {"fal.run": "falrun.com", "queue.fal.run": "queue.falrun.com"}
+#: Connecting to a host with a backup gives up this soon, so the backup is tried in time.
+BACKUP_CONNECT_TIMEOUT = 5.0
 #: Any protocol call (submit, status, result, cancel, tokens, uploads).
 REQUEST_TIMEOUT = httpx.Timeout(120.0, connect=CONNECT_TIMEOUT)
 #: A run has no read timeout by default: models take as long as they take (like fal_client).

@@ -35,6 +35,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from falnb._config import (
+    BACKUP_CONNECT_TIMEOUT,
+    BACKUP_HOSTS,
     DEFAULT_RECONNECT,
     DOWNLOAD_TIMEOUT,
     MAX_RECONNECT_DELAY,
@@ -452,7 +454,7 @@ async def _send(
         attempt += 1
         request = build()
         try:
-            response = await http.send(request, stream=stream)
+            response = await _send_or_backup(http, request, stream=stream)
         except httpx.HTTPError as exc:
             forget_credentials(request, getattr(exc, "_request", None))
             if not isinstance(exc, httpx.TransportError):
@@ -481,6 +483,41 @@ async def _send(
             parse_retry_after(response, error.body),
             f"{response.status_code} on {request.method}",
         )
+
+
+async def _send_or_backup(
+    http: httpx.AsyncClient, request: httpx.Request, *, stream: bool
+) -> httpx.Response:
+    """Send ``request``; if its host has a backup (fal.run's falrun.com) and cannot be
+    connected to, send it there instead. Safe for run and submit alike: a request that never
+    connected was never sent."""
+    backup = BACKUP_HOSTS.get(request.url.host)
+    if backup is None:
+        return await http.send(request, stream=stream)
+    _cap_connect_timeout(request)
+    try:
+        return await http.send(request, stream=stream)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        logger.info(
+            "could not connect to %s (%s); trying its backup domain %s",
+            request.url.host,
+            type(exc).__name__,
+            backup,
+        )
+        request.url = request.url.copy_with(host=backup)
+        request.headers["Host"] = request.url.netloc.decode("ascii")
+        _cap_connect_timeout(request)
+        return await http.send(request, stream=stream)
+
+
+def _cap_connect_timeout(request: httpx.Request) -> None:
+    """At most :data:`BACKUP_CONNECT_TIMEOUT` to connect (None, no limit, included)."""
+    timeouts = dict(request.extensions.get("timeout") or {})
+    connect = timeouts.get("connect")
+    timeouts["connect"] = (
+        BACKUP_CONNECT_TIMEOUT if connect is None else min(connect, BACKUP_CONNECT_TIMEOUT)
+    )
+    request.extensions["timeout"] = timeouts
 
 
 def _may_retry_exception(
