@@ -68,7 +68,15 @@ from falnb.repro.modes import RecordMode
 from falnb.result import Result, binary_output, find_files
 from falnb.widgets.progress import NullProgress, Progress
 
-__all__ = ["Call", "Job", "RecordMode", "Session", "SessionConfig", "default_session"]
+__all__ = [
+    "Call",
+    "Job",
+    "RecordMode",
+    "Session",
+    "SessionConfig",
+    "TargetChoice",
+    "default_session",
+]
 
 Seed = int | Literal["auto"] | None
 
