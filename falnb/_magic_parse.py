@@ -69,7 +69,14 @@ options:
   --logs / --no-logs    show the endpoint's log lines (default: on)
   -q, --quiet           no live progress view
   --target local|fal    the embedded local server, or fal's cloud (FAL_KEY)
-  --record once|refresh|none|off   how the result is recorded for re-runs"""
+  --record once|refresh|none|off   how the result is recorded for re-runs
+
+sweeps (%%fal ENDPOINT [ENDPOINT ...] --sweep):
+  --sweep [KEYS]        one job per combination of the list-valued keys (or only the
+                        comma-separated KEYS); several endpoints, or endpoint: [a/b, c/d],
+                        make the endpoint an axis too
+  --zip                 pair the lists' values in order instead of combining them
+  --concurrency N       jobs in flight at once (default 8)"""
 
 SUBCOMMANDS = ("endpoints", "config", "status", "realtime", "help")
 MAX_LINE_CHARS = 64 * 1024
@@ -91,15 +98,20 @@ class Options:
     quiet: bool = False
     target: TargetName | None = None
     record: RecordMode | None = None
+    sweep: tuple[str, ...] | None = None
+    """None: one request; () sweeps every list-valued key; else the keys named."""
+    zip: bool = False
+    concurrency: int | None = None
 
 
 @dataclass(frozen=True)
 class Invocation:
-    """A parsed request: endpoint, typed arguments, options."""
+    """A parsed request: endpoint, typed arguments, options (``endpoints``: all of a sweep's)."""
 
     endpoint: str
     arguments: dict[str, Any]
     options: Options = field(default_factory=Options)
+    endpoints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,9 +161,27 @@ def timeout_seconds(text: str) -> float:
     return value
 
 
+def _concurrency(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        usage_error(f"--concurrency takes a whole number, not {text!r}")
+    if value < 1:
+        usage_error(f"--concurrency must be at least 1, not {value}")
+    return value
+
+
+def _sweep_keys(text: str) -> tuple[str, ...]:
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    for key in keys:
+        if not _KEY.fullmatch(key):
+            usage_error(f"--sweep takes comma-separated argument names, not {text!r}")
+    return keys
+
+
 def _option_parser() -> _Parser:
     parser = _Parser(prog="%%fal", add_help=False, allow_abbrev=False)
-    parser.add_argument("endpoint")
+    parser.add_argument("endpoint", nargs="*")
     parser.add_argument("-o", "--out")
     parser.add_argument("--seed", type=_seed)
     parser.add_argument("--timeout", type=timeout_seconds)
@@ -161,6 +191,9 @@ def _option_parser() -> _Parser:
     parser.add_argument("-q", "--quiet", action="store_true")
     parser.add_argument("--target", choices=("local", "fal"))
     parser.add_argument("--record", choices=RECORD_MODES)
+    parser.add_argument("--sweep", nargs="?", const=(), type=_sweep_keys)
+    parser.add_argument("--zip", action="store_true")
+    parser.add_argument("--concurrency", type=_concurrency)
     return parser
 
 
@@ -327,11 +360,19 @@ def _parse(template: Template, line: str, cell: str | None) -> Invocation | Subc
         value = raw if template.is_whole(raw) else scalar(raw)
         assignments[name] = template.resolve(value)
     parsed = _option_parser().parse_args(options)
-    endpoint = _endpoint(str(parsed.endpoint))
+    endpoints = tuple(_endpoint(str(e)) for e in parsed.endpoint)
     if parsed.out is not None and (not parsed.out.isidentifier() or keyword.iskeyword(parsed.out)):
         usage_error(f"-o/--out needs a variable name, not {parsed.out!r}")
     arguments = parse_body(cell, template) if cell is not None else {}
     arguments.update(assignments)
+    sweep: tuple[str, ...] | None = None
+    if parsed.sweep is not None or parsed.zip or len(endpoints) > 1:
+        sweep = tuple(parsed.sweep or ())
+        endpoints = _sweep_endpoints(endpoints, arguments, sweep)
+    elif not endpoints:
+        usage_error("the endpoint comes first, e.g. %%fal local/text-to-image")
+    elif parsed.concurrency is not None:
+        usage_error("--concurrency applies to a sweep (--sweep, --zip or several endpoints)")
     check_sendable(arguments)
     result = Options(
         out=parsed.out,
@@ -343,7 +384,30 @@ def _parse(template: Template, line: str, cell: str | None) -> Invocation | Subc
         quiet=parsed.quiet,
         target=parsed.target,
         record=parsed.record,
+        sweep=sweep,
+        zip=parsed.zip,
+        concurrency=parsed.concurrency,
     )
     if result.stream and not result.wait:
         usage_error("--stream and --no-wait cannot be combined")
-    return Invocation(endpoint, arguments, result)
+    if sweep is not None and (result.stream or not result.wait or result.seed == "auto"):
+        usage_error(
+            "a sweep waits for all its jobs: --stream, --no-wait and --seed auto do not apply "
+            "(sweep the seed with seed: [1, 2, 3] in the body)"
+        )
+    return Invocation(endpoints[0], arguments, result, endpoints if sweep is not None else ())
+
+
+def _sweep_endpoints(
+    endpoints: tuple[str, ...], arguments: dict[str, Any], keys: tuple[str, ...]
+) -> tuple[str, ...]:
+    """A sweep's endpoints: on the line, or an ``endpoint`` list among the arguments."""
+    listed = arguments.get("endpoint")
+    if isinstance(listed, list) and (not keys or "endpoint" in keys):
+        if endpoints:
+            usage_error("give the endpoints once: on the line, or as endpoint: [...] in the body")
+        del arguments["endpoint"]
+        endpoints = tuple(_endpoint(str(e)) for e in listed)
+    if not endpoints:
+        usage_error("a sweep needs an endpoint on the line, or endpoint: [a/b, c/d] in the body")
+    return endpoints

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from falnb.sweeps import DEFAULT_CONCURRENCY, Sweep, SweepJob, SweepResults, plan
 
 if TYPE_CHECKING:
-    from falnb.session import RecordMode, Session, TargetChoice
+    from falnb._settings import TargetName as TargetChoice
+    from falnb.session import RecordMode, Session
 
 __all__ = ["map", "map_async", "sweep", "sweep_async"]
 

@@ -153,6 +153,8 @@ class FalMagics(Magics):
         from falnb.widgets.progress import make_progress  # noqa: PLC0415
 
         opts = call.options
+        if opts.sweep is not None:
+            return self._sweep(call, namespace)
         logs = opts.logs if opts.logs is not None else self.session.config.logs
         quiet = opts.quiet or self.session.config.quiet
         view = make_progress(call.endpoint, quiet=quiet, logs=logs)
@@ -190,6 +192,48 @@ class FalMagics(Magics):
             # The live view now shows the result: the returned value must not show it twice.
             result._shown_in_cell = self.shell.execution_count
         return result
+
+    def _sweep(self, call: Invocation, namespace: dict[str, Any]) -> Any:
+        """``--sweep`` / ``--zip`` / several endpoints: the jobs, run as :func:`falnb.sweep`."""
+        from falnb.sweeps import DEFAULT_CONCURRENCY, Sweep, plan, split_axes  # noqa: PLC0415
+        from falnb.widgets.sweep import make_sweep_view  # noqa: PLC0415
+
+        opts = call.options
+        keys = tuple(k for k in opts.sweep or () if k != "endpoint")
+        try:
+            base, axes = split_axes(call.arguments, keys)
+            if isinstance(opts.seed, int) and "seed" not in axes:
+                base["seed"] = opts.seed
+            endpoints = call.endpoints or (call.endpoint,)
+            if len(endpoints) < 2 and not axes:
+                usage_error(
+                    "nothing to sweep: give a key a list of values (seed: [1, 2]) or name "
+                    "several endpoints"
+                )
+            axis = list(endpoints) if len(endpoints) > 1 else endpoints[0]
+            jobs = plan(axis, base, axes, zip=opts.zip)
+            engine = Sweep(
+                self.session,
+                jobs,
+                concurrency=opts.concurrency or DEFAULT_CONCURRENCY,
+                timeout=opts.timeout,
+                record=opts.record,
+                target=opts.target,
+                view=make_sweep_view(quiet=opts.quiet or self.session.config.quiet),
+            )
+        except ValueError as exc:
+            raise UsageError(f"{exc}\n(see %fal --help)") from None
+        try:
+            results = engine.run()
+        except KeyboardInterrupt:
+            sent = len(engine.submitted)
+            raise FalCellError(
+                "Interrupted:",
+                [f"falnb cancelled the sweep: its {sent} submitted jobs on the server too."],
+            ) from None
+        if opts.out:
+            namespace[opts.out] = results
+        return results
 
     # -- subcommands ---------------------------------------------------------------------------
 

@@ -33,9 +33,10 @@ from falnb import _comm_pump
 from falnb.client import RateLimitedError, RequestCancelledError
 
 if TYPE_CHECKING:
+    from falnb._settings import TargetName as TargetChoice
     from falnb.client._status import Status
     from falnb.result import Result
-    from falnb.session import RecordMode, Session, TargetChoice
+    from falnb.session import RecordMode, Session
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -46,6 +47,7 @@ __all__ = [
     "SweepState",
     "SweepView",
     "plan",
+    "split_axes",
 ]
 
 #: Jobs in flight at once unless told otherwise: enough to keep a few runners busy, few
@@ -123,6 +125,29 @@ def plan(
             labels = ({ENDPOINT_AXIS: chosen} if endpoint_is_axis else {}) | swept
             jobs.append(SweepJob(chosen.strip("/"), {**base, **swept}, labels))
     return jobs
+
+
+def split_axes(
+    arguments: Mapping[str, Any], keys: Sequence[str] | None = None
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The base arguments and the swept axes of a ``--sweep`` body: the list-valued keys, or
+    only ``keys`` when named (an endpoint that takes a list, e.g. ``image_urls``, keeps it).
+
+    >>> split_axes({"seed": [1, 2], "prompt": "a fox"})
+    ({'prompt': 'a fox'}, {'seed': [1, 2]})
+    """
+    if keys:
+        missing = [k for k in keys if k not in arguments]
+        if missing:
+            raise ValueError(f"--sweep names {', '.join(missing)}, which the arguments lack")
+        not_lists = [k for k in keys if not isinstance(arguments[k], list)]
+        if not_lists:
+            raise ValueError(f"--sweep needs a list of values for {', '.join(not_lists)}")
+        chosen = list(keys)
+    else:
+        chosen = [k for k, v in arguments.items() if isinstance(v, list)]
+    base = {k: v for k, v in arguments.items() if k not in chosen}
+    return base, {k: list(arguments[k]) for k in chosen}
 
 
 builtins_zip = zip  # ``plan``'s ``zip`` parameter shadows the builtin inside it
@@ -360,6 +385,12 @@ class Sweep:
         self._cancelled = False
         self._cond = threading.Condition()
         self._settled = threading.Event()
+
+    @property
+    def submitted(self) -> dict[int, str]:
+        """The request id of every job submitted so far, by job index."""
+        with self._cond:
+            return dict(self._request_ids)
 
     # -- running ---------------------------------------------------------------------------
 
