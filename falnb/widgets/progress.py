@@ -209,6 +209,10 @@ class _DisplayedProgress:
     def finished(self, result: Result) -> None:
         data, metadata = result._repr_mimebundle_()
         note = CANCELLED_BUT_COMPLETED if getattr(result, "cancel_requested", False) else ""
+        if note:  # the output that stays says so too, not only the live view
+            data = {**data, "text/plain": f"{data.get('text/plain', '')}\n({note})"}
+            if "text/html" in data:
+                data["text/html"] = f"<p><em>{note}</em></p>{data['text/html']}"
         self._end("COMPLETED", note)
         self._replace(data, metadata)
 
