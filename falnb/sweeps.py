@@ -422,6 +422,9 @@ class Sweep:
         while not self._settled.wait(0.05):
             if _comm_pump.wanted():
                 _comm_pump.pump()
+            # Views throttle themselves; this tick keeps counts, throughput and ETA fresh
+            # between jobs that end (a burst of changes would otherwise leave a stale view).
+            self.view.changed(self.state)
 
     def _end(self) -> SweepResults:
         with self._cond:

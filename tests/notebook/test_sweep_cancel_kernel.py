@@ -1,0 +1,111 @@
+"""The sweep view's Cancel reaches a running, blocking ``%%fal --sweep`` cell in a real kernel:
+every job in flight is cancelled on the server, and the queued ones are never sent."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+from falnb.local import LocalServer
+
+CELL = "%%fal local/slow --sweep --concurrency 3 -o results\nduration: 20\nsteps: 40\nseed: [1, 2, 3, 4, 5, 6, 7, 8]"
+
+
+@pytest.fixture
+def kernel(falnb_kernel_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Any]:
+    """A kernel (this interpreter's ipykernel) with the widget views forced on."""
+    monkeypatch.setenv("FALNB_PROGRESS", "widget")
+    manager = KernelManager(kernel_name="python3")
+    manager.kernel_spec.argv[0] = sys.executable
+    manager.start_kernel(cwd=str(tmp_path))
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def iopub_until(client: Any, want: Any, *, timeout: float, what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg: dict[str, Any] = client.get_iopub_msg(
+                timeout=max(0.05, deadline - time.monotonic())
+            )
+        except Exception:  # noqa: BLE001, S112 - queue.Empty: keep waiting until the deadline
+            continue
+        if want(msg):
+            return msg
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def shell_reply(client: Any, msg_id: str, *, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply: dict[str, Any] = client.get_shell_msg(timeout=max(0.05, deadline - time.monotonic()))
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply
+    raise AssertionError(f"no reply to {msg_id}")
+
+
+def sweep_comm(msg: dict[str, Any]) -> bool:
+    state = msg["content"].get("data", {}).get("state", {})
+    return msg["msg_type"] == "comm_open" and "statuses" in state
+
+
+def three_running(comm_id: str) -> Any:
+    def check(msg: dict[str, Any]) -> bool:
+        content = msg["content"]
+        statuses = content.get("data", {}).get("state", {}).get("statuses") or []
+        return (
+            msg["msg_type"] == "comm_msg"
+            and content.get("comm_id") == comm_id
+            and statuses.count("running") == 3
+        )
+
+    return check
+
+
+def test_cancel_on_the_sweep_view_cancels_every_outstanding_job(
+    kernel: Any, server: LocalServer
+) -> None:
+    shell_reply(kernel, kernel.execute("import falnb"), timeout=60)
+    cell = kernel.execute(CELL, stop_on_error=False)
+    opened = iopub_until(kernel, sweep_comm, timeout=30, what="the sweep view")
+    comm_id = opened["content"]["comm_id"]
+    iopub_until(kernel, three_running(comm_id), timeout=30, what="three jobs running")
+    # The three are submitted once the server has them (the view counts them as running
+    # while they are being submitted).
+    deadline = time.monotonic() + 10
+    while len(server.journal.accepted_submissions("local/slow")) < 3:
+        assert time.monotonic() < deadline, "the three jobs were not submitted"
+        time.sleep(0.02)
+    cancel = kernel.session.msg(
+        "comm_msg",
+        {"comm_id": comm_id, "data": {"method": "custom", "content": {"type": "cancel"}}},
+    )
+    kernel.shell_channel.send(cancel)
+    sent = time.monotonic()
+    reply = shell_reply(kernel, cell, timeout=25)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    assert time.monotonic() - sent < 5.0
+    check = kernel.execute("print(results.summary())")
+    shell_reply(kernel, check, timeout=10)
+    out = iopub_until(
+        kernel,
+        lambda m: m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == check,
+        timeout=10,
+        what="the summary",
+    )
+    assert out["content"]["text"].strip() == "8 jobs: 8 cancelled"
+    assert len(server.journal.accepted_submissions("local/slow")) == 3
+    cancels = server.journal.entries(method="PUT", path_contains="/cancel")
+    assert sorted(e.status for e in cancels) == [202, 202, 202]
