@@ -174,6 +174,28 @@ def describe(result: Result) -> str:
     return f"{result.endpoint}: " + ", ".join(parts)
 
 
+def cost_line(result: Result) -> str | None:
+    """What the call cost, for under its output: ``3 images x $0.025 = $0.075``, ``3 units``
+    with no price known, ``replayed from the lock: free`` for a replay; None when the server
+    did not say what it billed."""
+    from falnb.pricing import describe_units, money  # noqa: PLC0415 - render stays light
+
+    units, price = result.units, result.price
+    if result.replayed:
+        if units is None:
+            return "replayed from the lock: free"
+        unit = price.unit if price is not None else None
+        was = f", {money(price.cost(units), price.currency)}" if price is not None else ""
+        return f"replayed from the lock: free (recorded run: {describe_units(units, unit)}{was})"
+    if units is None:
+        return None
+    if price is None:
+        return describe_units(units, None)
+    shown = describe_units(units, price.unit)
+    each = money(price.unit_price, price.currency)
+    return f"{shown} \u00d7 {each} = {money(price.cost(units), price.currency)}"
+
+
 def _dimensions(file: MediaFile) -> str:
     if file.width and file.height:
         return f"{file.width}x{file.height}"
@@ -319,9 +341,17 @@ def mimebundle(result: Result) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{html.escape(text)}</pre>"
         )
         plain = f"{summary}\n\n{text}"
+    cost = cost_line(result)
+    if cost is not None:
+        parts.append(
+            f'<div class="falnb-cost" style="font-size:12px;opacity:0.75;margin:4px 0">'
+            f"{html.escape(cost)}</div>"
+        )
     parts.append(_json_view(result, open_=not files and text is None))
     if not files and text is None:
         plain = f"{summary}\n{json.dumps(_shorten(result.json), indent=2, default=str)}"
+    if cost is not None:
+        plain = f"{plain}\n{cost}"
     data["text/plain"] = plain
     data["text/html"] = f'<div class="falnb-result">{"".join(parts)}</div>'
     return data, {"falnb": result.metadata()}

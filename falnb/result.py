@@ -22,6 +22,8 @@ from falnb._values import KIND_BY_KEY, MediaKind, data_uri, decode_data_uri, fal
 if TYPE_CHECKING:
     from PIL import Image
 
+    from falnb.pricing import Price
+
 __all__ = ["MediaFile", "Result", "decode_data_uri", "find_files", "jsonable"]
 
 
@@ -128,14 +130,21 @@ class Result:
         timings: dict[str, float] | None = None,
         logs: list[str] | None = None,
         billable_units: float | None = None,
+        price: Price | None = None,
+        replayed: bool = False,
     ) -> None:
         self.endpoint = endpoint
         self.arguments = arguments
         self.request_id = request_id
-        #: What fal billed for it (``x-fal-billable-units``); None for a replayed result.
+        #: What fal billed for it (``x-fal-billable-units``; a replay: what the recorded run
+        #: billed); None when the server did not say.
         self.billable_units = billable_units
         #: A cancel was requested while it ran, but it completed first (fal only signals apps).
         self.cancel_requested = False
+        #: The endpoint's unit price when it ran (None: not known).
+        self.price = price
+        #: Whether it came from the lock (and so cost nothing now).
+        self.replayed = replayed
         self.seed = seed
         self.timings = dict(timings or {})
         self.logs = list(logs or [])
@@ -143,6 +152,20 @@ class Result:
         self._media = dict(media or {})
         #: Set by the magics when a live view already shows this result (see _ipython_display_).
         self._shown_in_cell: int | None = None
+
+    @property
+    def units(self) -> float | None:
+        """How many of the endpoint's pricing units the run billed (None: not said)."""
+        return self.billable_units
+
+    @property
+    def cost(self) -> float | None:
+        """What this call cost: units x unit price; 0 for a replay; None when not known."""
+        if self.replayed:
+            return 0.0
+        if self.billable_units is None or self.price is None:
+            return None
+        return self.price.cost(self.billable_units)
 
     @property
     def json(self) -> dict[str, Any]:

@@ -54,6 +54,7 @@ from falnb.client import (
 from falnb.client._status import Status
 from falnb.client._transport import download, settles_request
 from falnb.client.queue import Deadline
+from falnb.pricing import Price, Prices
 from falnb.repro import (
     LockWriteError,
     Lookup,
@@ -66,6 +67,7 @@ from falnb.repro import (
 from falnb.repro.modes import MODES as RECORD_MODES
 from falnb.repro.modes import RecordMode
 from falnb.result import Result, binary_output, find_files
+from falnb.usage import Usage
 from falnb.widgets.progress import NullProgress, Progress
 
 __all__ = [
@@ -149,6 +151,9 @@ class Session:
         self._pending: dict[tuple[str | None, str], tuple[str, int | None]] = {}
         self._slots: dict[tuple[str | None, str], threading.Lock] = {}
         self._slots_lock = threading.Lock()
+        #: Endpoints' unit prices (asked for once), and every Result handed out (%fal usage).
+        self.prices = Prices()
+        self.usage = Usage()
 
     @property
     def recorder(self) -> Recorder:
@@ -357,7 +362,8 @@ class Session:
         output = entry.result if isinstance(entry.result, dict) else {}
         media = self.collect_media(output, call)
         timings = entry.extra.get("timings")
-        return Result(
+        units, price = _recorded_billing(entry.extra.get("billing"), call.endpoint)
+        result = Result(
             endpoint=call.endpoint,
             arguments=call.arguments,
             output=output,
@@ -366,7 +372,12 @@ class Session:
             media=media,
             timings=dict(timings) if isinstance(timings, dict) else {},
             logs=[],
+            billable_units=units,
+            price=price,
+            replayed=True,
         )
+        self.usage.add(result)
+        return result
 
     def pending_request_id(self, call: Call) -> str | None:
         """A request submitted earlier and not yet collected: by this session (in memory, kept
@@ -563,6 +574,9 @@ class Session:
                 {k: v for k, v in output["timings"].items() if isinstance(v, (int, float))}
             )
         timings["total"] = round(time.monotonic() - run.started, 3)
+        price = None
+        if run.billable_units is not None:
+            price = self.prices.get(self.client_for(call.target), call.endpoint)
         return Result(
             endpoint=call.endpoint,
             arguments=call.arguments,
@@ -573,6 +587,7 @@ class Session:
             timings=timings,
             logs=run.logs,
             billable_units=run.billable_units,
+            price=price,
         )
 
     def record(self, call: Call, result: Result, media: dict[str, bytes] | None = None) -> None:
@@ -584,13 +599,18 @@ class Session:
         if recorded is None or not recorded.recording or not result.request_id:
             return
         # Timings and whether a seed was sent: what a replay needs to render exactly as this run.
+        extra: dict[str, Any] = {"seed_sent": call.seed is not None, "timings": result.timings}
+        if result.units is not None:
+            # What it billed (and the price then): a replay shows what it saved, for free.
+            extra["billing"] = {"units": result.units}
+            if result.price is not None:
+                extra["billing"].update(
+                    unit=result.price.unit,
+                    unit_price=result.price.unit_price,
+                    currency=result.price.currency,
+                )
         self.recorder.complete(
-            recorded,
-            result.request_id,
-            result.json,
-            seed=call.seed,
-            extra={"seed_sent": call.seed is not None, "timings": result.timings},
-            media=media,
+            recorded, result.request_id, result.json, seed=call.seed, extra=extra, media=media
         )
 
     def finish(self, call: Call, run: _Run, progress: Progress) -> Result:
@@ -628,6 +648,7 @@ class Session:
             )
         else:
             self._forget(call)
+        self.usage.add(result)
         progress.finished(result)
         return result
 
@@ -674,6 +695,16 @@ class Session:
         key = self._key(call)
         if key is not None:
             self._pending.pop(key, None)
+
+
+def _recorded_billing(billing: Any, endpoint: str) -> tuple[float | None, Price | None]:
+    """The units and price a lock entry's ``billing`` recorded (each None when absent)."""
+    if not isinstance(billing, dict):
+        return None, None
+    units = billing.get("units")
+    if isinstance(units, bool) or not isinstance(units, (int, float)):
+        return None, None
+    return float(units), Price.from_json({"endpoint_id": endpoint, **billing})
 
 
 def _still_pending(error: BaseException, request_id: str) -> BaseException:

@@ -47,7 +47,9 @@ def test_cells_render_results_with_metadata_and_progress(
     # The image cell: the live view was replaced by the result (one output, no stuck bar).
     [shown] = outputs(image)
     assert shown.output_type == "display_data"
-    assert shown.data["text/plain"] == "local/text-to-image: 1 image (512x512), seed 42"
+    assert shown.data["text/plain"] == (
+        "local/text-to-image: 1 image (512x512), seed 42\n1 image \u00d7 $0.025 = $0.025"
+    )
     assert "image/jpeg" in shown.data
     assert len(shown.data["image/jpeg"]) * 3 / 4 <= 200_000
     assert "512x512 · seed 42" in shown.data["text/html"]

@@ -127,7 +127,10 @@ def test_the_image_grid_survives_sanitizing(executed: Any) -> None:
     # Where the HTML's images are gone, the bundle's own picture holds both, side by side.
     sheet = picture(bundle)
     assert sheet.width > 2 * sheet.height * 0.95
-    assert bundle["text/plain"] == "local/text-to-image: 2 images (512x512, 512x512), seed 7"
+    assert bundle["text/plain"] == (
+        "local/text-to-image: 2 images (512x512, 512x512), seed 7\n"
+        "2 images \u00d7 $0.025 = $0.05"  # what it cost, under the output
+    )
 
 
 def test_video_keeps_a_poster_frame(executed: Any) -> None:
