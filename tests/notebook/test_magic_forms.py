@@ -52,8 +52,11 @@ def outputs(cell: Any, kind: str | None = None) -> list[Any]:
 def error_of(cell: Any) -> str:
     """The one line an error showed: IPython prints a UsageError (no traceback) on stderr."""
     shown = [f"{e.ename}: {e.evalue}" for e in outputs(cell, "error")]
-    shown += [o.text for o in outputs(cell, "stream") if o.name == "stderr"]
+    # The kernel may flush one stderr write as several stream messages: join them.
+    stderr = "".join(o.text for o in outputs(cell, "stream") if o.name == "stderr")
+    shown += [stderr] if stderr.strip() else []
     assert len(shown) == 1, cell.outputs
+    assert stderr.count("UsageError") <= 1, stderr
     return shown[0]
 
 
