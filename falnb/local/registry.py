@@ -119,6 +119,10 @@ class Endpoint:
     #: ``"signal"`` only sets ``ctx.cancelled``, as fal's cloud does, and the app decides: it
     #: may still finish with output, which completes the request.
     on_cancel: Literal["stop", "signal"] = "stop"
+    #: The JSON schemas of the input and the output, as the endpoint's OpenAPI document
+    #: publishes them (:mod:`falnb.local.openapi`); None: not declared (anything goes).
+    input_schema: dict[str, Any] | None = field(default=None, repr=False)
+    output_schema: dict[str, Any] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         validate_endpoint_id(self.endpoint_id)

@@ -39,6 +39,7 @@ from falnb.local.faults import Faults
 from falnb.local.files import FileStore
 from falnb.local.gateway import gateway
 from falnb.local.journal import Journal
+from falnb.local.openapi import openapi_routes
 from falnb.local.pricing import pricing_routes
 from falnb.local.registry import Registry
 from falnb.local.routes import routes
@@ -62,7 +63,10 @@ def build_app(state: ServerState) -> ASGIApp:
 
     app = Starlette(
         routes=[
-            Mount("/_rest", routes=[*rest_routes(state), *pricing_routes(state)]),
+            Mount(
+                "/_rest",
+                routes=[*rest_routes(state), *pricing_routes(state), *openapi_routes(state)],
+            ),
             Mount("/_cdn", routes=cdn_routes(state)),
             *routes(state),
         ],

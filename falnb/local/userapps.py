@@ -115,7 +115,14 @@ def as_endpoint(
                 "use a plain or async function, not a generator"
             )
         stream = _async_stream(call) if inspect.isasyncgenfunction(target) else _sync_stream(call)
-        return Endpoint(endpoint_id, stream=stream, description=description, on_cancel=on_cancel)
+        return Endpoint(
+            endpoint_id,
+            stream=stream,
+            description=description,
+            on_cancel=on_cancel,
+            input_schema=_model_schema(call.model, "validation"),
+            output_schema=None,
+        )
     handler = _async_handler(call) if inspect.iscoroutinefunction(target) else _sync_handler(call)
     return Endpoint(
         endpoint_id,
@@ -123,6 +130,8 @@ def as_endpoint(
         realtime=handler if realtime else None,
         description=description,
         on_cancel=on_cancel,
+        input_schema=_model_schema(call.model, "validation"),
+        output_schema=_model_schema(call.output_model, "serialization"),
     )
 
 
@@ -134,6 +143,7 @@ class _Call:
     takes_input: bool
     model: Any  # a pydantic BaseModel subclass, or None
     ctx: Literal["none", "positional", "keyword"]
+    output_model: Any = None  # the return annotation, when a BaseModel subclass
 
     @classmethod
     def of(cls, fn: Callable[..., Any]) -> _Call:
@@ -156,7 +166,9 @@ class _Call:
         model = None
         if positional and _is_model_class(hints.get(positional[0].name)):
             model = hints[positional[0].name]
-        return cls(fn, bool(positional) or variadic, model, ctx)
+        output = hints.get("return")
+        output_model = output if _is_model_class(output) else None
+        return cls(fn, bool(positional) or variadic, model, ctx, output_model)
 
     def bind(self, arguments: dict[str, Any], ctx: Context) -> tuple[list[Any], dict[str, Any]]:
         args: list[Any] = []
@@ -183,6 +195,16 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
 def _is_model_class(hint: Any) -> bool:
     pydantic = sys.modules.get("pydantic")
     return pydantic is not None and isinstance(hint, type) and issubclass(hint, pydantic.BaseModel)
+
+
+def _model_schema(model: Any, mode: Literal["validation", "serialization"]) -> Any:
+    """A pydantic model's JSON schema, in ``x-fal-order-properties`` order, as fal's SDK
+    publishes an app's; None without a model. Nested models stay in ``$defs``."""
+    if model is None:
+        return None
+    schema: dict[str, Any] = model.model_json_schema(mode=mode)
+    schema["x-fal-order-properties"] = list(schema.get("properties", {}))
+    return schema
 
 
 @contextlib.contextmanager

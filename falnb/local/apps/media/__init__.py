@@ -15,18 +15,16 @@ from __future__ import annotations
 
 from falnb.local.registry import Endpoint
 
-from .image_to_image import image_to_image, image_to_image_realtime
-from .llm import llm, llm_stream
-from .text_to_audio import text_to_audio, text_to_audio_stream
-from .text_to_image import text_to_image
-from .text_to_video import text_to_video
+from . import image_to_image, llm, text_to_audio, text_to_image, text_to_video
 
 __all__ = ["ENDPOINTS"]
 
 ENDPOINTS: list[Endpoint] = [
     Endpoint(
         "local/text-to-image",
-        handler=text_to_image,
+        handler=text_to_image.text_to_image,
+        input_schema=text_to_image.INPUT.schema(),
+        output_schema=text_to_image.OUTPUT,
         description="Procedural text-to-image (fal's flux schema): prompt words steer palette, "
         "composition and mood.",
         unit="image",
@@ -34,23 +32,29 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint(
         "local/image-to-image",
-        handler=image_to_image,
-        realtime=image_to_image_realtime,
+        handler=image_to_image.image_to_image,
+        realtime=image_to_image.image_to_image_realtime,
+        input_schema=image_to_image.INPUT.schema(),
+        output_schema=image_to_image.OUTPUT,
         description="Restyles image_url after the prompt; realtime over WebSocket + msgpack.",
         unit="megapixel",
         unit_price=0.03,
     ),
     Endpoint(
         "local/text-to-video",
-        handler=text_to_video,
+        handler=text_to_video.text_to_video,
+        input_schema=text_to_video.INPUT.schema(),
+        output_schema=text_to_video.OUTPUT,
         description="An animated scene as an H.264 mp4 ({video: File}).",
         unit="second",
         unit_price=0.05,
     ),
     Endpoint(
         "local/text-to-audio",
-        handler=text_to_audio,
-        stream=text_to_audio_stream,
+        handler=text_to_audio.text_to_audio,
+        stream=text_to_audio.text_to_audio_stream,
+        input_schema=text_to_audio.INPUT.schema(),
+        output_schema=text_to_audio.OUTPUT,
         description="A short piece of generated music as WAV ({audio: File}); /stream sends "
         "it as a binary stream of audio/wav chunks.",
         unit="second",
@@ -58,8 +62,10 @@ ENDPOINTS: list[Endpoint] = [
     ),
     Endpoint(
         "local/llm",
-        handler=llm,
-        stream=llm_stream,
+        handler=llm.llm,
+        stream=llm.llm_stream,
+        input_schema=llm.INPUT.schema(),
+        output_schema=llm.OUTPUT,
         description="Deterministic text, streamed token by token over /stream.",
         unit="token",
         unit_price=0.000002,

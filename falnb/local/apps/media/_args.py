@@ -15,9 +15,12 @@ from falnb.local.registry import Context
 
 __all__ = [
     "IMAGE_SIZES",
+    "MAX_SEED",
     "MAX_SIDE",
     "Arguments",
+    "choice",
     "image_size",
+    "image_url",
     "integer",
     "invalid",
     "number",
@@ -38,6 +41,7 @@ IMAGE_SIZES: dict[str, tuple[int, int]] = {
 }
 # fal allows up to 14142 a side; a CPU toy stops earlier so a typo can't eat the machine.
 MAX_SIDE = 4096
+MAX_SEED = 2**63 - 1
 
 
 def warn_unknown(arguments: Mapping[str, Any], known: Iterable[str], ctx: Context) -> None:
@@ -136,20 +140,41 @@ def seed(arguments: Mapping[str, Any]) -> int:
     """The caller's seed, or a fresh one (returned in the output so the run can be pinned)."""
     if arguments.get("seed") is None:
         return secrets.randbelow(2**31)
-    return integer(arguments, "seed", 0, 0, 2**63 - 1)
+    return integer(arguments, "seed", 0, 0, MAX_SEED)
 
 
-def output_format(arguments: Mapping[str, Any], default: str = "jpeg") -> str:
-    value = arguments.get("output_format")
+def choice(arguments: Mapping[str, Any], field: str, choices: tuple[str, ...], default: str) -> str:
+    """One of ``choices`` (pydantic's Literal): ``Input should be 'a', 'b' or 'c'``."""
+    value = arguments.get(field)
     if value is None:
         return default
-    if value not in ("jpeg", "png"):
-        invalid("output_format", "Input should be 'jpeg' or 'png'", "literal_error")
+    if value not in choices:
+        quoted = [f"'{c}'" for c in choices]
+        allowed = f"{', '.join(quoted[:-1])} or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+        invalid(field, f"Input should be {allowed}", "literal_error")
     return str(value)
 
 
+def output_format(arguments: Mapping[str, Any], default: str = "jpeg") -> str:
+    return choice(arguments, "output_format", ("jpeg", "png"), default)
+
+
+def image_url(arguments: Mapping[str, Any], field: str = "image_url") -> str:
+    """A required image URL or data URI (uploaded files arrive as their CDN URL)."""
+    value = arguments.get(field)
+    if value is None:
+        invalid(field, "field required", "missing")
+    if not isinstance(value, str) or not value:
+        invalid(field, "Input should be a valid URL or data URI", "url_type")
+    return value
+
+
 def image_size(
-    arguments: Mapping[str, Any], default: str | tuple[int, int], field: str = "image_size"
+    arguments: Mapping[str, Any],
+    default: str | tuple[int, int],
+    field: str = "image_size",
+    *,
+    max_side: int = MAX_SIDE,
 ) -> tuple[int, int]:
     """``(width, height)`` from a preset name or ``{"width", "height"}`` (fal's ImageSize)."""
     value = arguments.get(field)
@@ -163,8 +188,8 @@ def image_size(
     if not isinstance(value, Mapping):
         invalid(field, "Input should be a preset name or {width, height}", "model_type")
     sides = Fields(value)  # a bad width and a bad height are both named
-    width = sides.read(integer, 512, "width", 512, 1, MAX_SIDE, within=(field,))
-    height = sides.read(integer, 512, "height", 512, 1, MAX_SIDE, within=(field,))
+    width = sides.read(integer, 512, "width", 512, 1, max_side, within=(field,))
+    height = sides.read(integer, 512, "height", 512, 1, max_side, within=(field,))
     sides.check()
     return width, height
 
@@ -197,8 +222,11 @@ class Arguments(Fields):
     def output_format(self, default: str = "jpeg") -> str:
         return self.read(output_format, default, default)
 
+    def choice(self, field: str, choices: tuple[str, ...], default: str) -> str:
+        return self.read(choice, default, field, choices, default)
+
     def image_size(
-        self, default: str | tuple[int, int], field: str = "image_size"
+        self, default: str | tuple[int, int], field: str = "image_size", *, max_side: int = MAX_SIDE
     ) -> tuple[int, int]:
         fallback = IMAGE_SIZES[default] if isinstance(default, str) else default
-        return self.read(image_size, fallback, default, field)
+        return self.read(image_size, fallback, default, field, max_side=max_side)

@@ -23,6 +23,20 @@ from falnb.local.registry import Context
 
 from . import _args
 from ._grade import to_uint8
+from ._inputs import (
+    FILE,
+    Choice,
+    Flag,
+    Ignored,
+    ImageSize,
+    ImageUrl,
+    Inputs,
+    Integer,
+    Number,
+    Prompt,
+    Seed,
+    output_schema,
+)
 from ._media import decode_image, encode_image, fetch_bytes, image_file
 from ._noise import Array
 from ._prompt import rng_for
@@ -30,15 +44,32 @@ from ._restyle import restyle, to_float
 from ._sampler import sample
 from ._steps import Timer, steps
 
-__all__ = ["image_to_image", "image_to_image_realtime"]
+__all__ = ["INPUT", "OUTPUT", "image_to_image", "image_to_image_realtime"]
 
-KNOWN_FIELDS = frozenset(
-    {
-        "image_url", "prompt", "strength", "seed", "num_inference_steps", "num_images",
-        "output_format", "image_size", "sync_mode", "guidance_scale",
-        "enable_safety_checker", "acceleration", "negative_prompt",
-    }
-)  # fmt: skip
+INPUT = Inputs(
+    "ImageToImageInput",
+    ImageUrl(),
+    Prompt(),
+    Number("strength", "How far to move from the input image", default=0.95, low=0.0, high=1.0),
+    Integer("num_images", "How many images to make", default=1, low=1, high=4),
+    Integer("num_inference_steps", "Denoising steps", default=28, low=1, high=50),
+    Seed(),
+    ImageSize(description="A preset name or {width, height}; absent: the input image's size"),
+    Choice("output_format", "The image format", choices=("jpeg", "png"), default="jpeg"),
+    Flag("sync_mode", "Return the images as data URIs instead of CDN URLs"),
+    Ignored("guidance_scale"),
+    Ignored("enable_safety_checker", type="boolean"),
+    Ignored("acceleration", type="string"),
+    Ignored("negative_prompt", type="string"),
+)
+OUTPUT = output_schema(
+    "ImageToImageOutput",
+    images={"type": "array", "items": FILE},
+    timings={"type": "object"},
+    seed={"type": "integer"},
+    has_nsfw_concepts={"type": "array", "items": {"type": "boolean"}},
+    prompt={"type": "string"},
+)
 
 
 class _ImageCache:
@@ -90,15 +121,6 @@ def _load(url: str | None, data: bytes | None) -> Image.Image:
     return image
 
 
-def _image_url(arguments: dict[str, Any]) -> str:
-    value = arguments.get("image_url")
-    if value is None:
-        _args.invalid("image_url", "field required", "missing")
-    if not isinstance(value, str) or not value:
-        _args.invalid("image_url", "Input should be a valid URL or data URI", "url_type")
-    return value
-
-
 def _size(arguments: dict[str, Any], image: Image.Image) -> tuple[int, int]:
     width, height = _args.image_size(arguments, image.size)
     # Keep within the app's limits; even sides keep JPEG chroma subsampling artefact-free.
@@ -126,18 +148,10 @@ def _render(
 
 def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/image-to-image``."""
-    args = _args.Arguments(arguments)
-    url = args.read(_image_url, "")
-    prompt = args.prompt()
-    strength = args.number("strength", 0.95, 0.0, 1.0)
-    num_images = args.integer("num_images", 1, 1, 4)
-    num_steps = args.integer("num_inference_steps", 28, 1, 50)
-    fmt = args.output_format()
-    seed = args.seed()
-    sync_mode = args.flag("sync_mode")
-    args.image_size((1, 1))  # checked now; the default (the input's size) is known once loaded
-    args.check()
-    _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
+    values = INPUT.read(arguments, ctx)
+    url, prompt, strength = values["image_url"], values["prompt"], values["strength"]
+    num_images, num_steps = values["num_images"], values["num_inference_steps"]
+    fmt, seed, sync_mode = values["output_format"], values["seed"], values["sync_mode"]
 
     timer = Timer()
     image = _load(url, None)
@@ -167,7 +181,7 @@ def image_to_image_realtime(arguments: dict[str, Any], _ctx: Context) -> dict[st
     data = arguments.get("image")
     if data is not None and not isinstance(data, (bytes, bytearray)):
         args.invalid("image", "Input should be raw image bytes", "bytes_type")
-    url = None if data is not None else args.read(_image_url, "")
+    url = None if data is not None else args.read(_args.image_url, "")
     prompt = args.prompt()
     strength = args.number("strength", 0.6, 0.0, 1.0)
     num_steps = args.integer("num_inference_steps", 2, 1, 8)

@@ -15,16 +15,32 @@ from typing import Any
 
 from falnb.local.registry import Context
 
-from . import _args
+from ._inputs import Ignored, Inputs, Integer, Number, Prompt, Seed, Text, output_schema
 from ._prompt import rng_for, words
 from ._steps import check_cancelled
 
-__all__ = ["compose_text", "llm", "llm_stream", "tokens"]
+__all__ = ["INPUT", "OUTPUT", "compose_text", "llm", "llm_stream", "tokens"]
 
-KNOWN_FIELDS = frozenset(
-    {"prompt", "system_prompt", "model", "seed", "max_tokens", "token_delay", "temperature",
-     "reasoning", "priority"}
-)  # fmt: skip
+INPUT = Inputs(
+    "LlmInput",
+    Prompt(),
+    Text("system_prompt", "Instructions that frame the answer"),
+    Text("model", "The model name echoed in the output", default="local/llm"),
+    Seed(),
+    Integer("max_tokens", "At most this many tokens", default=512, low=1, high=2048),
+    Number("token_delay", "Seconds between streamed tokens", default=0.025, low=0.0, high=1.0),
+    Ignored("temperature"),
+    Ignored("reasoning", type="boolean"),
+    Ignored("priority", type="string"),
+)
+OUTPUT = output_schema(
+    "LlmOutput",
+    output={"type": "string"},
+    partial={"type": "boolean"},
+    error={"type": "string", "nullable": True},
+    seed={"type": "integer"},
+    model={"type": "string"},
+)
 _STOP = frozenset({
     "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "with", "about",
     "from", "by", "as", "is", "are", "was", "were", "be", "been", "what", "how", "why", "when",
@@ -81,16 +97,8 @@ def tokens(text: str) -> list[str]:
 
 
 def _options(arguments: dict[str, Any], ctx: Context) -> tuple[str, int, str, int, float, str]:
-    args = _args.Arguments(arguments)
-    prompt = args.prompt()
-    system_prompt = args.optional_str("system_prompt")
-    seed = args.seed()
-    max_tokens = args.integer("max_tokens", 512, 1, 2048)
-    delay = args.number("token_delay", 0.025, 0.0, 1.0)
-    model = args.optional_str("model", "local/llm")
-    args.check()
-    _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
-    return prompt, seed, system_prompt, max_tokens, delay, model
+    v = INPUT.read(arguments, ctx)
+    return v["prompt"], v["seed"], v["system_prompt"], v["max_tokens"], v["token_delay"], v["model"]
 
 
 def _final(text: str, seed: int, model: str) -> dict[str, Any]:

@@ -17,19 +17,33 @@ import numpy as np
 
 from falnb.local.registry import Context
 
-from . import _args
+from ._inputs import FILE, Flag, Ignored, Inputs, Number, Prompt, Seed, output_schema
 from ._media import deliver
 from ._noise import Array
 from ._prompt import rng_for, words
 from ._steps import Timer, steps
 
-__all__ = ["SAMPLE_RATE", "encode_wav", "text_to_audio", "text_to_audio_stream"]
+__all__ = ["INPUT", "OUTPUT", "SAMPLE_RATE", "encode_wav", "text_to_audio", "text_to_audio_stream"]
 
 #: A binary stream's chunk size: the WAV goes out as a speech endpoint's audio would.
 STREAM_CHUNK = 16 * 1024
 
 SAMPLE_RATE = 32_000
-KNOWN_FIELDS = frozenset({"prompt", "seed", "duration", "negative_prompt", "sync_mode"})
+INPUT = Inputs(
+    "TextToAudioInput",
+    Prompt(),
+    Seed(),
+    Number("duration", "Seconds of audio", default=5.0, low=1.0, high=30.0, numeric_text=True),
+    Flag("sync_mode", "Return the audio as a data URI instead of a CDN URL"),
+    Ignored("negative_prompt", type="string"),
+)
+OUTPUT = output_schema(
+    "TextToAudioOutput",
+    audio=FILE,
+    seed={"type": "integer"},
+    timings={"type": "object"},
+    prompt={"type": "string"},
+)
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)
@@ -166,12 +180,8 @@ def compose(ctx: Context, prompt: str, seed: int, duration: float) -> Array:
 def text_to_audio_stream(arguments: dict[str, Any], ctx: Context) -> Iterator[bytes]:
     """Stream handler for ``local/text-to-audio``: the WAV as a binary stream of chunks (as
     fal's text-to-speech endpoints stream audio), header first."""
-    args = _args.Arguments(arguments)
-    prompt = args.prompt()
-    seed = args.seed()
-    duration = args.number("duration", 5.0, 1.0, 30.0)
-    args.check()
-    _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
+    values = INPUT.read(arguments, ctx)
+    prompt, seed, duration = values["prompt"], values["seed"], values["duration"]
     data = encode_wav(compose(ctx, prompt, seed, duration))
     for start in range(0, len(data), STREAM_CHUNK):
         if ctx.cancelled.is_set():
@@ -181,13 +191,9 @@ def text_to_audio_stream(arguments: dict[str, Any], ctx: Context) -> Iterator[by
 
 def text_to_audio(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/text-to-audio``."""
-    args = _args.Arguments(arguments)
-    prompt = args.prompt()
-    seed = args.seed()
-    duration = args.number("duration", 5.0, 1.0, 30.0)
-    sync_mode = args.flag("sync_mode")
-    args.check()
-    _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
+    values = INPUT.read(arguments, ctx)
+    prompt, seed, duration = values["prompt"], values["seed"], values["duration"]
+    sync_mode = values["sync_mode"]
 
     timer = Timer()
     samples = compose(ctx, prompt, seed, duration)

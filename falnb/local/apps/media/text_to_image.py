@@ -15,8 +15,19 @@ import numpy as np
 
 from falnb.local.registry import Context
 
-from . import _args
 from ._grade import grade, to_uint8
+from ._inputs import (
+    FILE,
+    Choice,
+    Flag,
+    Ignored,
+    ImageSize,
+    Inputs,
+    Integer,
+    Prompt,
+    Seed,
+    output_schema,
+)
 from ._media import image_file
 from ._noise import Array, fbm2d
 from ._prompt import rng_for, style_for
@@ -24,15 +35,30 @@ from ._sampler import sample
 from ._scene import render
 from ._steps import Timer, steps
 
-__all__ = ["KNOWN_FIELDS", "generate", "paint", "text_to_image"]
+__all__ = ["INPUT", "OUTPUT", "generate", "paint", "text_to_image"]
 
-KNOWN_FIELDS = frozenset(
-    {
-        "prompt", "image_size", "num_images", "seed", "num_inference_steps", "output_format",
-        "sync_mode", "guidance_scale", "enable_safety_checker", "acceleration",
-        "negative_prompt",
-    }
-)  # fmt: skip
+INPUT = Inputs(
+    "TextToImageInput",
+    Prompt(),
+    ImageSize(default="landscape_4_3"),
+    Integer("num_images", "How many images to make", default=1, low=1, high=4),
+    Seed(),
+    Integer("num_inference_steps", "Denoising steps", default=28, low=1, high=50),
+    Choice("output_format", "The image format", choices=("jpeg", "png"), default="jpeg"),
+    Flag("sync_mode", "Return the images as data URIs instead of CDN URLs"),
+    Ignored("guidance_scale"),
+    Ignored("enable_safety_checker", type="boolean"),
+    Ignored("acceleration", type="string"),
+    Ignored("negative_prompt", type="string"),
+)
+OUTPUT = output_schema(
+    "TextToImageOutput",
+    images={"type": "array", "items": FILE},
+    timings={"type": "object"},
+    seed={"type": "integer"},
+    has_nsfw_concepts={"type": "array", "items": {"type": "boolean"}},
+    prompt={"type": "string"},
+)
 
 
 def paint(prompt: str, seed: int, width: int, height: int) -> Array:
@@ -55,16 +81,10 @@ def generate(
 
 def text_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/text-to-image``."""
-    args = _args.Arguments(arguments)
-    prompt = args.prompt()
-    width, height = args.image_size("landscape_4_3")
-    num_images = args.integer("num_images", 1, 1, 4)
-    num_steps = args.integer("num_inference_steps", 28, 1, 50)
-    fmt = args.output_format()
-    seed = args.seed()
-    sync_mode = args.flag("sync_mode")
-    args.check()
-    _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
+    values = INPUT.read(arguments, ctx)
+    prompt, (width, height), seed = values["prompt"], values["image_size"], values["seed"]
+    num_images, num_steps = values["num_images"], values["num_inference_steps"]
+    fmt, sync_mode = values["output_format"], values["sync_mode"]
 
     timer = Timer()
     images = []

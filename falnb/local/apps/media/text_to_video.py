@@ -17,20 +17,52 @@ import numpy as np
 
 from falnb.local.registry import Context
 
-from . import _args
 from ._grade import grade, to_uint8
+from ._inputs import (
+    FILE,
+    Choice,
+    Flag,
+    Ignored,
+    ImageSize,
+    Inputs,
+    Integer,
+    Number,
+    Prompt,
+    Seed,
+    output_schema,
+)
 from ._media import deliver
 from ._prompt import rng_for, style_for
 from ._scene import render
 from ._steps import Timer, steps
 
-__all__ = ["encode_mp4", "text_to_video"]
+__all__ = ["INPUT", "OUTPUT", "encode_mp4", "text_to_video"]
 
-KNOWN_FIELDS = frozenset(
-    {"prompt", "seed", "duration", "aspect_ratio", "fps", "image_size", "negative_prompt",
-     "cfg_scale", "sync_mode"}
-)  # fmt: skip
 _ASPECTS = {"16:9": (512, 288), "9:16": (288, 512), "1:1": (384, 384)}
+MAX_VIDEO_SIDE = 1920
+
+INPUT = Inputs(
+    "TextToVideoInput",
+    Prompt(),
+    Seed(),
+    Number("duration", "Seconds of video", default=3.0, low=1.0, high=10.0, numeric_text=True),
+    Choice("aspect_ratio", "The frame's shape", choices=tuple(_ASPECTS), default="16:9"),
+    Integer("fps", "Frames per second", default=12, low=8, high=30),
+    ImageSize(
+        description="{width, height} or a preset name; overrides aspect_ratio",
+        max_side=MAX_VIDEO_SIDE,
+    ),
+    Flag("sync_mode", "Return the video as a data URI instead of a CDN URL"),
+    Ignored("negative_prompt", type="string"),
+    Ignored("cfg_scale"),
+)
+OUTPUT = output_schema(
+    "TextToVideoOutput",
+    video=FILE,
+    seed={"type": "integer"},
+    timings={"type": "object"},
+    prompt={"type": "string"},
+)
 
 
 def encode_mp4(frames: list[np.ndarray[Any, np.dtype[np.uint8]]], fps: int) -> bytes:
@@ -52,28 +84,13 @@ def encode_mp4(frames: list[np.ndarray[Any, np.dtype[np.uint8]]], fps: int) -> b
     return out.getvalue()
 
 
-def _size(args: _args.Arguments) -> tuple[int, int]:
-    aspect = args.arguments.get("aspect_ratio")
-    if aspect is not None and aspect not in _ASPECTS:
-        args.invalid("aspect_ratio", "Input should be '16:9', '9:16' or '1:1'", "literal_error")
-        aspect = None
-    width, height = args.image_size(_ASPECTS[aspect or "16:9"])
-    if max(width, height) > 1920:
-        args.invalid("image_size", "Video sides should be at most 1920", "range_error")
-    return max(2, width // 2 * 2), max(2, height // 2 * 2)  # yuv420p needs even sides
-
-
 def text_to_video(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/text-to-video``."""
-    args = _args.Arguments(arguments)
-    prompt = args.prompt()
-    seed = args.seed()
-    duration = args.number("duration", 3.0, 1.0, 10.0)
-    fps = args.integer("fps", 12, 8, 30)
-    width, height = _size(args)
-    sync_mode = args.flag("sync_mode")
-    args.check()
-    _args.warn_unknown(arguments, KNOWN_FIELDS, ctx)
+    values = INPUT.read(arguments, ctx)
+    prompt, seed, duration, fps = (values[k] for k in ("prompt", "seed", "duration", "fps"))
+    width, height = values["image_size"] or _ASPECTS[values["aspect_ratio"]]
+    width, height = max(2, width // 2 * 2), max(2, height // 2 * 2)  # yuv420p: even sides
+    sync_mode = values["sync_mode"]
 
     timer = Timer()
     style = style_for(prompt, seed)
