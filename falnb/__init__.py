@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from falnb import _embedded
 from falnb._settings import Target
 from falnb._version import __version__
 from falnb.client import (
@@ -43,6 +44,11 @@ from falnb.client import (
     ValidationError,
     WebhookVerificationError,
 )
+from falnb.client._client import set_default_target
+
+# A client built without a target uses fal's cloud with a key, else the embedded local server;
+# the choice is made here, above the client layer, which never starts a server itself.
+set_default_target(_embedded.default_target)
 
 if TYPE_CHECKING:
     from falnb import local, widgets
@@ -200,13 +206,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def _register_in_running_shell() -> None:
-    import sys  # noqa: PLC0415
+    from falnb._environment import ipython_shell  # noqa: PLC0415
 
-    if "IPython" not in sys.modules:
-        return
-    from IPython import get_ipython  # noqa: PLC0415
-
-    shell = get_ipython()
+    shell = ipython_shell()
     if shell is not None and "fal" not in shell.magics_manager.magics.get("cell", {}):
         load_ipython_extension(shell)
 

@@ -23,6 +23,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from falnb._environment import ipython_shell
+
 __all__ = ["pump", "unwatch", "wanted", "watch"]
 
 _lock = threading.Lock()
@@ -95,9 +97,7 @@ def _target() -> tuple[Any, Any] | None:
     the main shell is handled) and both look as this module expects."""
     if "ipykernel" not in sys.modules or threading.current_thread() is not threading.main_thread():
         return None
-    from IPython import get_ipython  # noqa: PLC0415 - imported only inside a kernel
-
-    kernel = getattr(get_ipython(), "kernel", None)
+    kernel = getattr(ipython_shell(), "kernel", None)
     if kernel is None or getattr(kernel, "session", None) is None:
         return None
     if not callable(getattr(kernel, "shell_handlers", {}).get("comm_msg")):

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any, Literal
 
-__all__ = ["Frontend", "detect_frontend", "ipython_shell", "progress_mode"]
+__all__ = ["Frontend", "detect_frontend", "in_colab", "ipython_shell", "progress_mode"]
 
 Frontend = Literal["jupyter", "vscode", "colab", "kernel", "terminal", "none"]
 ProgressMode = Literal["widget", "text", "none"]
@@ -28,6 +28,11 @@ def ipython_shell() -> Any | None:
     return get_ipython()
 
 
+def in_colab() -> bool:
+    """Whether this process is a Google Colab runtime (its kernel imports ``google.colab``)."""
+    return "google.colab" in sys.modules
+
+
 def detect_frontend() -> Frontend:
     """Where output goes: a widget-capable front end, a plain kernel, a terminal, or none."""
     shell = ipython_shell()
@@ -36,7 +41,7 @@ def detect_frontend() -> Frontend:
     name = type(shell).__name__
     if name == "TerminalInteractiveShell":
         return "terminal"
-    if "google.colab" in sys.modules:
+    if in_colab():
         return "colab"
     if name != "ZMQInteractiveShell":
         return "terminal"

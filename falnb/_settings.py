@@ -22,13 +22,13 @@ Environment variables (all optional):
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from falnb._environment import in_colab
 from falnb._protocol import ws_url
 from falnb.client.errors import MissingCredentialsError
 
@@ -111,11 +111,6 @@ def key_source(environ: Mapping[str, str] | None = None) -> tuple[str, Key] | No
     if colab is not None:
         return "the FAL_KEY Colab secret", colab
     return None
-
-
-def in_colab() -> bool:
-    """Whether this process is a Google Colab runtime (its kernel imports ``google.colab``)."""
-    return "google.colab" in sys.modules
 
 
 class _ColabSecret:

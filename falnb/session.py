@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from falnb import _runtime
+from falnb._progress import NullProgress, Progress
 from falnb._settings import TargetName as TargetChoice
 from falnb._values import decode_data_uri
 from falnb.client import (
@@ -68,7 +69,6 @@ from falnb.repro.modes import MODES as RECORD_MODES
 from falnb.repro.modes import RecordMode
 from falnb.result import Result, binary_output, find_files
 from falnb.usage import Usage
-from falnb.widgets.progress import NullProgress, Progress
 
 __all__ = [
     "Call",

@@ -44,6 +44,28 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient", "SyncClient"]
 
 T = TypeVar("T")
+#: Where a client without a target sends requests. The package sets it to the embedded
+#: default (:func:`falnb._embedded.default_target`), so this layer never starts a server.
+TargetFactory = Callable[[], "Target"]
+_default_target_factory: list[TargetFactory] = []
+
+
+def set_default_target(factory: TargetFactory) -> None:
+    """Choose how clients built without a target find one (the package does, on import)."""
+    _default_target_factory[:] = [factory]
+
+
+def _default_target() -> Target:
+    if _default_target_factory:
+        return _default_target_factory[0]()
+    from falnb._settings import target_from_env  # noqa: PLC0415 - cycle: _settings -> errors
+
+    target = target_from_env()
+    if target is None:
+        raise RuntimeError("no default target: import falnb (it sets the embedded default)")
+    return target
+
+
 Arguments = Mapping[str, Any]
 OnEnqueue = Callable[[str], object]
 OnQueueUpdate = Callable[[Status], object]
@@ -151,9 +173,7 @@ class AsyncClient:
             if self._target is None:
                 target = self._target_arg
                 if target is None:
-                    from falnb import _embedded  # noqa: PLC0415 - lazy: may start a server
-
-                    target = _embedded.default_target()
+                    target = _default_target()
                 self._target = target if self._key is None else target.with_key(self._key)
             return self._target
 
