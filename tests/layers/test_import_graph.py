@@ -36,6 +36,8 @@ LAYERS: dict[str, int] = {
     "falnb._progress": 2,
     "falnb.result": 2,
     "falnb.render": 2,
+    "falnb.pricing": 2,
+    "falnb.usage": 2,
     "falnb.session": 3,
     "falnb._embedded": 3,
     "falnb.widgets": 3,
