@@ -13,7 +13,10 @@ from jupyter_client.manager import KernelManager
 
 from falnb.local import LocalServer
 
-CELL = "%%fal local/slow --sweep --concurrency 3 -o results\nduration: 20\nsteps: 40\nseed: [1, 2, 3, 4, 5, 6, 7, 8]"
+CELL = (
+    "%%fal local/slow --sweep --concurrency 3 -o results\n"
+    "duration: 20\nsteps: 40\nseed: [1, 2, 3, 4, 5, 6, 7, 8]"
+)
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def iopub_until(client: Any, want: Any, *, timeout: float, what: str) -> dict[st
             msg: dict[str, Any] = client.get_iopub_msg(
                 timeout=max(0.05, deadline - time.monotonic())
             )
-        except Exception:  # noqa: BLE001, S112 - queue.Empty: keep waiting until the deadline
+        except Exception:
             continue
         if want(msg):
             return msg
