@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 from falnb import _comm_pump
-from falnb.client import RateLimitedError, RequestCancelledError
+from falnb.client import HTTPError, RateLimitedError, RequestCancelledError
 
 if TYPE_CHECKING:
     from falnb._settings import TargetName as TargetChoice
@@ -179,7 +179,14 @@ class Failed:
 
     @property
     def message(self) -> str:
-        return str(self.error) or type(self.error).__name__
+        """The error in one line: the server's own words where it gave them."""
+        from falnb.repro.urls import scrub  # noqa: PLC0415
+
+        detail = getattr(self.error, "detail", None)
+        if isinstance(self.error, HTTPError) and isinstance(detail, str) and detail:
+            return scrub(detail)
+        # Saved in the notebook: no loopback port (it differs per run).
+        return scrub(str(self.error)) or type(self.error).__name__
 
     def __bool__(self) -> bool:
         return False
@@ -233,6 +240,25 @@ class SweepResults(Sequence["Result | Failed"]):
             ) from first.error
         return self
 
+    def table(self) -> Any:
+        """One row per job: swept values, arguments, seed, request id, status, error, timings
+        and output URLs; a pandas DataFrame when pandas is installed, else a list of dicts."""
+        rows = [_row(index, job, o) for index, (job, o) in enumerate(builtins_zip(self.jobs, self))]
+        try:
+            import pandas as pd  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415 - optional (falnb[pandas])
+        except ImportError:
+            return rows
+        return pd.DataFrame(rows).set_index("job")
+
+    def _repr_mimebundle_(
+        self,
+        include: Any = None,  # noqa: ARG002 - IPython passes them; one bundle fits all
+        exclude: Any = None,  # noqa: ARG002 - hook/protocol signature
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        from falnb.render_grid import grid_bundle  # noqa: PLC0415 - Pillow only when shown
+
+        return grid_bundle(self)
+
     def summary(self) -> str:
         counts = collections.Counter(
             ("cancelled" if o.cancelled else "failed") if isinstance(o, Failed) else "done"
@@ -243,6 +269,28 @@ class SweepResults(Sequence["Result | Failed"]):
 
     def __repr__(self) -> str:
         return f"<SweepResults {self.summary()}>"
+
+
+def _row(index: int, job: SweepJob, outcome: Result | Failed) -> dict[str, Any]:
+    from falnb.result import find_files  # noqa: PLC0415
+
+    row: dict[str, Any] = {"job": index, "endpoint": job.endpoint}
+    row.update(job.labels)
+    row["arguments"] = job.arguments
+    row["request_id"] = outcome.request_id
+    if isinstance(outcome, Failed):
+        row["seed"] = job.arguments.get("seed")
+        row["status"] = "cancelled" if outcome.cancelled else "failed"
+        row["error"] = outcome.message
+        row["seconds"] = None
+        row["urls"] = []
+    else:
+        row["seed"] = outcome.seed
+        row["status"] = "done"
+        row["error"] = None
+        row["seconds"] = outcome.timings.get("total")
+        row["urls"] = [str(f["url"]) for _, f in find_files(outcome.json)]
+    return row
 
 
 @dataclass
