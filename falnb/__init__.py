@@ -120,6 +120,7 @@ __all__ = [
     "upload_file_async",
     "upload_image",
     "upload_image_async",
+    "usage",
     "verify_webhook",
     "widgets",
 ]
@@ -180,6 +181,7 @@ _LAZY = {
     "sweep_async": ("falnb._sweep_api", "sweep_async"),
     "map_async": ("falnb._sweep_api", "map_async"),
     "SweepResults": ("falnb.sweeps", "SweepResults"),
+    "usage": ("falnb.session", "usage"),
     "widgets": ("falnb.widgets", None),
 }
 

@@ -51,6 +51,7 @@ USAGE = """\
 %%fal ENDPOINT [options]      the body holds the arguments: YAML/JSON, or text (-> prompt)
 %fal ENDPOINT [key=value ...] [options]
 %fal endpoints | config [key=value ...] | status [request_id] | realtime ENDPOINT ... | --help
+%fal usage                    this session's requests: count, units and cost per endpoint
 
 {name} in the line or body inserts a variable's value: as a whole value it keeps its type,
 inside text (or quoted) it is its text. {obj.attr}, {d['key']} and {items[0]} work too, and
@@ -78,7 +79,7 @@ sweeps (%%fal ENDPOINT [ENDPOINT ...] --sweep):
   --zip                 pair the lists' values in order instead of combining them
   --concurrency N       jobs in flight at once (default 8)"""
 
-SUBCOMMANDS = ("endpoints", "config", "status", "realtime", "help")
+SUBCOMMANDS = ("endpoints", "config", "status", "realtime", "help", "usage")
 MAX_LINE_CHARS = 64 * 1024
 _KEY = re.compile(r"[A-Za-z_][\w.-]*")
 _ASSIGN = re.compile(r"([^\s=-][^\s=]*)=(.*)", re.DOTALL)
@@ -336,9 +337,9 @@ def _parse(template: Template, line: str, cell: str | None) -> Invocation | Subc
         usage_error("%%fal needs an endpoint on its first line, e.g. %%fal local/text-to-image")
     if not tokens or tokens[0] in ("-h", "--help", "help"):
         return Subcommand("help")
-    if tokens[0] == "endpoints" and len(tokens) > 1:
+    if tokens[0] in ("endpoints", "usage") and len(tokens) > 1:
         extra = template.source(" ".join(tokens[1:]))
-        usage_error(f"%fal endpoints takes nothing after it, not {extra!r}")
+        usage_error(f"%fal {tokens[0]} takes nothing after it, not {extra!r}")
     if tokens[0] in SUBCOMMANDS:
         rest = line.strip()[len(tokens[0]) :].strip()
         return Subcommand(

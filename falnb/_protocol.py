@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "BILLABLE_UNITS",
+    "IMAGE_SIZE_PRESETS",
     "NAMESPACES",
     "billable_units",
     "billable_units_header",
@@ -43,6 +44,17 @@ def billable_units_header(units: float) -> str:
     """``units`` as fal's framework writes the header: whole numbers bare, fractions to 8
     places (``3``, ``0.26214400``)."""
     return f"{units:.0f}" if float(units).is_integer() else f"{units:.8f}"
+
+
+#: fal's named ``image_size`` presets, as (width, height).
+IMAGE_SIZE_PRESETS: dict[str, tuple[int, int]] = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
 
 
 #: fal's namespaces: a prefix of an endpoint id, ignored when looking endpoints and requests

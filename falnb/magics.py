@@ -7,7 +7,7 @@
     image_size: landscape_16_9
 
     %fal local/text-to-image prompt="a red fox" --seed auto
-    %fal endpoints | config [key=value ...] | status [request_id] | realtime ... | --help
+    %fal endpoints | usage | config [key=value ...] | status [request_id] | realtime ... | --help
 
 The line and the body are parsed into a typed :class:`Invocation` first
 (:mod:`falnb._magic_parse`, pure functions tested without a kernel); bad input is a one-line
@@ -39,6 +39,7 @@ from falnb._protocol import field_name
 from falnb._safe_yaml import YAMLInputError
 from falnb._settings import FAL_URLS, Target, key_source, target_from_env
 from falnb.client import errors
+from falnb.pricing import BudgetExceededError
 from falnb.repro import LockWriteError, ReplayMissError
 from falnb.repro.media_folder import CAP_ENV, describe_cap, parse_cap, resolve_cap
 from falnb.repro.modes import MODES as RECORD_MODES
@@ -120,6 +121,8 @@ def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
         return FalCellError(f"{endpoint} failed ({exc.status_code}):", [detail])
     if isinstance(exc, errors.RequestPendingError):
         return FalCellError(f"{endpoint} is still pending on the server:", [str(exc)])
+    if isinstance(exc, BudgetExceededError):
+        return FalCellError("Over the notebook's budget:", [str(exc)])
     if isinstance(exc, LockWriteError):
         return FalCellError("The lock file cannot be written:", [str(exc)])
     if isinstance(exc, ReplayMissError):
@@ -247,6 +250,9 @@ class FalMagics(Magics):
             return self._config(command.args)
         if command.name == "status":
             return self._status(command.args)
+        if command.name == "usage":
+            print(self.session.usage.table())  # noqa: T201
+            return None
         return self._realtime(command.rest)
 
     def _endpoints(self) -> None:
@@ -439,6 +445,12 @@ def _config_value(key: str, raw: str) -> Any:
             return describe_cap(parse_cap(value if isinstance(value, (int, bool)) else str(raw)))
         except ValueError as exc:
             usage_error(str(exc))
+    if key == "budget":
+        if value in (None, "off", "none") or value is False:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            usage_error(f"budget must be an amount in USD (budget=5.00) or off, not {raw!r}")
+        return float(value)
     if key in ("logs", "quiet"):
         if not isinstance(value, bool):
             usage_error(f"{key} must be true or false, not {raw!r}")

@@ -19,12 +19,22 @@ from pathlib import Path
 from typing import Any
 
 from falnb import _runtime
+from falnb._protocol import IMAGE_SIZE_PRESETS
 from falnb._settings import FAL_URLS, Target
 from falnb.client._transport import NO_RETRY
 from falnb.client.errors import FalError
 from falnb.repro.store import atomic_write, default_cache_dir
 
-__all__ = ["MAX_AGE", "PLATFORM_API_URL", "Price", "Prices", "describe_units", "money"]
+__all__ = [
+    "MAX_AGE",
+    "PLATFORM_API_URL",
+    "BudgetExceededError",
+    "Price",
+    "Prices",
+    "describe_units",
+    "estimate_units",
+    "money",
+]
 
 #: fal's Platform API, where the pricing document lives (a local server serves it under its
 #: REST root).
@@ -55,6 +65,56 @@ class Price:
         except (KeyError, TypeError, ValueError):
             return None
         return cls(endpoint_id, price, unit, str(data.get("currency") or "USD"))
+
+
+class BudgetExceededError(FalError):
+    """A call the notebook's budget refuses: nothing was submitted. The message says what is
+    spent, what the call would cost, and how to raise or clear the budget."""
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip().removesuffix("s"))  # fal's durations: "5", "5s"
+        except ValueError:
+            return None
+    return None
+
+
+def _pixels(arguments: Mapping[str, Any]) -> float | None:
+    size = arguments.get("image_size", "landscape_4_3")
+    width: float
+    height: float
+    if isinstance(size, str):
+        width, height = IMAGE_SIZE_PRESETS.get(size, (0, 0))
+    elif isinstance(size, Mapping):
+        width, height = (_number(size.get("width")) or 0.0), (_number(size.get("height")) or 0.0)
+    else:
+        return None
+    return width * height or None
+
+
+def estimate_units(unit: str, arguments: Mapping[str, Any]) -> float | None:
+    """How many ``unit`` a call with ``arguments`` will bill, when that is known before it
+    runs (per request; per image: ``num_images``; per megapixel: ``image_size`` x
+    ``num_images``; per second: ``duration``); None when it is not (tokens, compute time)."""
+    name = unit.strip().lower().removesuffix("s")
+    count = arguments.get("num_images", 1)
+    images = float(count) if isinstance(count, int) and not isinstance(count, bool) else None
+    if name in ("request", "call"):
+        return 1.0
+    if name == "image":
+        return images
+    if name == "megapixel":
+        pixels = _pixels(arguments)
+        return None if pixels is None or images is None else images * pixels / 1e6
+    if name in ("second", "video_second", "audio_second"):
+        return _number(arguments.get("duration"))
+    return None
 
 
 def money(amount: float, currency: str = "USD") -> str:

@@ -43,6 +43,7 @@ from typing import Any, Literal
 from falnb import _runtime
 from falnb._progress import NullProgress, Progress
 from falnb._settings import TargetName as TargetChoice
+from falnb._usage import Usage
 from falnb._values import decode_data_uri
 from falnb.client import (
     FalError,
@@ -55,7 +56,14 @@ from falnb.client import (
 from falnb.client._status import Status
 from falnb.client._transport import download, settles_request
 from falnb.client.queue import Deadline
-from falnb.pricing import Price, Prices
+from falnb.pricing import (
+    BudgetExceededError,
+    Price,
+    Prices,
+    describe_units,
+    estimate_units,
+    money,
+)
 from falnb.repro import (
     LockWriteError,
     Lookup,
@@ -68,7 +76,6 @@ from falnb.repro import (
 from falnb.repro.modes import MODES as RECORD_MODES
 from falnb.repro.modes import RecordMode
 from falnb.result import Result, binary_output, find_files
-from falnb.usage import Usage
 
 __all__ = [
     "Call",
@@ -78,6 +85,7 @@ __all__ = [
     "SessionConfig",
     "TargetChoice",
     "default_session",
+    "usage",
 ]
 
 Seed = int | Literal["auto"] | None
@@ -96,6 +104,9 @@ class SessionConfig:
     media_cap: str | None = None
     """Bytes per file kept in ``falnb-media/`` beside the lock (``2MB``, ``off``, ``all``);
     None: ``FALNB_MEDIA_CAP``, else 2MB."""
+    budget: float | None = None
+    """What this session may spend on fal, in USD (None: no limit): a call whose estimated
+    cost would pass it is refused before it is sent."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,10 @@ class Session:
         #: Endpoints' unit prices (asked for once), and every Result handed out (%fal usage).
         self.prices = Prices()
         self.usage = Usage()
+        # Estimated costs of requests sent and not yet finished, by request id (the budget
+        # counts them as spent until their Result says what they cost).
+        self._committed: dict[str, float] = {}
+        self._budget_lock = threading.Lock()
 
     @property
     def recorder(self) -> Recorder:
@@ -420,7 +435,13 @@ class Session:
                 self.recorder.lock.check_writable()
             except LockWriteError as exc:
                 raise LockWriteError(f"{exc}; nothing was submitted") from None
-        handle = self.submit_request(call)
+        if self.config.budget is None:
+            handle = self.submit_request(call)
+        else:
+            with self._budget_lock:  # one check-and-send at a time: two calls cannot both fit
+                estimate = self.check_budget(call, self.config.budget)
+                handle = self.submit_request(call)
+                self._committed[handle.request_id] = estimate
         try:
             self.write_down(call, handle.request_id)
         except KeyboardInterrupt as interrupt:
@@ -429,6 +450,33 @@ class Session:
             self.settle(call, handle.request_id, interrupt)
             raise
         return handle
+
+    def check_budget(self, call: Call, budget: float) -> float:
+        """The call's estimated cost, or :class:`BudgetExceededError` (nothing is sent) when
+        it would pass ``budget`` or cannot be estimated before it runs."""
+        spent = self.usage.spent() + sum(self._committed.values())
+        so_far = f"this session has spent {money(spent)} of its {money(budget)} budget"
+        fix = "raise it with %fal config budget=... (or budget=off)"
+        price = self.prices.get(self.client_for(call.target), call.endpoint)
+        if price is None:
+            raise BudgetExceededError(
+                f"{call.endpoint} has no known price, so its cost cannot be checked against the "
+                f"budget; {so_far}; nothing was submitted ({fix})"
+            )
+        units = estimate_units(price.unit, call.arguments)
+        if units is None:
+            raise BudgetExceededError(
+                f"{call.endpoint} bills per {price.unit} ({money(price.unit_price)} each), which "
+                f"is only known after it runs; {so_far}; nothing was submitted ({fix})"
+            )
+        cost = price.cost(units)
+        if spent + cost > budget + 1e-9:
+            raise BudgetExceededError(
+                f"{call.endpoint} would cost {money(cost)} "
+                f"({describe_units(units, price.unit)} \u00d7 {money(price.unit_price)}); "
+                f"{so_far}; nothing was submitted ({fix})"
+            )
+        return cost
 
     def submit_request(self, call: Call) -> RequestHandle:
         """Put ``call`` in the endpoint's queue (local files and images are uploaded first)."""
@@ -649,6 +697,8 @@ class Session:
         else:
             self._forget(call)
         self.usage.add(result)
+        if run.request_id is not None:
+            self._committed.pop(run.request_id, None)  # its cost is known now
         progress.finished(result)
         return result
 
@@ -859,3 +909,9 @@ def default_session() -> Session:
         if _default is None:
             _default = Session()
         return _default
+
+
+def usage() -> Any:
+    """This notebook's requests per endpoint and a total (the rows of ``%fal usage``): a pandas
+    DataFrame when pandas is installed, else a list of dicts."""
+    return default_session().usage.frame()

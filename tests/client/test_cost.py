@@ -137,3 +137,55 @@ def test_the_pricing_document_is_asked_of_fals_platform_api_or_the_servers_rest_
     assert pricing_url(mirror) == "http://127.0.0.1:9/_rest/v1/models/pricing"
     local = Target.local("http://127.0.0.1:9", "k")
     assert pricing_url(local) == "http://127.0.0.1:9/_rest/v1/models/pricing"
+
+
+def test_the_budget_refuses_a_call_that_would_pass_it_and_sends_nothing(
+    client: SyncClient, server: LocalServer, tmp_path: Path
+) -> None:
+    from falnb.pricing import BudgetExceededError  # noqa: PLC0415
+
+    session = _session(client, tmp_path)
+    session.config.budget = 0.06
+    session.run("local/text-to-image", TWO_IMAGES, seed=1)  # $0.05: fits
+    server.journal.clear()
+    with pytest.raises(BudgetExceededError) as refused:
+        session.run("local/text-to-image", TWO_IMAGES, seed=2)  # another $0.05: does not
+    assert str(refused.value) == (
+        "local/text-to-image would cost $0.05 (2 images \u00d7 $0.025); this session has spent "
+        "$0.05 of its $0.06 budget; nothing was submitted "
+        "(raise it with %fal config budget=... (or budget=off))"
+    )
+    # What is still affordable goes through, a replay is free, and a cost that cannot be
+    # known before the run (per token) is refused rather than guessed.
+    session.run("local/echo", {"a": 1})  # $0.01: exactly the rest
+    session.run("local/text-to-image", TWO_IMAGES, seed=1)  # replayed
+    with pytest.raises(BudgetExceededError, match="only known after it runs"):
+        session.run("local/llm", {"prompt": "hi"})
+    with pytest.raises(BudgetExceededError, match="no known price"):
+        session.run("local/stream-text", {"prompt": "a"})
+    assert [e.path for e in server.journal.accepted_submissions()] == ["/_queue/local/echo"]
+    session.config.budget = None
+    assert session.run("local/llm", {"prompt": "hi", "max_tokens": 3}).units == 3.0
+
+
+@pytest.mark.parametrize(
+    ("unit", "arguments", "units"),
+    [
+        ("request", {}, 1.0),
+        ("image", {"num_images": 3}, 3.0),
+        ("images", {}, 1.0),
+        ("megapixel", {"image_size": "square_hd"}, 1.048576),
+        ("megapixels", {"image_size": {"width": 500, "height": 200}, "num_images": 2}, 0.2),
+        ("second", {"duration": "5s"}, 5.0),
+        ("seconds", {"duration": 2.5}, 2.5),
+        ("second", {}, None),
+        ("token", {"max_tokens": 5}, None),
+        ("compute seconds", {}, None),
+    ],
+)
+def test_an_estimate_before_paying_where_the_unit_allows_one(
+    unit: str, arguments: dict[str, Any], units: float | None
+) -> None:
+    from falnb.pricing import estimate_units  # noqa: PLC0415
+
+    assert estimate_units(unit, arguments) == (None if units is None else pytest.approx(units))

@@ -199,6 +199,13 @@ EXAMPLES: dict[str, list[Example]] = {
             before="rid = pending.request_id\npending.result(timeout=30)\nprint(rid)",
         ),
     ],
+    "%fal usage": [
+        Example(
+            "%fal usage",
+            shows(r"^endpoint +requests +replayed \(free\) +units +cost$", r"^local/echo +\d+ "),
+            before="%fal local/echo prompt='what it cost' --quiet",
+        ),
+    ],
     "%fal realtime ENDPOINT ...": [
         Example(
             '%fal realtime local/image-to-image strength=(0.0, 1.0, 0.05) prompt="a watercolor fox"'

@@ -37,7 +37,7 @@ LAYERS: dict[str, int] = {
     "falnb.result": 2,
     "falnb.render": 2,
     "falnb.pricing": 2,
-    "falnb.usage": 2,
+    "falnb._usage": 2,
     "falnb.session": 3,
     "falnb._embedded": 3,
     "falnb.widgets": 3,

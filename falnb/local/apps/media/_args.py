@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from falnb._protocol import IMAGE_SIZE_PRESETS
 from falnb.local.apps._fields import Fields, invalid
 from falnb.local.registry import Context
 
@@ -31,14 +32,7 @@ __all__ = [
     "warn_unknown",
 ]
 
-IMAGE_SIZES: dict[str, tuple[int, int]] = {
-    "square_hd": (1024, 1024),
-    "square": (512, 512),
-    "portrait_4_3": (768, 1024),
-    "portrait_16_9": (576, 1024),
-    "landscape_4_3": (1024, 768),
-    "landscape_16_9": (1024, 576),
-}
+IMAGE_SIZES = IMAGE_SIZE_PRESETS
 # fal allows up to 14142 a side; a CPU toy stops earlier so a typo can't eat the machine.
 MAX_SIDE = 4096
 MAX_SEED = 2**63 - 1

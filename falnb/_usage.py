@@ -2,11 +2,13 @@
 
 The Session adds every Result it hands out: a live run with its billed units and cost, a
 replay from the lock as free. :meth:`Usage.rows` sums them per endpoint (and a total);
-:func:`falnb.usage` returns those rows as a pandas DataFrame when pandas is installed.
+:meth:`Usage.frame` (``falnb.usage()``) returns those rows as a pandas DataFrame when pandas
+is installed, else as the list of dicts.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +72,15 @@ class Usage:
         if rows:
             rows.append(_row("total", self.charges, units=False))
         return rows
+
+    def frame(self) -> Any:
+        """:meth:`rows` as a pandas DataFrame when pandas is installed, else the list itself."""
+        rows = self.rows()
+        try:
+            pandas = importlib.import_module("pandas")  # optional: not a dependency
+        except ImportError:
+            return rows
+        return pandas.DataFrame(rows)
 
     def table(self) -> str:
         """The rows as aligned text (what ``%fal usage`` prints)."""
