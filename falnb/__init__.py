@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from falnb import _embedded
-from falnb._settings import Target
+from falnb._settings import Key, Target
 from falnb._version import __version__
 from falnb.client import (
     AsyncClient,
@@ -44,7 +44,7 @@ from falnb.client import (
     ValidationError,
     WebhookVerificationError,
 )
-from falnb.client._client import set_default_target
+from falnb.client._client import LoopRealtimeConnection, set_default_target
 
 # A client built without a target uses fal's cloud with a key, else the embedded local server;
 # the choice is made here, above the client layer, which never starts a server itself.
@@ -53,23 +53,31 @@ set_default_target(_embedded.default_target)
 if TYPE_CHECKING:
     from falnb import local, widgets
     from falnb._sweep_api import map, map_async, sweep, sweep_async
+    from falnb.client.realtime import RealtimeConnection
     from falnb.client.webhooks import verify_webhook
-    from falnb.result import Result
-    from falnb.session import Session, default_session
-    from falnb.sweeps import SweepResults
+    from falnb.result import MediaFile, Result
+    from falnb.session import Call, Job, Session, default_session
+    from falnb.sweeps import Failed, SweepResults
 
 __all__ = [
     "AsyncClient",
     "AsyncRequestHandle",
     "AsyncStream",
+    "Call",
     "Completed",
     "ConnectionFailedError",
+    "Failed",
     "FalError",
     "HTTPError",
     "InProgress",
+    "Job",
+    "Key",
+    "LoopRealtimeConnection",
+    "MediaFile",
     "MissingCredentialsError",
     "Queued",
     "RateLimitedError",
+    "RealtimeConnection",
     "RealtimeError",
     "RequestCancelledError",
     "RequestHandle",
@@ -175,6 +183,11 @@ _LAZY = {
     "Session": ("falnb.session", "Session"),
     "default_session": ("falnb.session", "default_session"),
     "Result": ("falnb.result", "Result"),
+    "MediaFile": ("falnb.result", "MediaFile"),
+    "Job": ("falnb.session", "Job"),
+    "Call": ("falnb.session", "Call"),
+    "RealtimeConnection": ("falnb.client.realtime", "RealtimeConnection"),
+    "Failed": ("falnb.sweeps", "Failed"),
     "local": ("falnb.local", None),
     "sweep": ("falnb._sweep_api", "sweep"),
     "map": ("falnb._sweep_api", "map"),
