@@ -890,12 +890,20 @@ class Job:
         if isinstance(self._error, RequestPendingError):
             return "pending"  # lost contact: still running (or done) on the server
         if self._error is not None:
-            return "failed" if "cancel" not in str(self._error) else "cancelled"
+            return "cancelled" if _is_cancellation(self._error) else "failed"
         return "done"
 
     def __repr__(self) -> str:
         # Stable: the request id changes every run, so it stays out of the text.
         return f"<Job {self.endpoint} (--no-wait)>"
+
+
+def _is_cancellation(error: BaseException) -> bool:
+    """Whether a request ended because it was cancelled: the client saw the cancellation, or
+    the server answered with fal's ``client_cancelled`` error (a result fetched after it)."""
+    if isinstance(error, RequestCancelledError):
+        return True
+    return isinstance(error, HTTPError) and error.error_type == "client_cancelled"
 
 
 _default: Session | None = None

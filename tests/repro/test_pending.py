@@ -374,3 +374,19 @@ def test_a_stream_cut_mid_way_says_a_rerun_sends_it_again(
     assert not [e for e in recorder.lock.entries().values() if e.status == "failed"]
     result = session.run("local/stream-text", {"prompt": "one two three four"}, stream=True)
     assert "four" in str(result.json)
+
+
+def test_a_cancelled_job_says_cancelled_and_a_failed_one_failed(session: Session) -> None:
+    """Job.status() comes from how the request ended, not from words in its error text."""
+    job = session.submit("local/slow", {"duration": 20, "steps": 40})
+    assert job.status() == "running"
+    assert job.cancel() == "CANCELLATION_REQUESTED"
+    with pytest.raises(FalError):
+        job.result(timeout=20)
+    assert job.status() == "cancelled"
+
+    # An app error whose message mentions cancelling is still a failure.
+    failed = session.submit("local/fail", {"detail": "could not cancel the upload"})
+    with pytest.raises(FalError, match="could not cancel"):
+        failed.result(timeout=20)
+    assert failed.status() == "failed"
