@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from falnb.result import MediaFile, Result
     from falnb.session import Call, Job, Session, default_session
     from falnb.sweeps import Failed, SweepResults
+    from falnb.widgets.compare import compare
 
 __all__ = [
     "AsyncClient",
@@ -97,6 +98,7 @@ __all__ = [
     "__version__",
     "cancel",
     "cancel_async",
+    "compare",
     "default_async_client",
     "default_client",
     "default_session",
@@ -191,6 +193,7 @@ _LAZY = {
     "local": ("falnb.local", None),
     "sweep": ("falnb._sweep_api", "sweep"),
     "map": ("falnb._sweep_api", "map"),
+    "compare": ("falnb.widgets.compare", "compare"),
     "sweep_async": ("falnb._sweep_api", "sweep_async"),
     "map_async": ("falnb._sweep_api", "map_async"),
     "SweepResults": ("falnb.sweeps", "SweepResults"),

@@ -1,0 +1,132 @@
+"""Compare results side by side: a before/after swipe for two images, a synced row for more.
+
+::
+
+    falnb.compare(results[0], results[1])           # drag the divider between the two
+    falnb.compare(*results[:4])                     # side by side, videos played in sync
+    falnb.compare(a, b, labels=["seed 1", "seed 2"])
+
+Takes :class:`~falnb.result.Result` objects (their first image or video), PIL images or
+image bytes, from a sweep or not. The view is an anywidget (js/src/compare.js); its
+``text/html`` fallback (the items side by side, sized by attributes) is what a saved
+notebook shows where widgets do not render (GitHub, nbconvert).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from falnb._values import data_uri
+
+__all__ = ["MAX_ITEM_BYTES", "compare"]
+
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+#: Larger media are shown from their URL rather than sent inline.
+MAX_ITEM_BYTES = 8_000_000
+_FALLBACK_WIDTH = 320
+
+
+def _item(value: Any, label: str | None) -> dict[str, str]:
+    """``{src, kind, label}`` for one thing to compare."""
+    files = getattr(value, "files", None)
+    if files is not None:  # a Result
+        for file in files:
+            if file.kind in ("image", "video"):
+                src = (
+                    data_uri(file.data, file.content_type)
+                    if len(file.data) <= MAX_ITEM_BYTES
+                    else file.url
+                )
+                seed = getattr(value, "seed", None)
+                default = f"{value.endpoint}" + (f" · seed {seed}" if seed is not None else "")
+                return {"src": src, "kind": file.kind, "label": label or default}
+        raise ValueError(f"{value!r} has no image or video output to compare")
+    if isinstance(value, (bytes, bytearray)):
+        from PIL import Image  # noqa: PLC0415
+
+        with Image.open(io.BytesIO(value)) as image:
+            mime = Image.MIME.get(image.format or "", "image/png")
+        return {"src": data_uri(bytes(value), mime), "kind": "image", "label": label or ""}
+    if hasattr(value, "save") and hasattr(value, "size"):  # a PIL image
+        buffer = io.BytesIO()
+        value.convert("RGB").save(buffer, format="PNG")
+        return {
+            "src": data_uri(buffer.getvalue(), "image/png"),
+            "kind": "image",
+            "label": label or "",
+        }
+    raise ValueError(
+        f"cannot compare a {type(value).__name__}: give Results, PIL images or image bytes"
+    )
+
+
+def _fallback(items: list[dict[str, str]]) -> str:
+    """The items side by side, sized by attributes (GitHub strips ``style``)."""
+    cells = []
+    for item in items:
+        label = html.escape(item["label"])
+        if item["kind"] == "image":
+            body = f'<img src="{item["src"]}" alt="{label}" width="{_FALLBACK_WIDTH}">'
+        else:
+            body = (
+                f'<video src="{item["src"]}" width="{_FALLBACK_WIDTH}" controls muted loop></video>'
+            )
+        cells.append(f"<td>{body}<div>{label}</div></td>")
+    return f'<table class="falnb-compare-static"><tr>{"".join(cells)}</tr></table>'
+
+
+def compare(*values: Any, labels: Sequence[str] | None = None, mode: str | None = None) -> Any:
+    """A compare view of two or more results (``mode``: ``swipe`` for two images, else
+    ``side``; the default picks swipe for exactly two images)."""
+    if len(values) == 1 and isinstance(values[0], (list, tuple)):
+        values = tuple(values[0])
+    kept = [v for v in values if v is not None and (bool(v) or not hasattr(v, "error"))]
+    if len(kept) < 2:
+        raise ValueError("compare needs two or more results (failed jobs are left out)")
+    if labels is not None and len(labels) != len(kept):
+        raise ValueError(f"{len(labels)} labels for {len(kept)} results")
+    items = [_item(v, labels[i] if labels else None) for i, v in enumerate(kept)]
+    both_images = len(items) == 2 and all(i["kind"] == "image" for i in items)
+    chosen = mode or ("swipe" if both_images else "side")
+    if chosen not in ("swipe", "side"):
+        raise ValueError(f"mode must be swipe or side, not {mode!r}")
+    if chosen == "swipe" and not both_images:
+        raise ValueError("the swipe compares exactly two images; use mode='side'")
+    return _widget_class()(items=items, mode=chosen)
+
+
+_WIDGET_CLASS: type[Any] | None = None
+
+
+def _widget_class() -> type[Any]:
+    """The anywidget model class, built on first use so importing falnb stays light."""
+    global _WIDGET_CLASS  # noqa: PLW0603 - one class per process
+    if _WIDGET_CLASS is None:
+        import anywidget  # noqa: PLC0415
+        import traitlets  # noqa: PLC0415
+
+        class CompareWidget(anywidget.AnyWidget):
+            _esm = _STATIC / "compare.js"
+            _css = _STATIC / "compare.css"
+            items = traitlets.List(traitlets.Dict()).tag(sync=True)
+            mode = traitlets.Unicode("side").tag(sync=True)
+            position = traitlets.Float(50.0).tag(sync=True)
+            """The swipe divider, in percent from the left."""
+
+            def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+                # Front ends with widgets pick the view; the others (GitHub) this HTML.
+                bundle = super()._repr_mimebundle_(**kwargs)
+                data = bundle[0] if isinstance(bundle, tuple) else bundle
+                if isinstance(data, dict):
+                    data["text/html"] = _fallback(list(self.items))
+                return bundle
+
+            def __repr__(self) -> str:
+                return f"falnb compare: {len(self.items)} items ({self.mode})"
+
+        _WIDGET_CLASS = CompareWidget
+    return _WIDGET_CLASS
