@@ -211,6 +211,25 @@ LINES: dict[str, Check] = {
             ),
         ),
     ),
+    "%fal usage": Check(
+        shows=(r"^endpoint +requests +replayed \(free\) +units +cost$", r"^total +\d+ +\d+ "),
+    ),
+    "%fal config budget=5.00": Check(
+        shows=(r"^budget = 5\.0$",),
+        then=(
+            Then(
+                "a call whose cost cannot be known before it runs is refused, unsent",
+                "try:\n"
+                "    get_ipython().run_line_magic('fal', 'local/llm prompt=hi --record off')\n"
+                "except Exception as exc:\n"
+                "    message = str(exc)\n"
+                "else:\n"
+                "    raise AssertionError('the budget let an unknown cost through')\n"
+                "assert 'nothing was submitted' in message and '$5.00 budget' in message, message\n"
+                "falnb.default_session().config.budget = None",
+            ),
+        ),
+    ),
     "%fal config record=none": Check(
         shows=(r"^record = 'none'$",),
         then=(
