@@ -71,6 +71,7 @@ options:
   -q, --quiet           no live progress view
   --target local|fal    the embedded local server, or fal's cloud (FAL_KEY)
   --record once|refresh|none|off   how the result is recorded for re-runs
+  --no-validate         send without checking the arguments against the endpoint's schema
 
 sweeps (%%fal ENDPOINT [ENDPOINT ...] --sweep):
   --sweep [KEYS]        one job per combination of the list-valued keys (or only the
@@ -103,6 +104,8 @@ class Options:
     """None: one request; () sweeps every list-valued key; else the keys named."""
     zip: bool = False
     concurrency: int | None = None
+    validate: bool = True
+    """Check the arguments against the endpoint's input schema before sending."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,7 @@ def _option_parser() -> _Parser:
     parser.add_argument("--sweep", nargs="?", const=(), type=_sweep_keys)
     parser.add_argument("--zip", action="store_true")
     parser.add_argument("--concurrency", type=_concurrency)
+    parser.add_argument("--no-validate", dest="validate", action="store_false")
     return parser
 
 
@@ -388,6 +392,7 @@ def _parse(template: Template, line: str, cell: str | None) -> Invocation | Subc
         sweep=sweep,
         zip=parsed.zip,
         concurrency=parsed.concurrency,
+        validate=parsed.validate,
     )
     if result.stream and not result.wait:
         usage_error("--stream and --no-wait cannot be combined")

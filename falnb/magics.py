@@ -44,6 +44,7 @@ from falnb.repro import LockWriteError, ReplayMissError
 from falnb.repro.media_folder import CAP_ENV, describe_cap, parse_cap, resolve_cap
 from falnb.repro.modes import MODES as RECORD_MODES
 from falnb.repro.urls import scrub
+from falnb.schemas import InvalidArgumentsError, UnknownEndpointError
 from falnb.session import Session, default_session
 
 __all__ = [
@@ -85,6 +86,20 @@ def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
         return FalCellError(
             f"{endpoint} rejected the arguments (422):",
             [*fields_, "Fix these fields in the cell and run it again."],
+        )
+    if isinstance(exc, InvalidArgumentsError):
+        return FalCellError(
+            f"{endpoint}: the arguments do not fit its schema (nothing was sent):",
+            [
+                *(f"  {line}" for line in exc.problems),
+                "Fix them, or send as is with --no-validate.",
+            ],
+        )
+    if isinstance(exc, UnknownEndpointError):
+        hint = f"Did you mean {' or '.join(exc.suggestions)}? " if exc.suggestions else ""
+        return FalCellError(
+            f"Unknown endpoint {endpoint}:",
+            [f"{hint}'%fal endpoints' lists the local ones; nothing was sent."],
         )
     if isinstance(exc, errors.MissingCredentialsError):
         return FalCellError("No fal key:", [str(exc)])
@@ -167,6 +182,7 @@ class FalMagics(Magics):
             "logs": opts.logs,
             "record": opts.record,
             "target": opts.target,
+            "validate": opts.validate,
             "progress": view,
         }
         try:

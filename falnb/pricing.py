@@ -34,6 +34,7 @@ __all__ = [
     "describe_units",
     "estimate_units",
     "money",
+    "platform_url",
 ]
 
 #: fal's Platform API, where the pricing document lives (a local server serves it under its
@@ -134,12 +135,16 @@ def describe_units(units: float, unit: str | None) -> str:
     return f"{count} {name}"
 
 
-def pricing_url(target: Target) -> str:
-    """Where ``target`` serves the pricing document: fal's Platform API beside fal's own hosts,
+def platform_url(target: Target) -> str:
+    """Where ``target`` serves fal's Platform API (``.../v1``): fal's own beside fal's hosts,
     else under the server's REST root (as the local server serves it)."""
     own = target.name == "fal" and target.rest_url == FAL_URLS["rest_url"]
-    base = PLATFORM_API_URL if own else f"{target.rest_url}/v1"
-    return f"{base}/models/pricing"
+    return PLATFORM_API_URL if own else f"{target.rest_url}/v1"
+
+
+def pricing_url(target: Target) -> str:
+    """Where ``target`` serves the pricing document."""
+    return f"{platform_url(target)}/models/pricing"
 
 
 class Prices:

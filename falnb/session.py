@@ -76,6 +76,7 @@ from falnb.repro import (
 from falnb.repro.modes import MODES as RECORD_MODES
 from falnb.repro.modes import RecordMode
 from falnb.result import Result, binary_output, find_files
+from falnb.schemas import InvalidArgumentsError, Schemas
 
 __all__ = [
     "Call",
@@ -121,6 +122,8 @@ class Call:
     timeout: float | None = None
     logs: bool = True
     stream: bool = False
+    validate: bool = True
+    """Check the arguments against the endpoint's input schema before sending."""
     recorded: Lookup | None = field(default=None, repr=False, compare=False)
     """What the lock knows about this call (None: nothing is recorded)."""
 
@@ -169,6 +172,8 @@ class Session:
         # counts them as spent until their Result says what they cost).
         self._committed: dict[str, float] = {}
         self._budget_lock = threading.Lock()
+        #: Endpoints' input schemas, asked for once, which calls are checked against.
+        self.schemas = Schemas()
 
     @property
     def recorder(self) -> Recorder:
@@ -198,6 +203,7 @@ class Session:
         record: RecordMode | None = None,
         target: TargetChoice | None = None,
         stream: bool = False,
+        validate: bool = True,
         progress: Progress | None = None,
     ) -> Result:
         """Run ``endpoint`` and wait for its Result (a KeyboardInterrupt cancels the request)."""
@@ -211,6 +217,7 @@ class Session:
             record=record,
             target=target,
             stream=stream,
+            validate=validate,
         )
         recorded = self.lookup(call)
         if recorded is not None:
@@ -249,6 +256,7 @@ class Session:
         logs: bool | None = None,
         record: RecordMode | None = None,
         target: TargetChoice | None = None,
+        validate: bool = True,
         progress: Progress | None = None,
     ) -> Job:
         """Submit and return a live :class:`Job` at once; a thread follows it to its Result."""
@@ -261,6 +269,7 @@ class Session:
             logs=logs,
             record=record,
             target=target,
+            validate=validate,
         )
         recorded = self.lookup(call)
         if recorded is not None:
@@ -292,6 +301,7 @@ class Session:
         record: RecordMode | None = None,
         target: TargetChoice | None = None,
         stream: bool = False,
+        validate: bool = True,
     ) -> Call:
         """The Call to send: options over session defaults, the lock consulted, the seed pinned.
 
@@ -334,6 +344,7 @@ class Session:
             timeout=timeout if timeout is not None else config.timeout,
             logs=config.logs if logs is None else logs,
             stream=stream,
+            validate=validate,
             recorded=recorded,
         )
 
@@ -435,6 +446,7 @@ class Session:
                 self.recorder.lock.check_writable()
             except LockWriteError as exc:
                 raise LockWriteError(f"{exc}; nothing was submitted") from None
+        self.check_arguments(call)
         if self.config.budget is None:
             handle = self.submit_request(call)
         else:
@@ -477,6 +489,20 @@ class Session:
                 f"{so_far}; nothing was submitted ({fix})"
             )
         return cost
+
+    def check_arguments(self, call: Call) -> None:
+        """Before paying: the arguments checked against the endpoint's input schema.
+
+        Raises :class:`~falnb.schemas.InvalidArgumentsError` naming every bad field, or
+        :class:`~falnb.schemas.UnknownEndpointError` with a "did you mean"; nothing is sent.
+        Without a schema (offline, an older server) nothing is checked.
+        """
+        if not call.validate:
+            return
+        schema = self.schemas.get(self.client_for(call.target), call.endpoint)
+        found = schema.problems(call.arguments) if schema is not None else []
+        if found:
+            raise InvalidArgumentsError(call.endpoint, found)
 
     def submit_request(self, call: Call) -> RequestHandle:
         """Put ``call`` in the endpoint's queue (local files and images are uploaded first)."""
@@ -564,6 +590,7 @@ class Session:
         A stream is a direct run, which fal keeps nowhere to re-attach to: a connection lost
         mid-stream ends the call (the error says a re-run sends it again).
         """
+        self.check_arguments(call)
         client = self.client_for(call.target)
         started = time.monotonic()
         stream = client.stream(call.endpoint, call.arguments, timeout=call.timeout)

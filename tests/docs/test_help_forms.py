@@ -294,6 +294,16 @@ EXAMPLES: dict[str, list[Example]] = {
         Example("%fal local/echo prompt=here --target local", arguments({"prompt": "here"})),
         Example("%fal local/echo prompt=there --target fal", readable_error("FAL_KEY")),
     ],
+    "--no-validate": [
+        Example(
+            "%fal local/text-to-image prompt=fox num_images=9",
+            readable_error("num_images", "from 1 to 4", "nothing was sent"),
+        ),
+        Example(
+            "%fal local/text-to-image prompt=fox num_images=9 --no-validate",
+            readable_error("422", "num_images"),
+        ),
+    ],
     "--record once|refresh|none|off": [
         Example(
             "%fal local/echo prompt=pinned --record once",

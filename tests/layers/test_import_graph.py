@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "falnb.render": 2,
     "falnb.pricing": 2,
     "falnb._usage": 2,
+    "falnb.schemas": 2,
     "falnb.session": 3,
     "falnb._embedded": 3,
     "falnb.widgets": 3,

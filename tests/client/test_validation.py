@@ -1,0 +1,117 @@
+"""Arguments checked against the endpoint's schema before paying: Session.run, %fal, %%fal.
+
+The server's journal is the witness: a call with mistakes makes no submission at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+import falnb.session
+from falnb import SyncClient, ValidationError
+from falnb.local import LocalServer
+from falnb.magics import FalCellError, FalMagics
+from falnb.repro import LockFile, MediaStore, Recorder
+from falnb.schemas import InvalidArgumentsError, UnknownEndpointError
+from falnb.session import Session
+
+T2I = "local/text-to-image"
+
+
+@pytest.fixture
+def session(server: LocalServer, tmp_path: Path) -> Iterator[Session]:
+    client = SyncClient(server.target)
+    recorder = Recorder(LockFile(tmp_path / "falnb.lock"), MediaStore(tmp_path / "media"))
+    yield Session(client, recorder=recorder, record="off")
+    client.close()
+
+
+def _sent(server: LocalServer) -> int:
+    """Every POST the server saw (submits and direct runs): what could have been paid for."""
+    return len(server.journal.entries(method="POST"))
+
+
+def test_every_mistake_is_named_at_once_and_nothing_is_sent(
+    server: LocalServer, session: Session
+) -> None:
+    bad = {
+        "num_images": 9,
+        "output_format": "gif",
+        "image_size": {"width": 99999, "height": 512},
+        "num_image": 2,
+        "sync_mode": "sometimes",
+    }
+    with pytest.raises(InvalidArgumentsError) as caught:
+        session.run(T2I, bad)
+    assert sorted(caught.value.problems) == [
+        "image_size.width: 99999 is out of range: an integer from 1 to 4096",
+        "num_image: not an argument of this endpoint (did you mean num_images?)",
+        "num_images: 9 is out of range: an integer from 1 to 4",
+        "output_format: 'gif' is not one of 'jpeg', 'png'",
+        "prompt: required (text)",
+        "sync_mode: 'sometimes' is not true or false",
+    ]
+    assert _sent(server) == 0
+    assert server.journal.accepted_submissions() == []
+
+
+def test_no_validate_sends_as_is_and_the_endpoint_answers(
+    server: LocalServer, session: Session
+) -> None:
+    with pytest.raises(ValidationError):
+        session.run(T2I, {"prompt": "a fox", "num_images": 9}, validate=False)
+    assert len(server.journal.accepted_submissions(T2I)) == 1
+
+
+def test_unknown_endpoint_gets_a_did_you_mean(server: LocalServer, session: Session) -> None:
+    with pytest.raises(UnknownEndpointError) as caught:
+        session.run("local/text-to-imag", {"prompt": "a fox"})
+    assert caught.value.suggestions[0] == "local/text-to-image"
+    assert _sent(server) == 0
+
+
+def test_schema_is_asked_for_once_per_session(server: LocalServer, session: Session) -> None:
+    arguments = {"prompt": "a fox", "image_size": "square", "num_inference_steps": 1}
+    session.run(T2I, arguments)
+    session.run(T2I, {**arguments, "seed": 3})
+    asked = server.journal.entries(method="GET", path_contains="/v1/models")
+    assert [e.path for e in asked if "pricing" not in e.path] == ["/_rest/v1/models"]
+    assert len(server.journal.accepted_submissions(T2I)) == 2
+
+
+def test_open_schemas_and_uploads_pass(server: LocalServer, session: Session) -> None:
+    # local/echo declares no schema (anything goes); bytes are uploaded and sent as a URL.
+    result = session.run("local/echo", {"anything": [1, 2], "blob": b"\x89PNG"})
+    assert result.json["anything"] == [1, 2]
+
+
+@pytest.fixture
+def shell(session: Session, monkeypatch: pytest.MonkeyPatch) -> InteractiveShell:
+    monkeypatch.setattr(falnb.session, "_default", session)
+    monkeypatch.setenv("FALNB_PROGRESS", "none")
+    ip = InteractiveShell.instance()
+    ip.register_magics(FalMagics)
+    return ip
+
+
+def test_magics_report_the_fields_in_one_message(
+    server: LocalServer, shell: InteractiveShell
+) -> None:
+    with pytest.raises(FalCellError) as line:
+        shell.run_line_magic("fal", f"{T2I} prompt=fox num_images=0")
+    assert line.value.title == f"{T2I}: the arguments do not fit its schema (nothing was sent):"
+    assert line.value.lines[0] == "  num_images: 0 is out of range: an integer from 1 to 4"
+    with pytest.raises(FalCellError) as cell:
+        shell.run_cell_magic("fal", T2I, "prompt: fox\noutput_format: webp\nsteps: 3")
+    assert cell.value.lines[:2] == [
+        "  output_format: 'webp' is not one of 'jpeg', 'png'",
+        "  steps: not an argument of this endpoint",
+    ]
+    assert _sent(server) == 0
+    with pytest.raises(FalCellError, match="422"):
+        shell.run_line_magic("fal", f"{T2I} prompt=fox num_images=0 --no-validate")
+    assert len(server.journal.accepted_submissions(T2I)) == 1
