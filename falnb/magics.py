@@ -238,6 +238,7 @@ class FalMagics(Magics):
                 timeout=opts.timeout,
                 record=opts.record,
                 target=opts.target,
+                validate=opts.validate,
                 view=make_sweep_view(quiet=opts.quiet or self.session.config.quiet),
             )
         except ValueError as exc:

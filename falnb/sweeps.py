@@ -409,13 +409,19 @@ class Sweep:
         target: TargetChoice | None = None,
         view: SweepView | None = None,
         title: str = "",
+        validate: bool = True,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise ValueError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
         self.session = session
         self.jobs = list(jobs)
         self.max_concurrency = concurrency
-        self._options: dict[str, Any] = {"timeout": timeout, "record": record, "target": target}
+        self._options: dict[str, Any] = {
+            "timeout": timeout,
+            "record": record,
+            "target": target,
+            "validate": validate,
+        }
         self.view: SweepView = view or NullSweepView()
         endpoints = list(dict.fromkeys(j.endpoint for j in self.jobs))
         self.state = SweepState(

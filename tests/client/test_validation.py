@@ -115,3 +115,14 @@ def test_magics_report_the_fields_in_one_message(
     with pytest.raises(FalCellError, match="422"):
         shell.run_line_magic("fal", f"{T2I} prompt=fox num_images=0 --no-validate")
     assert len(server.journal.accepted_submissions(T2I)) == 1
+
+
+def test_a_sweep_checks_each_job_and_no_validate_reaches_the_sweep(
+    server: LocalServer, shell: InteractiveShell
+) -> None:
+    body = "prompt: fox\nimage_size: square\nnum_inference_steps: 1\nnum_images: [1, 9]"
+    checked = shell.run_cell_magic("fal", f"{T2I} --sweep -q", body)
+    assert len(server.journal.accepted_submissions(T2I)) == 1  # the job with 9 was not sent
+    assert "num_images: 9 is out of range" in str(checked[1].error)
+    shell.run_cell_magic("fal", f"{T2I} --sweep -q --no-validate", body)
+    assert len(server.journal.accepted_submissions(T2I)) == 3
