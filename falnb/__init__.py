@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from falnb.client.realtime import RealtimeConnection
     from falnb.client.webhooks import verify_webhook
     from falnb.result import MediaFile, Result
+    from falnb.seedchecks import SeedCheck, seedcheck
     from falnb.session import Call, Job, Session, default_session
     from falnb.sweeps import Failed, SweepResults
     from falnb.widgets.compare import compare
@@ -86,6 +87,7 @@ __all__ = [
     "RequestTimeoutError",
     "Result",
     "RetryPolicy",
+    "SeedCheck",
     "Session",
     "Status",
     "Stream",
@@ -114,6 +116,7 @@ __all__ = [
     "result_async",
     "run",
     "run_async",
+    "seedcheck",
     "status",
     "status_async",
     "stream",
@@ -194,6 +197,8 @@ _LAZY = {
     "sweep": ("falnb._sweep_api", "sweep"),
     "map": ("falnb._sweep_api", "map"),
     "compare": ("falnb.widgets.compare", "compare"),
+    "seedcheck": ("falnb.seedchecks", "seedcheck"),
+    "SeedCheck": ("falnb.seedchecks", "SeedCheck"),
     "sweep_async": ("falnb._sweep_api", "sweep_async"),
     "map_async": ("falnb._sweep_api", "map_async"),
     "SweepResults": ("falnb.sweeps", "SweepResults"),

@@ -20,7 +20,7 @@ import math
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from typing import Any, NoReturn
 
@@ -51,6 +51,7 @@ USAGE = """\
 %%fal ENDPOINT [options]      the body holds the arguments: YAML/JSON, or text (-> prompt)
 %fal ENDPOINT [key=value ...] [options]
 %fal endpoints | config [key=value ...] | status [request_id] | realtime ENDPOINT ... | --help
+%fal seedcheck ENDPOINT [key=value ...] [--seed N]   does the seed hold? exact / near / ignores
 %fal usage                    this session's requests: count, units and cost per endpoint
 
 {name} in the line or body inserts a variable's value: as a whole value it keeps its type,
@@ -106,6 +107,8 @@ class Options:
     concurrency: int | None = None
     validate: bool = True
     """Check the arguments against the endpoint's input schema before sending."""
+    seedcheck: bool = False
+    """``%fal seedcheck ENDPOINT ...``: judge whether the endpoint's seed holds."""
 
 
 @dataclass(frozen=True)
@@ -344,6 +347,8 @@ def _parse(template: Template, line: str, cell: str | None) -> Invocation | Subc
     if tokens[0] in ("endpoints", "usage") and len(tokens) > 1:
         extra = template.source(" ".join(tokens[1:]))
         usage_error(f"%fal {tokens[0]} takes nothing after it, not {extra!r}")
+    if tokens[0] == "seedcheck":
+        return _seedcheck(template, line.strip()[len("seedcheck") :].strip(), cell)
     if tokens[0] in SUBCOMMANDS:
         rest = line.strip()[len(tokens[0]) :].strip()
         return Subcommand(
@@ -402,6 +407,22 @@ def _parse(template: Template, line: str, cell: str | None) -> Invocation | Subc
             "(sweep the seed with seed: [1, 2, 3] in the body)"
         )
     return Invocation(endpoints[0], arguments, result, endpoints if sweep is not None else ())
+
+
+def _seedcheck(template: Template, rest: str, cell: str | None) -> Invocation:
+    """``seedcheck ENDPOINT ...``: the call to check, parsed as any other."""
+    if not rest:
+        usage_error("%fal seedcheck needs an endpoint, e.g. %fal seedcheck local/text-to-image")
+    parsed = _parse(template, rest, cell)
+    if not isinstance(parsed, Invocation):
+        usage_error("%fal seedcheck needs an endpoint, e.g. %fal seedcheck local/text-to-image")
+    opts = parsed.options
+    if opts.sweep is not None or not opts.wait or opts.stream or opts.seed == "auto" or opts.out:
+        usage_error(
+            "%fal seedcheck takes the arguments, --seed N and --target; it runs the endpoint "
+            "three times itself"
+        )
+    return replace(parsed, options=replace(opts, seedcheck=True))
 
 
 def _sweep_endpoints(

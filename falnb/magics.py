@@ -171,6 +171,8 @@ class FalMagics(Magics):
         from falnb.widgets.progress import make_progress  # noqa: PLC0415
 
         opts = call.options
+        if opts.seedcheck:
+            return self._seedcheck(call)
         if opts.sweep is not None:
             return self._sweep(call, namespace)
         logs = opts.logs if opts.logs is not None else self.session.config.logs
@@ -211,6 +213,24 @@ class FalMagics(Magics):
             # The live view now shows the result: the returned value must not show it twice.
             result._shown_in_cell = self.shell.execution_count
         return result
+
+    def _seedcheck(self, call: Invocation) -> Any:
+        """``%fal seedcheck ENDPOINT ...``: three real runs, a verdict, written to the lock."""
+        from falnb.seedchecks import seedcheck  # noqa: PLC0415
+
+        seed = call.options.seed if isinstance(call.options.seed, int) else 1234
+        try:
+            return seedcheck(
+                call.endpoint,
+                call.arguments,
+                seed=seed,
+                target=call.options.target,
+                session=self.session,
+            )
+        except KeyboardInterrupt:
+            raise FalCellError("Interrupted:", ["falnb cancelled the seedcheck's runs."]) from None
+        except errors.FalError as exc:
+            raise cell_error(exc, call.endpoint) from None
 
     def _sweep(self, call: Invocation, namespace: dict[str, Any]) -> Any:
         """``--sweep`` / ``--zip`` / several endpoints: the jobs, run as :func:`falnb.sweep`."""

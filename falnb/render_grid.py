@@ -262,11 +262,15 @@ def grid_bundle(results: SweepResults) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(results) > MAX_CELLS:
         parts.append(f"<p>… and {len(results) - MAX_CELLS} more jobs (results[{MAX_CELLS}:])</p>")
     summary = html.escape(results.summary())
+    badges = "".join(
+        f' <span style="font-size:12px">{html.escape(endpoint)}</span> {badge}'
+        for endpoint, badge in results.badges.items()
+    )
     data: dict[str, Any] = {
         "text/plain": _plain(results),
         "text/html": (
             f'<div class="falnb-sweep-grid"><div style="font-size:12px;opacity:0.75">'
-            f"sweep: {summary}</div>{''.join(parts)}</div>"
+            f"sweep: {summary}</div>{''.join(parts)}<div>{badges}</div></div>"
         ),
     }
     sheet = _sheet(results, tables, thumbs)

@@ -201,11 +201,19 @@ class SweepResults(Sequence["Result | Failed"]):
     for each job. ``results[i]``, ``len``, iteration; ``ok`` / ``failures`` split them;
     ``jobs[i]`` says what job ``i`` was (its labels name the swept values)."""
 
-    def __init__(self, jobs: Sequence[SweepJob], outcomes: Sequence[Result | Failed]) -> None:
+    def __init__(
+        self,
+        jobs: Sequence[SweepJob],
+        outcomes: Sequence[Result | Failed],
+        *,
+        badges: Mapping[str, str] | None = None,
+    ) -> None:
         if len(jobs) != len(outcomes):
             raise ValueError("one outcome per job")
         self.jobs = list(jobs)
         self._outcomes = list(outcomes)
+        #: Each endpoint's seedcheck badge (HTML), from the lock, shown with the grid.
+        self.badges = dict(badges or {})
 
     @overload
     def __getitem__(self, index: int) -> Result | Failed: ...
@@ -487,9 +495,18 @@ class Sweep:
                 o if o is not None else Failed(job, RequestCancelledError("never submitted"))
                 for job, o in builtins_zip(self.jobs, self._outcomes, strict=True)
             ]
-        results = SweepResults(self.jobs, outcomes)
+        results = SweepResults(self.jobs, outcomes, badges=self._badges())
         self.view.ended(self.state, results)
         return results
+
+    def _badges(self) -> dict[str, str]:
+        """The seedcheck verdicts the lock holds for this sweep's endpoints, as badges."""
+        from falnb.seedchecks import recorded  # noqa: PLC0415 - seedcheck runs sweeps
+
+        if self._options.get("record") == "off":
+            return {}
+        found = {e: recorded(self.session, e) for e in dict.fromkeys(j.endpoint for j in self.jobs)}
+        return {e: check.badge() for e, check in found.items() if check is not None}
 
     def cancel(self) -> None:
         """Cancel the sweep: jobs not yet sent are never sent, and every job in flight is

@@ -72,3 +72,25 @@ def test_sweep_forms_in_a_kernel(run_notebook: Any, server: LocalServer) -> None
     # 6 + 2 + 2 + 2 jobs; the mistakes sent nothing and the re-run of the grid replayed.
     assert len(server.journal.accepted_submissions()) == 12
     assert not outputs(cells[15], "error")
+
+
+def test_seedcheck_in_a_kernel(run_notebook: Any, server: LocalServer) -> None:
+    notebook, _ = run_notebook(
+        [
+            "import falnb\nsize = {'width': 48, 'height': 48}",
+            "%fal seedcheck local/text-to-image prompt=fox num_inference_steps=2 image_size={size}",
+            "%fal seedcheck local/echo x=1 --seed 3",
+            Raises("%fal seedcheck"),
+            Raises("%fal seedcheck local/echo --no-wait"),
+        ]
+    )
+    cells = notebook.cells
+    [exact] = [o for o in cells[1].outputs if o.output_type == "execute_result"]
+    assert exact.data["text/plain"].startswith("local/text-to-image: the seed holds exactly")
+    assert "seed: exact" in exact.data["text/html"]
+    assert exact.metadata["falnb"]["seedcheck"]["verdict"] == "exact"
+    [echo] = [o for o in cells[2].outputs if o.output_type == "execute_result"]
+    assert echo.data["text/plain"].startswith("local/echo: ignores the seed")
+    assert "needs an endpoint" in error_of(cells[3])
+    assert "runs the endpoint three times itself" in error_of(cells[4])
+    assert len(server.journal.accepted_submissions()) == 6

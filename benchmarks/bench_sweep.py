@@ -1,0 +1,186 @@
+"""A sweep of many short jobs: falnb's sweep engine beside fal-client with a thread pool.
+
+Run: ``.venv/bin/python benchmarks/bench_sweep.py [--jobs 1000] [--slots 32] [--pairs 3]``.
+
+One ``falnb serve`` process with ``--slots`` runners; each measurement is a fresh client
+process, so its memory is its own: ``--jobs`` jobs of ``local/slow`` taking ``--seconds``
+each, ``--concurrency`` in flight. Ideal wall time is jobs x seconds / slots. Printed, as
+medians of paired runs (the order alternates): wall / ideal for each client, falnb /
+fal-client, and each client's memory growth (peak RSS minus RSS after warm-up). falnb runs
+with ``record=off`` (no lock file) so the figure is the engine's; ``--with-lock`` adds a run
+that writes every job to a lock (pending before waiting, then the result), as a notebook does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[str, float]:
+    arguments = [{"duration": args.seconds, "steps": 1, "i": i} for i in range(args.jobs)]
+    if which.startswith("falnb"):
+        os.environ.update(
+            FALNB_TARGET="fal",
+            FAL_KEY=key,
+            FALNB_RUN_URL=base,
+            FALNB_QUEUE_URL=f"{base}/_queue",
+            FALNB_REST_URL=f"{base}/_rest",
+            FALNB_CDN_URL=f"{base}/_cdn",
+        )
+        from falnb import SyncClient  # noqa: PLC0415
+        from falnb.repro import LockFile, MediaStore, Recorder  # noqa: PLC0415
+        from falnb.session import Session  # noqa: PLC0415
+        from falnb.sweeps import Sweep, SweepJob  # noqa: PLC0415
+
+        folder = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
+        recorder = Recorder(LockFile(folder / "falnb.lock"), MediaStore(folder / "media"))
+        session = Session(SyncClient(), recorder=recorder)
+        record = "once" if which == "falnb+lock" else "off"
+        session.run("local/slow", {"duration": 0, "steps": 1}, record="off")  # warm up
+        jobs = [SweepJob("local/slow", a) for a in arguments]
+        before = _rss_mb()
+        start = time.perf_counter()
+        results = Sweep(session, jobs, concurrency=args.concurrency, record=record).run()
+        wall = time.perf_counter() - start
+        assert not results.failures, results.summary()
+    else:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        import fal_client  # noqa: PLC0415
+        import fal_client.client as fal_module  # noqa: PLC0415
+
+        fal_module.QUEUE_URL_FORMAT = f"{base}/_queue/"
+        fal_module.RUN_URL_FORMAT = f"{base}/"
+        client = fal_client.SyncClient(key=key)
+        client.subscribe("local/slow", {"duration": 0, "steps": 1})  # warm up
+        before = _rss_mb()
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            outputs = list(pool.map(lambda a: client.subscribe("local/slow", a), arguments))
+        wall = time.perf_counter() - start
+        assert len(outputs) == args.jobs
+    return {"wall": wall, "memory": _peak_mb() - before}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _measure(which: str, base: str, key: str, argv: list[str]) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", which, "--base", base, "--key", key, *argv],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--slots", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=0.1)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--with-lock", action="store_true")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
+    parser.add_argument("--key", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(_child(args.child, args.base, args.key, args)))
+        return
+
+    key, port = secrets.token_hex(16), _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.NamedTemporaryFile("w", suffix=".key") as key_file:
+        key_file.write(key)
+        key_file.flush()
+        command = [sys.executable, "-m", "falnb.cli", "serve", "--port", str(port)]
+        command += ["--key-file", key_file.name, "--concurrency", str(args.slots)]
+        server = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_healthy(base)
+            _report(args, base, key)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+def _wait_healthy(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/_falnb/health", timeout=1).is_success:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the local server did not start")
+
+
+def _report(args: argparse.Namespace, base: str, key: str) -> None:
+    argv = ["--jobs", str(args.jobs), "--seconds", str(args.seconds)]
+    argv += ["--concurrency", str(args.concurrency)]
+    ideal = args.jobs * args.seconds / args.slots
+    runs: dict[str, list[dict[str, float]]] = {"falnb": [], "fal-client": []}
+    for pair in range(args.pairs):
+        order = ["falnb", "fal-client"] if pair % 2 == 0 else ["fal-client", "falnb"]
+        for which in order:
+            runs[which].append(_measure(which, base, key, argv))
+    if args.with_lock:
+        runs["falnb+lock"] = [_measure("falnb+lock", base, key, argv)]
+
+    def median(which: str, field: str) -> float:
+        return statistics.median(r[field] for r in runs[which])
+
+    print(
+        f"{args.jobs} jobs of {args.seconds:g} s, {args.slots} server slots, "
+        f"{args.concurrency} in flight; ideal {ideal:.2f} s; medians of {args.pairs} pairs"
+    )
+    for which in runs:
+        wall, memory = median(which, "wall"), median(which, "memory")
+        print(
+            f"  {which:<11} wall {wall:6.2f} s = {wall / ideal:5.2f}x ideal, "
+            f"memory growth {memory:6.1f} MB"
+        )
+    ratio = statistics.median(
+        a["wall"] / b["wall"] for a, b in zip(runs["falnb"], runs["fal-client"], strict=True)
+    )
+    print(f"  falnb / fal-client wall (paired median): {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
