@@ -26,6 +26,7 @@ check: $(STAMP)
 	$(BIN)/ruff format --check falnb tests benchmarks
 	$(BIN)/ruff check falnb tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/mypy tests
 	$(MAKE) --no-print-directory check-js
 
 # The widget sources: biome (format + lint), and the shipped falnb/static must match js/src.

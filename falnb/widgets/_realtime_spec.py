@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import ipywidgets  # type: ignore[import-untyped]
+import ipywidgets
 
 from falnb._protocol import is_endpoint_id
 from falnb._references import InterpolationError, lookup, substitute_text, whole_reference

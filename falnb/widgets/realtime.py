@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
-import ipywidgets  # type: ignore[import-untyped]
+import ipywidgets
 import traitlets
 
 from falnb import _runtime

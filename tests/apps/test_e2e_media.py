@@ -10,7 +10,7 @@ import io
 import itertools
 import wave
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import av
 import httpx
@@ -154,12 +154,12 @@ def test_text_to_audio_decodes_with_its_duration(client: SyncClient) -> None:
 def test_llm_stream_pieces_build_the_final_output(client: SyncClient) -> None:
     arguments = {"prompt": "tell me about foxes", "seed": 9, "token_delay": 0, "max_tokens": 40}
     stream = client.stream("local/llm", arguments)
-    pieces = list(stream)
+    pieces = [cast("dict[str, Any]", piece) for piece in stream]
     assert len(pieces) > 2
     texts = [piece["output"] for piece in pieces]
     assert all(later.startswith(earlier) for earlier, later in itertools.pairwise(texts))
     final = stream.final
-    assert final is not None
+    assert isinstance(final, dict)
     assert final["partial"] is False
     assert final["output"] == texts[-2]  # the last partial already holds the whole text
     assert client.run("local/llm", arguments)["output"] == final["output"]

@@ -7,7 +7,7 @@ streamed) is refused or cut for that long, then the server heals.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -28,7 +28,7 @@ def patient(reconnect: float) -> RetryPolicy:
 
 
 @pytest.fixture
-def make_client(server: LocalServer) -> Iterator[type[SyncClient]]:
+def make_client(server: LocalServer) -> Iterator[Callable[..., SyncClient]]:
     made: list[SyncClient] = []
 
     def make(reconnect: float) -> SyncClient:
@@ -36,7 +36,7 @@ def make_client(server: LocalServer) -> Iterator[type[SyncClient]]:
         made.append(client)
         return client
 
-    yield make  # type: ignore[misc]
+    yield make
     for client in made:
         client.close()
 
@@ -57,7 +57,7 @@ def accepted(server: LocalServer, endpoint: str) -> int:
 
 
 def test_a_blip_shorter_than_the_budget_is_ridden_out_and_shown(
-    make_client: type[SyncClient], server: LocalServer
+    make_client: Callable[..., SyncClient], server: LocalServer
 ) -> None:
     client = make_client(reconnect=20)
     handle = client.submit("local/slow", {"duration": 0.5, "steps": 2})
@@ -76,7 +76,7 @@ def test_a_blip_shorter_than_the_budget_is_ridden_out_and_shown(
 
 
 def test_status_streams_cut_mid_stream_are_reopened(
-    make_client: type[SyncClient], server: LocalServer
+    make_client: Callable[..., SyncClient], server: LocalServer
 ) -> None:
     client = make_client(reconnect=20)
     handle = client.submit("local/slow", {"duration": 0.6, "steps": 3})
@@ -87,7 +87,7 @@ def test_status_streams_cut_mid_stream_are_reopened(
 
 
 def test_public_iterators_yield_only_fals_states(
-    make_client: type[SyncClient], server: LocalServer
+    make_client: Callable[..., SyncClient], server: LocalServer
 ) -> None:
     client = make_client(reconnect=20)
     updates: list[Status] = []
@@ -100,7 +100,7 @@ def test_public_iterators_yield_only_fals_states(
 
 
 def test_a_blip_longer_than_the_budget_leaves_the_request_running(
-    make_client: type[SyncClient], server: LocalServer
+    make_client: Callable[..., SyncClient], server: LocalServer
 ) -> None:
     client = make_client(reconnect=1.0)
     handle = client.submit("local/slow", {"duration": 0.5, "steps": 2})
@@ -124,7 +124,7 @@ def test_a_blip_longer_than_the_budget_leaves_the_request_running(
 
 
 def test_the_result_fetch_rides_out_gateway_errors(
-    make_client: type[SyncClient], server: LocalServer
+    make_client: Callable[..., SyncClient], server: LocalServer
 ) -> None:
     client = make_client(reconnect=20)
     handle = client.submit("local/echo", {"prompt": "hello"})
@@ -143,7 +143,7 @@ def test_the_result_fetch_rides_out_gateway_errors(
 
 
 def test_a_definitive_answer_is_not_ridden_out(
-    make_client: type[SyncClient], server: LocalServer
+    make_client: Callable[..., SyncClient], server: LocalServer
 ) -> None:
     client = make_client(reconnect=30)
     handle = client.get_handle("local/echo", "00000000-0000-0000-0000-000000000000")
@@ -155,7 +155,7 @@ def test_a_definitive_answer_is_not_ridden_out(
 
 
 def test_a_timeout_whose_cancel_cannot_get_through_leaves_the_request_pending(
-    make_client: type[SyncClient], server: LocalServer
+    make_client: Callable[..., SyncClient], server: LocalServer
 ) -> None:
     client = make_client(reconnect=20)
     handle = client.submit("local/slow", {"duration": 1.5, "steps": 2})

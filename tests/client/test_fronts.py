@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_concurrent_async_calls(aclient: AsyncClient) -> None:
 
 def test_stream_sync_keeps_final(client: SyncClient) -> None:
     stream = client.stream("local/stream-text", {"prompt": WORDS, "delay": 0})
-    partials = [event["text"] for event in stream]
+    partials = [cast("dict[str, Any]", event)["text"] for event in stream]
     assert partials[0] == "the"
     assert stream.final == {"text": WORDS, "done": True}
     assert stream.request_id
@@ -62,8 +62,8 @@ def test_stream_sync_keeps_final(client: SyncClient) -> None:
 def test_stream_async_keeps_final(aclient: AsyncClient) -> None:
     async def main() -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         stream = aclient.stream("local/stream-text", {"prompt": WORDS, "delay": 0})
-        events = [event async for event in stream]
-        return events, stream.final
+        events = [cast("dict[str, Any]", event) async for event in stream]
+        return events, cast("dict[str, Any] | None", stream.final)
 
     events, final = asyncio.run(main())
     assert len(events) == 5

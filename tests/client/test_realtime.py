@@ -57,7 +57,7 @@ def test_async_iteration_and_key_auth(transport: Transport, server: LocalServer)
         async with connection:
             for i in range(3):
                 await connection.send({"i": i})
-            replies = []
+            replies: list[dict[str, Any]] = []
             async for reply in connection:
                 replies.append(reply)
                 if len(replies) == 3:
@@ -161,7 +161,7 @@ def test_latest_wins_coalesces_sends(transport: Transport) -> None:
             await connection.send({"i": 0, "delay": 0.4})
             for i in range(1, 20):
                 await connection.send({"i": i})
-            replies = []
+            replies: list[dict[str, Any]] = []
             while not replies or replies[-1]["i"] != 19:
                 reply = await connection.recv(timeout=10)
                 assert reply is not None
@@ -197,7 +197,7 @@ def test_throttle_sends_the_newest_of_each_window(transport: Transport) -> None:
         async with connection:
             for i in range(10):
                 await connection.send({"i": i})
-            replies = []
+            replies: list[dict[str, Any]] = []
             while not replies or replies[-1]["i"] != 9:
                 reply = await connection.recv(timeout=10)
                 assert reply is not None

@@ -36,7 +36,8 @@ def readme_text() -> str:
 def readme_blocks(text: str | None = None) -> list[Block]:
     """Every fenced code block, in order, named by its section and place in it."""
     blocks: list[Block] = []
-    section, lang, lines, inside = "", "", [], False
+    lines: list[str] = []
+    section, lang, inside = "", "", False
     count: dict[str, int] = {}
     for line in (text if text is not None else readme_text()).splitlines():
         fence = _FENCE.match(line)

@@ -348,7 +348,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     )
     try:
         assert process.stdout is not None
-        lines = []
+        lines: list[str] = []
         while not lines or not lines[-1].startswith("  client = "):  # its last line
             line = process.stdout.readline()
             assert line, f"falnb serve exited: {''.join(lines)}"

@@ -28,6 +28,7 @@ def kernel(falnb_kernel_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: An
     """A kernel (this interpreter's ipykernel) with the widget progress view forced on."""
     monkeypatch.setenv("FALNB_PROGRESS", "widget")
     manager = KernelManager(kernel_name="python3")
+    assert manager.kernel_spec is not None
     manager.kernel_spec.argv[0] = sys.executable
     manager.start_kernel(cwd=str(tmp_path))
     client = manager.client()

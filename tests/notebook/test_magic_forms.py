@@ -173,7 +173,7 @@ def served_app() -> Iterator[LocalServer]:
             assert time.monotonic() < deadline, "falnb serve did not start"
             time.sleep(0.1)
         stand_in = type("Served", (), {"base_url": base, "key": key})()
-        yield stand_in  # type: ignore[misc]
+        yield stand_in
     finally:
         process.terminate()
         process.wait(timeout=15)

@@ -201,7 +201,7 @@ def test_uploaded_names_cannot_escape_the_store(
     response = httpx.post(
         f"{base_url}/_cdn/files/upload",
         content=b"payload",
-        headers={
+        headers={  # type: ignore[arg-type]  # a raw bytes header value, on purpose
             "Authorization": f"Bearer {cdn_token(http)}",
             "Content-Type": "text/plain",
             "X-Fal-File-Name": name.encode("utf-8"),

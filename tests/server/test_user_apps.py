@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pydantic
@@ -27,6 +27,9 @@ from falnb.local.apps import default_registry
 
 Fn = Callable[..., Any]
 Register = Callable[..., Callable[[Fn], Fn]]
+
+#: A JSON stream event (streams may also carry bytes, from binary endpoints).
+Json = dict[str, Any]
 
 
 class Prompt(pydantic.BaseModel):
@@ -141,11 +144,15 @@ def test_async_generator_streams(
             print(f"word {word}")
             yield {"text": text}
 
-    pieces = [item["text"] for item in client.stream("test-me/words", {"prompt": "a b c"})]
+    pieces = [
+        cast("Json", item)["text"] for item in client.stream("test-me/words", {"prompt": "a b c"})
+    ]
     assert pieces == ["a", "a b", "a b c"]
 
     async def collect() -> list[dict[str, Any]]:
-        return [item async for item in aclient.stream("test-me/words", {"prompt": "x y"})]
+        return [
+            cast("Json", item) async for item in aclient.stream("test-me/words", {"prompt": "x y"})
+        ]
 
     assert asyncio.run(collect()) == [{"text": "x"}, {"text": "x y"}]
     result, lines = logs_of(client, "test-me/words", {"prompt": "p q"})

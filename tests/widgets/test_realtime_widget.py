@@ -317,6 +317,7 @@ def test_close_closes_the_connection_and_leaves_a_static_picture(
     )
     assert widget.wait_for_frame(10)
     live = widget._repr_mimebundle_()
+    assert live is not None
     assert "application/vnd.jupyter.widget-view+json" in live
     assert base64.b64decode(live["image/jpeg"]) == widget.frame
     assert live["text/plain"] == (
