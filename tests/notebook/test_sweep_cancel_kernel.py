@@ -43,7 +43,7 @@ def iopub_until(client: Any, want: Any, *, timeout: float, what: str) -> dict[st
             msg: dict[str, Any] = client.get_iopub_msg(
                 timeout=max(0.05, deadline - time.monotonic())
             )
-        except Exception:  # noqa: BLE001, S112 - queue.Empty: keep waiting until the deadline
+        except Exception:
             continue
         if want(msg):
             return msg

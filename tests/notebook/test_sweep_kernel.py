@@ -22,8 +22,11 @@ def printed(cell: Any) -> str:
 
 
 def error_of(cell: Any) -> str:
-    shown = [f"{e.ename}: {e.evalue}" for e in outputs(cell, "error")]
-    shown += [o.text for o in outputs(cell, "stream") if o.name == "stderr"]
+    """The one error a cell showed: an error output, or a UsageError's line on stderr (which
+    the kernel may send in more than one piece)."""
+    errors = [f"{e.ename}: {e.evalue}" for e in outputs(cell, "error")]
+    stderr = "".join(o.text for o in outputs(cell, "stream") if o.name == "stderr").strip()
+    shown = errors + ([stderr] if stderr else [])
     assert len(shown) == 1, cell.outputs
     return shown[0]
 
