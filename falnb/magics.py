@@ -496,5 +496,8 @@ def _config_value(key: str, raw: str) -> Any:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Register ``%%fal`` / ``%fal`` (``%load_ext falnb``)."""
+    """Register ``%%fal`` / ``%fal`` (``%load_ext falnb``), their Tab completion and Shift-Tab."""
     ipython.register_magics(FalMagics)
+    from falnb import _completion  # noqa: PLC0415 - only a shell needs it
+
+    _completion.install(ipython)

@@ -43,6 +43,7 @@ LAYERS: dict[str, int] = {
     "falnb._embedded": 3,
     "falnb.widgets": 3,
     "falnb.magics": 3,
+    "falnb._completion": 3,
     "falnb._magic_parse": 3,
     "falnb._references": 3,
     "falnb.sweeps": 3,

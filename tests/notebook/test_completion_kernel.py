@@ -1,0 +1,86 @@
+"""Tab completion and Shift-Tab inspection of %fal / %%fal, through a real kernel's
+complete_request and inspect_request (what JupyterLab sends), from the endpoints' schemas."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from jupyter_client.manager import KernelManager
+from nbkit import kernel_env
+
+from falnb.local import LocalServer
+
+
+@pytest.fixture(scope="module")
+def kernel(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One kernel for the module (completion is read-only), targeting the test server."""
+    lock = tmp_path_factory.mktemp("completion") / "falnb.lock"
+    env = {**os.environ, **kernel_env(server), "FALNB_LOCK": str(lock)}
+    manager = KernelManager(kernel_name="python3")
+    manager.kernel_spec.argv[0] = sys.executable
+    manager.start_kernel(env=env)
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive("import falnb", timeout=60)
+        assert reply["content"]["status"] == "ok", reply
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def complete(kernel: Any, code: str) -> list[str]:
+    reply = kernel.complete(code, len(code), reply=True, timeout=30)["content"]
+    assert reply["status"] == "ok", reply
+    start = reply["cursor_start"]
+    # What the editor would show: the line with each match put in place of the token.
+    return [code[:start] + match for match in reply["matches"]]
+
+
+def inspect(kernel: Any, code: str, cursor: int) -> str | None:
+    reply = kernel.inspect(code, cursor, reply=True, timeout=30)["content"]
+    return reply["data"].get("text/plain") if reply["found"] else None
+
+
+def test_endpoint_ids_complete_after_the_magic(kernel: Any) -> None:
+    assert "%fal local/text-to-image" in complete(kernel, "%fal local/text-to")
+    assert "%%fal local/text-to-video" in complete(kernel, "%%fal local/text-to-v")
+
+
+def test_argument_names_complete_on_the_line_and_in_the_body(kernel: Any) -> None:
+    line = complete(kernel, "%fal local/text-to-image prompt=fox num_")
+    assert line == [
+        "%fal local/text-to-image prompt=fox num_images=",
+        "%fal local/text-to-image prompt=fox num_inference_steps=",
+    ]
+    body = complete(kernel, "%%fal local/text-to-image\nprompt: fox\nout")
+    assert body == ["%%fal local/text-to-image\nprompt: fox\noutput_format: "]
+
+
+def test_choices_complete_as_values(kernel: Any) -> None:
+    presets = complete(kernel, "%fal local/text-to-image image_size=landscape")
+    assert presets == [
+        "%fal local/text-to-image image_size=landscape_4_3",
+        "%fal local/text-to-image image_size=landscape_16_9",
+    ]
+    body = complete(kernel, "%%fal local/text-to-video\naspect_ratio: ")
+    assert [c.rsplit(" ", 1)[-1] for c in body] == ["16:9", "9:16", "1:1"]
+
+
+def test_shift_tab_shows_a_fields_description_type_default_and_limits(kernel: Any) -> None:
+    code = "%%fal local/text-to-image\nprompt: fox\nnum_images: 2"
+    text = inspect(kernel, code, code.index("num_images") + 3)
+    assert text == (
+        "local/text-to-image · num_images\nHow many images to make\n"
+        "allowed: an integer from 1 to 4\ndefault: 1"
+    )
+    line = "%fal local/llm prompt=hi max_tokens=9"
+    assert "allowed: an integer from 1 to 2048" in (inspect(kernel, line, len(line) - 4) or "")
+    # Outside falnb's cells, inspection is IPython's own.
+    assert "builtin_function_or_method" in (inspect(kernel, "len", 2) or "")
