@@ -21,7 +21,9 @@ def kernel(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
     lock = tmp_path_factory.mktemp("completion") / "falnb.lock"
     env = {**os.environ, **kernel_env(server), "FALNB_LOCK": str(lock)}
     manager = KernelManager(kernel_name="python3")
-    manager.kernel_spec.argv[0] = sys.executable
+    spec = manager.kernel_spec
+    assert spec is not None
+    spec.argv[0] = sys.executable
     manager.start_kernel(env=env)
     client = manager.client()
     client.start_channels()

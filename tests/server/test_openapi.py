@@ -61,12 +61,12 @@ def test_unknown_endpoint_answers_404(http: httpx.Client) -> None:
 
 
 class Nested(pydantic.BaseModel):
-    width: int = pydantic.Field(64, ge=8, le=512)
+    width: int = pydantic.Field(default=64, ge=8, le=512)
 
 
 class Poster(pydantic.BaseModel):
     prompt: str = pydantic.Field(description="What to draw")
-    bits: int = pydantic.Field(3, ge=1, le=8)
+    bits: int = pydantic.Field(default=3, ge=1, le=8)
     size: Nested = Nested()
 
 
