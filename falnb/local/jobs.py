@@ -62,20 +62,23 @@ class Failure:
     error_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, status_code: int, detail: str, error_type: str, **headers: str) -> Failure:
+        """fal's answer shape: ``{"detail", "error_type"}`` and ``x-fal-error-type``, plus
+        ``headers`` (``x_fal_request_timeout_type="user"`` for ``x-fal-request-timeout-type``)."""
+        extra = {name.replace("_", "-"): value for name, value in headers.items()}
+        return cls(
+            status_code,
+            {"detail": detail, "error_type": error_type},
+            detail,
+            error_type,
+            {"x-fal-error-type": error_type, **extra},
+        )
 
-CANCELLED = Failure(
-    499,
-    {"detail": "Request cancelled", "error_type": "client_cancelled"},
-    "Request cancelled",
-    "client_cancelled",
-    {"x-fal-error-type": "client_cancelled"},
-)
-START_TIMEOUT = Failure(
-    504,
-    {"detail": "Request timed out before it started", "error_type": "request_timeout"},
-    "Request timed out before it started",
-    "request_timeout",
-    {"x-fal-error-type": "request_timeout", "x-fal-request-timeout-type": "user"},
+
+CANCELLED = Failure.of(499, "Request cancelled", "client_cancelled")
+START_TIMEOUT = Failure.of(
+    504, "Request timed out before it started", "request_timeout", x_fal_request_timeout_type="user"
 )
 
 
@@ -85,14 +88,7 @@ def failure_from(exc: BaseException) -> Failure:
         return Failure(
             exc.status_code, exc.body(), exc.message(), exc.error_type, exc.response_headers()
         )
-    detail = f"{type(exc).__name__}: {exc}"
-    return Failure(
-        500,
-        {"detail": detail, "error_type": "runner_server_error"},
-        detail,
-        "runner_server_error",
-        {"x-fal-error-type": "runner_server_error"},
-    )
+    return Failure.of(500, f"{type(exc).__name__}: {exc}", "runner_server_error")
 
 
 def log_timestamp(when: float | None = None) -> str:

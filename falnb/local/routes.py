@@ -49,13 +49,7 @@ QUEUE_OPTIONS = (
 )
 T = TypeVar("T")
 _RouteHandler = Callable[[Request], Awaitable[Response]]
-SHUTTING_DOWN = Failure(
-    503,
-    {"detail": "The local server is shutting down", "error_type": "runner_disconnected"},
-    "The local server is shutting down",
-    "runner_disconnected",
-    {"x-fal-error-type": "runner_disconnected"},
-)
+SHUTTING_DOWN = Failure.of(503, "The local server is shutting down", "runner_disconnected")
 _TRUE = ("1", "true", "yes")
 _SSE_HEADERS = {"cache-control": "no-store", "x-accel-buffering": "no"}
 
