@@ -12,6 +12,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from falnb.local import LocalServer
+from falnb.repro import LockFile
 
 CELL = (
     "%%fal local/slow --sweep --concurrency 3 -o results\n"
@@ -112,3 +113,58 @@ def test_cancel_on_the_sweep_view_cancels_every_outstanding_job(
     assert len(server.journal.accepted_submissions("local/slow")) == 3
     cancels = server.journal.entries(method="PUT", path_contains="/cancel")
     assert sorted(e.status for e in cancels) == [202, 202, 202]
+
+
+RERUN = (
+    "%%fal local/slow --sweep --concurrency 3 -q -o results\n"
+    "duration: 1.5\nsteps: 3\nseed: [1, 2, 3, 4, 5, 6]"
+)
+
+
+def test_a_rerun_after_a_kernel_kill_submits_only_the_missing_jobs(
+    falnb_kernel_env: None, server: LocalServer, tmp_path: Any
+) -> None:
+    def start() -> tuple[KernelManager, Any]:
+        manager = KernelManager(kernel_name="python3")
+        manager.kernel_spec.argv[0] = sys.executable
+        manager.start_kernel(cwd=str(tmp_path))
+        client = manager.client()
+        client.start_channels()
+        client.wait_for_ready(timeout=60)
+        return manager, client
+
+    manager, client = start()
+    try:
+        shell_reply(client, client.execute("import falnb"), timeout=60)
+        client.execute(RERUN)
+        # Killed once the three jobs in flight are written down as pending (a kill between
+        # the server's accept and that write loses the id, for a sweep's job as for one call).
+        lock = LockFile(tmp_path / "falnb.lock")
+        deadline = time.monotonic() + 30
+        while sum(e.status == "pending" for e in lock.entries().values()) < 3:
+            assert time.monotonic() < deadline, "the first three jobs were not written down"
+            time.sleep(0.02)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)  # killed mid-sweep: 3 jobs pending in the lock
+    assert len(server.journal.accepted_submissions("local/slow")) == 3
+
+    manager, client = start()
+    try:
+        shell_reply(client, client.execute("import falnb"), timeout=60)
+        reply = shell_reply(client, client.execute(RERUN), timeout=60)
+        assert reply["content"]["status"] == "ok", reply["content"]
+        check = client.execute("print(results.summary(), [r.json['seed'] for r in results])")
+        shell_reply(client, check, timeout=10)
+        out = iopub_until(
+            client,
+            lambda m: m["msg_type"] == "stream" and m["parent_header"].get("msg_id") == check,
+            timeout=10,
+            what="the summary",
+        )
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert out["content"]["text"].strip() == "6 jobs: 6 done [1, 2, 3, 4, 5, 6]"
+    # The three pending ones were picked up again, not paid twice: 3 + 3 submissions.
+    assert len(server.journal.accepted_submissions("local/slow")) == 6
