@@ -1,5 +1,11 @@
 // Builds each widget module in src/ into ../falnb/static/, the files the wheel ships.
 // `node build.mjs --verify` rebuilds in memory and fails when the shipped files drift.
+//
+// Why a build step at all, when today each module has no imports and esbuild only reformats:
+// anywidget loads one ES module per widget, so a dependency (issue 17: a msgpack codec in the
+// realtime widget) has to be bundled in. The shipped files are build output, never edited;
+// they are committed so a git checkout works without Node, and `make check` proves they are
+// what src/ builds to.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { build } from "esbuild";
