@@ -684,9 +684,27 @@ class Session:
                     unit_price=result.price.unit_price,
                     currency=result.price.currency,
                 )
+        schema = self.schema_hash(call)
+        if schema is not None:
+            # Which input schema the call ran against: a refresh says when it has changed.
+            extra["schema"] = schema
+            before = recorded.entry.extra.get("schema") if recorded.entry is not None else None
+            if call.record == "refresh" and isinstance(before, str) and before != schema:
+                _notice(
+                    f"falnb: {call.endpoint}'s input schema changed since this call was recorded "
+                    f"({before[:19]}… -> {schema[:19]}…); the lock now pins the new one"
+                )
         self.recorder.complete(
             recorded, result.request_id, result.json, seed=call.seed, extra=extra, media=media
         )
+
+    def schema_hash(self, call: Call) -> str | None:
+        """The hash of the endpoint's OpenAPI document (this session's copy), or None."""
+        try:
+            schema = self.schemas.get(self.client_for(call.target), call.endpoint)
+        except FalError:
+            return None
+        return schema.hash if schema is not None else None
 
     def finish(self, call: Call, run: _Run, progress: Progress) -> Result:
         """The steps after the output arrived: media, Result, record, final view.

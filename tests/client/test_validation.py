@@ -7,16 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
+import pydantic
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+import falnb.local
 import falnb.session
 from falnb import SyncClient, ValidationError
 from falnb.local import LocalServer
 from falnb.magics import FalCellError, FalMagics
 from falnb.repro import LockFile, MediaStore, Recorder
-from falnb.schemas import InvalidArgumentsError, UnknownEndpointError
+from falnb.schemas import EndpointSchema, InvalidArgumentsError, UnknownEndpointError
 from falnb.session import Session
 
 T2I = "local/text-to-image"
@@ -126,3 +130,45 @@ def test_a_sweep_checks_each_job_and_no_validate_reaches_the_sweep(
     assert "num_images: 9 is out of range" in str(checked[1].error)
     shell.run_cell_magic("fal", f"{T2I} --sweep -q --no-validate", body)
     assert len(server.journal.accepted_submissions(T2I)) == 3
+
+
+class _Before(pydantic.BaseModel):
+    prompt: str
+
+
+class _After(pydantic.BaseModel):
+    prompt: str
+    strength: float = 0.5
+
+
+def test_the_lock_pins_the_schema_and_a_refresh_reports_its_change(
+    server: LocalServer,
+    session: Session,
+    http: httpx.Client,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    def app(arguments: Any) -> dict[str, Any]:
+        return {"prompt": arguments.prompt}
+
+    def served(model: type[pydantic.BaseModel]) -> None:
+        app.__annotations__["arguments"] = model
+        falnb.local.app("me/pinned-schema")(app)
+
+    served(_Before)
+    try:
+        session.run("me/pinned-schema", {"prompt": "a"}, record="once")
+        [entry] = session.recorder.lock.entries().values()
+        document = http.get(
+            "/_rest/api/openapi/queue/openapi.json", params={"endpoint_id": "me/pinned-schema"}
+        ).json()
+        assert entry.extra["schema"] == EndpointSchema("me/pinned-schema", document).hash
+        capfd.readouterr()
+
+        served(_After)
+        session.schemas.forget()  # a new session: it asks afresh
+        session.run("me/pinned-schema", {"prompt": "a"}, record="refresh")
+        assert "me/pinned-schema's input schema changed" in capfd.readouterr().err
+        [refreshed] = session.recorder.lock.entries().values()
+        assert refreshed.extra["schema"] != entry.extra["schema"]
+    finally:
+        falnb.local.unregister("me/pinned-schema")
