@@ -213,6 +213,13 @@ EXAMPLES: dict[str, list[Example]] = {
             realtime_frame,
         ),
     ],
+    "%fal seedcheck ENDPOINT [key=value ...] [--seed N]": [
+        Example(
+            "%fal seedcheck local/text-to-image prompt=fox num_inference_steps=2 --seed 3",
+            shows(r"^local/text-to-image: the seed holds exactly"),
+        ),
+        Example("%fal seedcheck local/echo x=1", shows(r"^local/echo: ignores the seed")),
+    ],
     "%fal --help": [Example("%fal --help", help_text)],
     "{name}": [
         Example(
