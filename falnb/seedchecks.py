@@ -186,7 +186,7 @@ def seedcheck(
 
 
 def _record(session: Session, check: SeedCheck) -> None:
-    from falnb import __version__  # noqa: PLC0415
+    from falnb._version import __version__  # noqa: PLC0415
     from falnb.repro.lockfile import Entry  # noqa: PLC0415
 
     entry = Entry(

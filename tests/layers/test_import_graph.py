@@ -48,6 +48,7 @@ LAYERS: dict[str, int] = {
     "falnb._references": 3,
     "falnb.sweeps": 3,
     "falnb.render_grid": 3,
+    "falnb.seedchecks": 3,
     "falnb._sweep_api": 4,
     "falnb._notebooks": 0,
     "falnb._demo": 4,
