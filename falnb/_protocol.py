@@ -13,6 +13,8 @@ from typing import Any
 __all__ = [
     "BILLABLE_UNITS",
     "IMAGE_SIZE_PRESETS",
+    "LIFECYCLE_HEADER",
+    "LIFECYCLE_HEADERS",
     "NAMESPACES",
     "billable_units",
     "billable_units_header",
@@ -29,6 +31,13 @@ __all__ = [
 #: The header on a result saying how many units fal bills for it (images, megapixels, seconds:
 #: the endpoint's pricing unit), as the submit answer's id is in ``x-fal-request-id``.
 BILLABLE_UNITS = "x-fal-billable-units"
+
+
+#: A request's (or upload's) storage preference for the files it creates:
+#: ``{"expiration_duration_seconds": N|null, "initial_acl": {"default": "allow|forbid|hide"}}``.
+LIFECYCLE_HEADER = "x-fal-object-lifecycle-preference"
+#: Both names an upload carries (fal-client: the CDN reads the second, REST storage the first).
+LIFECYCLE_HEADERS = (LIFECYCLE_HEADER, "x-fal-object-lifecycle")
 
 
 def billable_units(headers: Any) -> float | None:

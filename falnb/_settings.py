@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from falnb._environment import in_colab
 from falnb._protocol import ws_url
@@ -55,6 +56,10 @@ FAL_URLS: Mapping[str, str] = {
     "cdn_url": "https://v3.fal.media",
     "realtime_url": "wss://fal.run",
 }
+
+#: fal's Platform API (pricing, storage ACLs and signed URLs); another server (the local one)
+#: serves it under its REST root, ``{rest_url}/v1``.
+PLATFORM_API_URL = "https://api.fal.ai/v1"
 
 _URL_ENV = {name: f"FALNB_{name.upper()}" for name in FAL_URLS}
 
@@ -199,6 +204,21 @@ class Target:
             realtime_url=ws_url(base),
             key=Key(key) if isinstance(key, str) else key,
         )
+
+    @property
+    def platform_url(self) -> str:
+        """Where this target serves fal's Platform API: ``api.fal.ai/v1`` beside fal's own
+        hosts, else under the server's REST root (as the local server serves it)."""
+        own = self.name == "fal" and self.rest_url == FAL_URLS["rest_url"]
+        return PLATFORM_API_URL if own else f"{self.rest_url}/v1"
+
+    def serves_media(self, url: str) -> bool:
+        """Whether ``url`` is a file on this target's CDN (fal's: any ``fal.media`` host)."""
+        if self.cdn_url == FAL_URLS["cdn_url"]:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            return parts.scheme == "https" and (host == "fal.media" or host.endswith(".fal.media"))
+        return url.startswith(f"{self.cdn_url}/")
 
     def with_key(self, key: Key | str | None) -> Target:
         return replace(self, key=Key(key) if isinstance(key, str) else key)

@@ -20,7 +20,7 @@ from typing import Any
 
 from falnb import _runtime
 from falnb._protocol import IMAGE_SIZE_PRESETS
-from falnb._settings import FAL_URLS, Target
+from falnb._settings import PLATFORM_API_URL, Target
 from falnb.client._transport import NO_RETRY
 from falnb.client.errors import FalError
 from falnb.repro.store import atomic_write, default_cache_dir
@@ -37,9 +37,6 @@ __all__ = [
     "platform_url",
 ]
 
-#: fal's Platform API, where the pricing document lives (a local server serves it under its
-#: REST root).
-PLATFORM_API_URL = "https://api.fal.ai/v1"
 #: How long a price read from fal is trusted from the disk cache, in seconds.
 MAX_AGE = 24 * 3600.0
 _ASK_TIMEOUT = 10.0
@@ -138,8 +135,7 @@ def describe_units(units: float, unit: str | None) -> str:
 def platform_url(target: Target) -> str:
     """Where ``target`` serves fal's Platform API (``.../v1``): fal's own beside fal's hosts,
     else under the server's REST root (as the local server serves it)."""
-    own = target.name == "fal" and target.rest_url == FAL_URLS["rest_url"]
-    return PLATFORM_API_URL if own else f"{target.rest_url}/v1"
+    return target.platform_url
 
 
 def pricing_url(target: Target) -> str:

@@ -21,6 +21,7 @@ from falnb.client.errors import (
     ValidationError,
     WebhookVerificationError,
 )
+from falnb.client.lifecycle import StorageACL, StorageACLRule, StorageSettings
 from falnb.client.queue import AsyncRequestHandle, RequestHandle
 from falnb.client.stream import AsyncStream, Stream
 
@@ -43,6 +44,9 @@ __all__ = [
     "RequestTimeoutError",
     "RetryPolicy",
     "Status",
+    "StorageACL",
+    "StorageACLRule",
+    "StorageSettings",
     "Stream",
     "StreamError",
     "SyncClient",

@@ -26,6 +26,7 @@ from falnb._protocol import endpoint_app
 from falnb.client._status import Status
 from falnb.client._transport import RetryPolicy, Transport
 from falnb.client.errors import FalError, RequestTimeoutError
+from falnb.client.lifecycle import StorageSettings
 from falnb.client.queue import (
     AsyncRequestHandle,
     Deadline,
@@ -228,6 +229,7 @@ class AsyncClient:
         start_timeout: float | None = None,
         hint: str | None = None,
         headers: Mapping[str, str] | None = None,
+        storage_settings: StorageSettings | None = None,
         method: str = "POST",
     ) -> dict[str, Any]:
         """Run ``endpoint`` directly (no queue) and return its output.
@@ -246,6 +248,7 @@ class AsyncClient:
                 start_timeout=start_timeout,
                 hint=hint,
                 headers=headers,
+                storage_settings=storage_settings,
                 method=method,
             )
         )
@@ -260,11 +263,17 @@ class AsyncClient:
         start_timeout: float | None,
         hint: str | None,
         headers: Mapping[str, str] | None,
+        storage_settings: StorageSettings | None = None,
         method: str = "POST",
     ) -> dict[str, Any]:
         transport = self._transport()
         url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
-        extra = submit_headers(hint=hint, start_timeout=start_timeout, headers=headers)
+        extra = submit_headers(
+            hint=hint,
+            start_timeout=start_timeout,
+            headers=headers,
+            storage_settings=storage_settings,
+        )
         verb = method.upper()
 
         async def call() -> dict[str, Any]:
@@ -300,6 +309,7 @@ class AsyncClient:
         webhook_url: str | None = None,
         priority: Priority | None = None,
         headers: Mapping[str, str] | None = None,
+        storage_settings: StorageSettings | None = None,
         start_timeout: float | None = None,
     ) -> AsyncRequestHandle:
         """Put a request in ``endpoint``'s queue and return its handle at once."""
@@ -313,6 +323,7 @@ class AsyncClient:
                 webhook_url=webhook_url,
                 priority=priority,
                 headers=headers,
+                storage_settings=storage_settings,
                 start_timeout=start_timeout,
             )
         )
@@ -327,12 +338,17 @@ class AsyncClient:
         webhook_url: str | None = None,
         priority: Priority | None = None,
         headers: Mapping[str, str] | None = None,
+        storage_settings: StorageSettings | None = None,
         start_timeout: float | None = None,
     ) -> AsyncRequestHandle:
         endpoint_app(endpoint)  # reject a malformed id before anything is uploaded
         transport = self._transport()
         extra = submit_headers(
-            hint=hint, priority=priority, start_timeout=start_timeout, headers=headers
+            hint=hint,
+            priority=priority,
+            start_timeout=start_timeout,
+            headers=headers,
+            storage_settings=storage_settings,
         )
         body = await self._prepare(transport, arguments)
         queue_url = self.target.queue_url
@@ -383,6 +399,7 @@ class AsyncClient:
         on_queue_update: OnQueueUpdate | None = None,
         priority: Priority | None = None,
         headers: Mapping[str, str] | None = None,
+        storage_settings: StorageSettings | None = None,
         start_timeout: float | None = None,
         webhook_url: str | None = None,
         timeout: float | None = None,
@@ -408,6 +425,7 @@ class AsyncClient:
                 webhook_url=webhook_url,
                 priority=priority,
                 headers=headers,
+                storage_settings=storage_settings,
                 start_timeout=_start_timeout(start_timeout, total),
             )
         )
@@ -493,24 +511,50 @@ class AsyncClient:
     # -- storage and realtime (helper modules) ----------------------------------------------
 
     async def upload(
-        self, data: bytes, content_type: str | None = None, file_name: str | None = None
+        self,
+        data: bytes,
+        content_type: str | None = None,
+        file_name: str | None = None,
+        *,
+        storage_settings: StorageSettings | None = None,
     ) -> str:
-        """Upload ``data`` to the target's CDN and return its URL."""
+        """Upload ``data`` to the target's CDN and return its URL (``storage_settings``: the
+        file's expiry and ACL)."""
         from falnb.client import storage  # noqa: PLC0415
 
-        return await self._on_loop(lambda t: storage.upload(t, data, content_type, file_name))
+        settings = storage_settings
+        return await self._on_loop(
+            lambda t: storage.upload(t, data, content_type, file_name, storage_settings=settings)
+        )
 
-    async def upload_file(self, file: str | Path | bytes | Image.Image) -> str:
+    async def upload_file(
+        self,
+        file: str | Path | bytes | Image.Image,
+        *,
+        storage_settings: StorageSettings | None = None,
+    ) -> str:
         """Upload a local file, bytes or a PIL image and return its URL."""
         from falnb.client import storage  # noqa: PLC0415
 
-        return await self._on_loop(lambda t: storage.upload_file(t, file))
+        settings = storage_settings
+        return await self._on_loop(
+            lambda t: storage.upload_file(t, file, storage_settings=settings)
+        )
 
-    async def upload_image(self, image: Image.Image, format: str = "png") -> str:
+    async def upload_image(
+        self,
+        image: Image.Image,
+        format: str = "png",
+        *,
+        storage_settings: StorageSettings | None = None,
+    ) -> str:
         """Upload a PIL image (encoded as ``format``) and return its URL."""
         from falnb.client import storage  # noqa: PLC0415
 
-        return await self._on_loop(lambda t: storage.upload_image(t, image, format))
+        settings = storage_settings
+        return await self._on_loop(
+            lambda t: storage.upload_image(t, image, format, storage_settings=settings)
+        )
 
     def realtime(
         self, endpoint: str, **options: Any
@@ -659,6 +703,7 @@ class SyncClient:
         start_timeout: float | None = None,
         hint: str | None = None,
         headers: Mapping[str, str] | None = None,
+        storage_settings: StorageSettings | None = None,
         method: str = "POST",
     ) -> dict[str, Any]:
         """Run ``endpoint`` directly (no queue) and return its output (``method="GET"``: the
@@ -673,6 +718,7 @@ class SyncClient:
                 start_timeout=start_timeout,
                 hint=hint,
                 headers=headers,
+                storage_settings=storage_settings,
                 method=method,
             )
         )
@@ -687,6 +733,7 @@ class SyncClient:
         webhook_url: str | None = None,
         priority: Priority | None = None,
         headers: Mapping[str, str] | None = None,
+        storage_settings: StorageSettings | None = None,
         start_timeout: float | None = None,
     ) -> RequestHandle:
         """Put a request in ``endpoint``'s queue and return its handle at once."""
@@ -700,6 +747,7 @@ class SyncClient:
                 webhook_url=webhook_url,
                 priority=priority,
                 headers=headers,
+                storage_settings=storage_settings,
                 start_timeout=start_timeout,
             )
         )
@@ -716,6 +764,7 @@ class SyncClient:
         on_queue_update: OnQueueUpdate | None = None,
         priority: Priority | None = None,
         headers: Mapping[str, str] | None = None,
+        storage_settings: StorageSettings | None = None,
         start_timeout: float | None = None,
         webhook_url: str | None = None,
         timeout: float | None = None,
@@ -739,6 +788,7 @@ class SyncClient:
                 webhook_url=webhook_url,
                 priority=priority,
                 headers=headers,
+                storage_settings=storage_settings,
                 start_timeout=_start_timeout(start_timeout, total),
             )
         )
@@ -795,18 +845,37 @@ class SyncClient:
         )
 
     def upload(
-        self, data: bytes, content_type: str | None = None, file_name: str | None = None
+        self,
+        data: bytes,
+        content_type: str | None = None,
+        file_name: str | None = None,
+        *,
+        storage_settings: StorageSettings | None = None,
     ) -> str:
-        """Upload ``data`` to the target's CDN and return its URL."""
-        return self._run(self._async.upload(data, content_type, file_name))
+        """Upload ``data`` to the target's CDN and return its URL (``storage_settings``: the
+        file's expiry and ACL)."""
+        return self._run(
+            self._async.upload(data, content_type, file_name, storage_settings=storage_settings)
+        )
 
-    def upload_file(self, file: str | Path | bytes | Image.Image) -> str:
+    def upload_file(
+        self,
+        file: str | Path | bytes | Image.Image,
+        *,
+        storage_settings: StorageSettings | None = None,
+    ) -> str:
         """Upload a local file, bytes or a PIL image and return its URL."""
-        return self._run(self._async.upload_file(file))
+        return self._run(self._async.upload_file(file, storage_settings=storage_settings))
 
-    def upload_image(self, image: Image.Image, format: str = "png") -> str:
+    def upload_image(
+        self,
+        image: Image.Image,
+        format: str = "png",
+        *,
+        storage_settings: StorageSettings | None = None,
+    ) -> str:
         """Upload a PIL image (encoded as ``format``) and return its URL."""
-        return self._run(self._async.upload_image(image, format))
+        return self._run(self._async.upload_image(image, format, storage_settings=storage_settings))
 
     def realtime(self, endpoint: str, **options: Any) -> RealtimeConnection:
         """A realtime (WebSocket) connection, opened now: ``with client.realtime(id) as conn``.

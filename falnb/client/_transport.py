@@ -71,12 +71,15 @@ __all__ = [
     "forget_credentials",
     "redact_url",
     "settles_request",
+    "sign_media_with",
 ]
 
 logger = logging.getLogger("falnb.client")
 
 USER_AGENT = f"falnb/{__version__} (python)"
-_SECRET_PARAMS = frozenset({"fal_jwt_token", "token", "sig", "signature"})
+#: Query values that are credentials: tokens, and the signatures of signed URLs (fal's signed
+#: media URLs carry ``identity``, the local server's ``sig``).
+_SECRET_PARAMS = frozenset({"fal_jwt_token", "token", "sig", "signature", "identity"})
 
 
 @dataclass(frozen=True)
@@ -294,6 +297,7 @@ class Transport:
     ) -> None:
         self.target = target
         self.retry = retry or RetryPolicy()
+        sign_media_with(target)
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             timeout=timeout if timeout is not None else REQUEST_TIMEOUT,
@@ -549,14 +553,62 @@ async def _sleep(policy: RetryPolicy, attempt: int, retry_after: float | None, w
 #: The download pool and the loop it belongs to (a pool cannot cross event loops).
 _downloads: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
 DOWNLOAD_STATUSES = RETRYABLE_STATUSES | {500}
+#: A media file's answers that may mean "restricted" (fal's ACL ``forbid``; ``hide`` hides
+#: the file, so 404): worth asking for a signed URL when a key is at hand.
+RESTRICTED_STATUSES = frozenset({401, 403, 404})
+#: How long a signed download URL is asked to live: long enough to fetch one file.
+SIGNED_URL_TTL = 600
+#: The targets whose keys may sign their CDN's restricted files, by CDN (newest wins).
+_media_signers: dict[tuple[str, str], Target] = {}
+
+
+def sign_media_with(target: Target) -> None:
+    """Let downloads of ``target``'s media ask it for signed URLs (each client's transport
+    registers its target: the download path itself knows only the URL)."""
+    _media_signers[(target.name, target.cdn_url)] = target
+
+
+def _signer_for(url: str) -> Target | None:
+    for target in reversed(list(_media_signers.values())):
+        if target.key is not None and target.serves_media(url):
+            return target
+    return None
+
+
+async def _signed_url(
+    http: httpx.AsyncClient, target: Target, url: str, policy: RetryPolicy
+) -> str:
+    """A signed URL for ``url`` from ``target``'s Platform API (``POST /storage/files/sign``)."""
+    key = target.require_key()
+    response = await _send(
+        http,
+        lambda: http.build_request(
+            "POST",
+            f"{target.platform_url}/storage/files/sign",
+            params={"url": url},
+            json={"expiration_seconds": SIGNED_URL_TTL},
+            headers={"Authorization": key.header(), "Accept": "application/json"},
+        ),
+        policy,
+        stream=False,
+        creates_work=False,
+    )
+    body = _json_or_none(response)
+    signed = body.get("signed_url") if isinstance(body, dict) else None
+    if not isinstance(signed, str) or not signed.startswith(("https://", "http://")):
+        raise FalError(f"the storage API answered no signed URL for {redact_url(url)}")
+    return signed
 
 
 async def download(url: str, *, retry: RetryPolicy | None = None) -> httpx.Response:
-    """GET a public output file (fal.media, the local server's ``/_cdn``) with falnb's retries.
+    """GET an output file (fal.media, the local server's ``/_cdn``) with falnb's retries.
 
-    No key is sent: fal's media URLs are public and a key must not leak to a CDN. A download
-    repeats nothing paid for, so transport errors and 408/409/429/500/502/503/504 are retried.
-    Downloads on one event loop (falnb's) share one connection pool.
+    No key is sent to the CDN: media URLs are public unless the account restricts them. A
+    restricted file (401/403, or 404 for a hidden one) is fetched once more through a signed
+    URL that the file's target (a client with a key for that CDN) asks fal's storage API for;
+    the signed URL is used for this one GET and never kept. A download repeats nothing paid
+    for, so transport errors and 408/409/429/500/502/503/504 are retried. Downloads on one
+    event loop (falnb's) share one connection pool.
     """
     global _downloads  # noqa: PLW0603 - one pool per loop
     loop = asyncio.get_running_loop()
@@ -571,6 +623,19 @@ async def download(url: str, *, retry: RetryPolicy | None = None) -> httpx.Respo
         )
     http = _downloads[1]
     policy = retry or RetryPolicy(statuses=DOWNLOAD_STATUSES)
-    return await _send(
-        http, lambda: http.build_request("GET", url), policy, stream=False, creates_work=False
-    )
+
+    def get(where: str) -> Callable[[], httpx.Request]:
+        return lambda: http.build_request("GET", where)
+
+    try:
+        return await _send(http, get(url), policy, stream=False, creates_work=False)
+    except HTTPError as exc:
+        signer = _signer_for(url) if exc.status_code in RESTRICTED_STATUSES else None
+        if signer is None:
+            raise
+        try:
+            signed = await _signed_url(http, signer, url, policy)
+        except FalError:
+            raise exc from None  # not a file the key may read: the CDN's answer stands
+        logger.debug("%s answered %d; fetching it by signed URL", redact_url(url), exc.status_code)
+        return await _send(http, get(signed), policy, stream=False, creates_work=False)

@@ -46,6 +46,7 @@ from falnb.client.errors import (
     RequestPendingError,
     RequestTimeoutError,
 )
+from falnb.client.lifecycle import StorageSettings, lifecycle_headers
 
 __all__ = [
     "AsyncRequestHandle",
@@ -73,9 +74,11 @@ def submit_headers(
     priority: Priority | None = None,
     start_timeout: float | None = None,
     headers: Mapping[str, str] | None = None,
+    storage_settings: StorageSettings | None = None,
 ) -> dict[str, str]:
-    """The optional ``x-fal-*`` headers of a run or submit (fal-protocol.md section 3.2)."""
-    out = dict(headers or {})
+    """The optional ``x-fal-*`` headers of a run or submit (fal-protocol.md section 3.2);
+    ``storage_settings`` asks the app to store its output files with that expiry and ACL."""
+    out = {**lifecycle_headers(storage_settings), **(headers or {})}
     if priority is not None:
         if priority not in ("normal", "low"):
             raise ValueError(f"priority must be 'normal' or 'low', not {priority!r}")

@@ -32,6 +32,7 @@ import httpx
 from falnb._values import data_uri, is_pil_image
 from falnb.client._transport import Transport
 from falnb.client.errors import FalError
+from falnb.client.lifecycle import StorageSettings, lifecycle_headers
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -197,6 +198,7 @@ async def _upload_cdn(
     *,
     multipart_threshold: int,
     chunk_size: int,
+    lifecycle: dict[str, str],
 ) -> str:
     token = await _cdn_token(transport)
     headers = {
@@ -204,6 +206,7 @@ async def _upload_cdn(
         "Content-Type": content_type,
         "X-Fal-File-Name": file_name,
         "Accept": "application/json",
+        **lifecycle,
     }
     if len(data) <= multipart_threshold:
         response = await transport.request(
@@ -262,6 +265,7 @@ async def _upload_rest(
     *,
     multipart_threshold: int,
     chunk_size: int,
+    lifecycle: dict[str, str],
 ) -> str:
     multipart = len(data) > multipart_threshold
     initiated = await transport.request(
@@ -270,7 +274,7 @@ async def _upload_rest(
         + ("initiate-multipart" if multipart else "initiate"),
         params={"storage_type": "fal-cdn-v3"},
         json={"file_name": file_name, "content_type": content_type},
-        headers={"Accept": "application/json"},
+        headers={"Accept": "application/json", **lifecycle},
     )
     body = initiated.json()
     upload_url, file_url = str(body["upload_url"]), str(body["file_url"])
@@ -305,15 +309,20 @@ async def upload(
     *,
     multipart_threshold: int = MULTIPART_THRESHOLD,
     chunk_size: int = MULTIPART_CHUNK_SIZE,
+    storage_settings: StorageSettings | None = None,
 ) -> str:
-    """Upload ``data`` to fal's storage and return its public URL.
+    """Upload ``data`` to fal's storage and return its URL.
 
     ``content_type`` defaults to a guess from ``file_name``. Data over ``multipart_threshold``
-    bytes goes in ``chunk_size`` parts.
+    bytes goes in ``chunk_size`` parts. ``storage_settings`` sets the file's expiry and ACL.
     """
     content_type = content_type or _guess_type(file_name)
     name = file_name or _default_name(content_type)
-    options = {"multipart_threshold": multipart_threshold, "chunk_size": chunk_size}
+    options: dict[str, Any] = {
+        "multipart_threshold": multipart_threshold,
+        "chunk_size": chunk_size,
+        "lifecycle": lifecycle_headers(storage_settings, upload=True),
+    }
     try:
         return await _upload_cdn(transport, bytes(data), content_type, name, **options)
     except (FalError, httpx.HTTPError, KeyError, ValueError) as exc:
@@ -327,7 +336,10 @@ async def upload(
 
 
 async def upload_file(
-    transport: Transport, file: str | PurePath | bytes | bytearray | memoryview | Image
+    transport: Transport,
+    file: str | PurePath | bytes | bytearray | memoryview | Image,
+    *,
+    storage_settings: StorageSettings | None = None,
 ) -> str:
     """Upload a local file, raw bytes or a PIL image and return its URL.
 
@@ -335,9 +347,9 @@ async def upload_file(
     ``application/octet-stream``, an image as PNG. A missing file raises :class:`FalError`.
     """
     if isinstance(file, (bytes, bytearray, memoryview)):
-        return await upload(transport, bytes(file))
+        return await upload(transport, bytes(file), storage_settings=storage_settings)
     if is_pil_image(file):
-        return await upload_image(transport, file)  # type: ignore[arg-type]
+        return await upload_image(transport, file, storage_settings=storage_settings)  # type: ignore[arg-type]
     if not isinstance(file, (str, PurePath)):
         raise TypeError(
             f"upload_file takes a path, bytes or a PIL image, not {type(file).__name__}"
@@ -347,17 +359,22 @@ async def upload_file(
         data = await asyncio.to_thread(path.read_bytes)
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise FalError(f"upload_file: no such file: {path}") from None
-    return await upload(transport, data, _guess_type(path.name), path.name)
+    return await upload(
+        transport, data, _guess_type(path.name), path.name, storage_settings=storage_settings
+    )
 
 
 async def upload_image(
     transport: Transport,
     image: Image,
     format: str = "png",
+    *,
+    storage_settings: StorageSettings | None = None,
 ) -> str:
     """Upload a PIL image, encoded as ``format`` (PNG by default)."""
     data, content_type = _image_bytes(image, format)
-    return await upload(transport, data, content_type, f"image.{format.lower()}")
+    name = f"image.{format.lower()}"
+    return await upload(transport, data, content_type, name, storage_settings=storage_settings)
 
 
 # Automatic upload of inputs

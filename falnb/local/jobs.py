@@ -21,7 +21,7 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from anyio import to_thread
 
@@ -31,6 +31,7 @@ from falnb.local.appoutput import binary_stream_output
 from falnb.local.registry import Context, Endpoint, LogLevel, StreamItem
 
 if TYPE_CHECKING:
+    from falnb.local.files import Lifecycle
     from falnb.local.webhooks import Webhooks
 
 __all__ = [
@@ -48,8 +49,19 @@ log = logging.getLogger("falnb.local")
 
 Status = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
 Output = dict[str, Any]
+
+
 #: Builds a handler's context: ``(request_id, endpoint_id, log_sink)``.
-ContextFactory = Callable[[str, str, Callable[[str, LogLevel], None]], Context]
+class ContextFactory(Protocol):
+    """Builds a handler's context; ``lifecycle`` applies to the files its output stores."""
+
+    def __call__(
+        self,
+        request_id: str,
+        endpoint_id: str,
+        log_sink: Callable[[str, LogLevel], None],
+        lifecycle: Lifecycle | None = None,
+    ) -> Context: ...
 
 
 @dataclass(frozen=True)
@@ -331,8 +343,10 @@ class JobManager:
         webhook_url: str | None = None,
         options: dict[str, str] | None = None,
         start_timeout: float | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> Job:
-        """Queue a request; it starts when a worker is free."""
+        """Queue a request; it starts when a worker is free. Files its output stores get
+        ``lifecycle`` (the store's default when None)."""
         assert self._wakeup is not None, "JobManager not started"
         assert self._loop is not None
         request_id = str(uuid.uuid4())
@@ -344,7 +358,7 @@ class JobManager:
             job.add_log(message, level)
             loop.call_soon_threadsafe(job.notify)
 
-        ctx = self._make_context(request_id, endpoint_id, log_sink)
+        ctx = self._make_context(request_id, endpoint_id, log_sink, lifecycle)
         job = Job(
             request_id=request_id,
             endpoint=endpoint,

@@ -69,6 +69,11 @@ def safe_headers(headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
     return out
 
 
+def carries_credentials(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request sent a credential header (whose value the journal never keeps)."""
+    return any(raw_name.decode("latin-1").lower() in _SECRET_HEADERS for raw_name, _ in headers)
+
+
 def parse_body(raw: bytes) -> Any:
     """The JSON value of a small body, or None (binary, large, empty or not strict JSON)."""
     if not raw or len(raw) > MAX_BODY:
@@ -92,6 +97,8 @@ class JournalEntry:
     status: int | None = None
     request_id: str | None = None
     fault: str | None = None
+    #: Whether it carried a credential header (``Authorization``...): the header is dropped.
+    credentials: bool = False
     time: float = field(default_factory=time.time)
 
     def as_dict(self) -> dict[str, Any]:

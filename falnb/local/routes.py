@@ -33,8 +33,10 @@ from falnb.local.jobs import (
     wait_any,
 )
 from falnb.local.registry import Context, Endpoint, StreamItem
+from falnb.local.storage import lifecycle_of
 
 if TYPE_CHECKING:
+    from falnb.local.files import Lifecycle
     from falnb.local.state import ServerState
 
 __all__ = ["routes"]
@@ -170,6 +172,14 @@ def _query_value(text: str) -> Any:
         return text
 
 
+def _lifecycle(request: Request, state: ServerState) -> Lifecycle:
+    """The request's ``X-Fal-Object-Lifecycle-Preference`` for the files its output stores."""
+    try:
+        return lifecycle_of(request.headers, state.files.defaults)
+    except ValueError as exc:
+        raise _Answer(_json(422, {"detail": str(exc)})) from None
+
+
 def _start_timeout(request: Request) -> float | None:
     raw = request.headers.get("x-fal-request-timeout")
     if raw is None:
@@ -260,11 +270,12 @@ class _Routes:
                 arguments = _query_arguments(request)
             else:
                 arguments = await _arguments(request, self.state.max_body_bytes)
+            lifecycle = _lifecycle(request, self.state)
         except _Answer as answer:
             return answer.response
         if timeout is not None and time.monotonic() > info.received + timeout:
             return _failure_response(START_TIMEOUT)
-        ctx = self.state.make_context(info.request_id, endpoint_id)
+        ctx = self.state.make_context(info.request_id, endpoint_id, lifecycle=lifecycle)
         if path.endswith("/stream"):
             return await self._stream(request, endpoint, arguments, ctx)
         return await self._run(endpoint, arguments, ctx)
@@ -439,6 +450,7 @@ class _Routes:
         timeout = _start_timeout(request)
         arguments = await _arguments(request, self.state.max_body_bytes)
         webhook = request.query_params.get("fal_webhook") or None
+        lifecycle = _lifecycle(request, self.state)
         options = {name: request.headers[name] for name in QUEUE_OPTIONS if name in request.headers}
         app_path = "/".join(endpoint_id.split("/")[:2])
         job = await self.state.jobs.submit(
@@ -449,6 +461,7 @@ class _Routes:
             webhook_url=webhook,
             options=options,
             start_timeout=timeout,
+            lifecycle=lifecycle,
         )
         body: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job.request_id}
         body.update(self.state.jobs.urls(job))

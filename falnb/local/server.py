@@ -44,7 +44,7 @@ from falnb.local.pricing import pricing_routes
 from falnb.local.registry import Registry
 from falnb.local.routes import routes
 from falnb.local.state import ServerState
-from falnb.local.storage import cdn_routes, rest_routes
+from falnb.local.storage import cdn_routes, rest_routes, storage_api_routes
 from falnb.local.webhooks import WebhookSigner
 
 __all__ = ["LocalServer", "build_app"]
@@ -65,7 +65,12 @@ def build_app(state: ServerState) -> ASGIApp:
         routes=[
             Mount(
                 "/_rest",
-                routes=[*rest_routes(state), *pricing_routes(state), *openapi_routes(state)],
+                routes=[
+                    *rest_routes(state),
+                    *storage_api_routes(state),
+                    *pricing_routes(state),
+                    *openapi_routes(state),
+                ],
             ),
             Mount("/_cdn", routes=cdn_routes(state)),
             *routes(state),

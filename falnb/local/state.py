@@ -14,7 +14,7 @@ from falnb._protocol import ws_url
 from falnb.local.auth import Auth
 from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
 from falnb.local.faults import Faults
-from falnb.local.files import FileStore
+from falnb.local.files import FileStore, Lifecycle
 from falnb.local.jobs import JobManager
 from falnb.local.journal import Journal
 from falnb.local.registry import Context, LogLevel, Registry
@@ -77,20 +77,32 @@ class ServerState:
     def realtime_url(self) -> str:
         return ws_url(self.base_url)
 
-    def store(self, data: bytes, content_type: str, file_name: str | None = None) -> dict[str, Any]:
+    def store(
+        self,
+        data: bytes,
+        content_type: str,
+        file_name: str | None = None,
+        lifecycle: Lifecycle | None = None,
+    ) -> dict[str, Any]:
         """Put bytes in the CDN store; returns fal's ``File`` dict with a URL on this server."""
-        return self.files.put(data, content_type, file_name).as_file(self.cdn_url)
+        return self.files.put(data, content_type, file_name, lifecycle).as_file(self.cdn_url)
 
     def make_context(
         self,
         request_id: str,
         endpoint_id: str,
         log_sink: Callable[[str, LogLevel], None] | None = None,
+        lifecycle: Lifecycle | None = None,
     ) -> Context:
-        """A handler :class:`Context` whose ``store`` writes to this server's CDN store."""
+        """A handler :class:`Context` whose ``store`` writes to this server's CDN store, with
+        the request's ``lifecycle`` (as fal apps honour the request's lifecycle preference)."""
+
+        def store(data: bytes, content_type: str, file_name: str | None = None) -> dict[str, Any]:
+            return self.store(data, content_type, file_name, lifecycle)
+
         return Context(
             request_id=request_id,
             endpoint_id=endpoint_id,
             log_sink=log_sink or _discard_log,
-            store_sink=self.store,
+            store_sink=store,
         )

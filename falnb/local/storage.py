@@ -5,13 +5,21 @@ REST (mounted at ``/_rest``, fal's ``rest.fal.ai``):
 * ``POST /tokens/``: a short-lived app token (realtime, client-mode streams), as a JSON string;
 * ``POST /storage/auth/token``: a CDN token for ``/files/upload``;
 * ``POST /storage/upload/initiate`` and ``/initiate-multipart``: signed upload URLs;
+* ``POST /v1/storage/files/sign?url=...`` (fal's Platform API, ``api.fal.ai/v1``): a signed
+  download URL for a restricted file, ``{"signed_url": ...}``;
+* ``GET/PUT /v1/storage/settings``: the account-wide lifecycle of files stored without one;
 * ``GET /.well-known/jwks.json``: the webhook signing key.
+
+Uploads (and app outputs, via the request's header) take a lifecycle from
+``X-Fal-Object-Lifecycle-Preference`` or ``X-Fal-Object-Lifecycle``: an expiry, and an
+``initial_acl`` default; a file whose ACL is ``forbid`` answers 403 to a GET without a valid
+signature, ``hide`` 404.
 
 CDN (mounted at ``/_cdn``, fal's ``v3.fal.media``):
 
 * ``POST /files/upload`` (Bearer CDN token) and the CDN multipart flow;
 * ``PUT /files/{id}/{name}?expires=..&sig=..``: a signed upload (the JS client sends no key);
-* ``GET /files/{id}/{name}``: public, by unguessable id.
+* ``GET /files/{id}/{name}``: public by unguessable id, unless restricted (then signed).
 
 These routes check their own credentials (Key, CDN token or URL signature), so the server's
 auth middleware must let ``/_cdn/...`` and ``/_rest/.well-known/...`` through; see
@@ -34,13 +42,21 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from falnb._protocol import LIFECYCLE_HEADERS
 from falnb.local.bodies import BodyTooLargeError, loads_strict, read_limited
-from falnb.local.files import StoredFile, valid_id
+from falnb.local.files import Lifecycle, StoredFile, valid_id
 
 if TYPE_CHECKING:
     from falnb.local.state import ServerState
 
-__all__ = ["SELF_AUTHENTICATED_PREFIXES", "UploadSigner", "cdn_routes", "rest_routes"]
+__all__ = [
+    "SELF_AUTHENTICATED_PREFIXES",
+    "UploadSigner",
+    "cdn_routes",
+    "lifecycle_of",
+    "rest_routes",
+    "storage_api_routes",
+]
 
 #: Paths (under the server root) whose routes authenticate requests themselves.
 SELF_AUTHENTICATED_PREFIXES = ("/_cdn/", "/_rest/.well-known/")
@@ -49,6 +65,8 @@ CDN_TOKEN_TTL = 3600.0
 SIGNED_URL_TTL = 900
 MAX_APP_TOKEN_TTL = 24 * 3600
 MAX_UPLOAD_BYTES = 1 << 30
+#: fal's bounds on a signed download URL's lifetime (``expiration_seconds``).
+MAX_SIGNED_TTL = 7 * 24 * 3600
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -69,8 +87,28 @@ async def _json_object(request: Request, limit: int) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def lifecycle_of(headers: Any, fallback: Lifecycle) -> Lifecycle:
+    """The lifecycle a request's headers ask for (``fallback`` without one).
+
+    Raises ValueError with a readable reason for a header that is not a valid preference.
+    """
+    for name in LIFECYCLE_HEADERS:
+        raw = headers.get(name)
+        if raw:
+            try:
+                value = loads_strict(raw.encode())
+            except ValueError:
+                raise ValueError(f"{name} must be JSON") from None
+            try:
+                return Lifecycle.from_json(value, fallback)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+    return fallback
+
+
 class UploadSigner:
-    """HMAC signatures for upload URLs, keyed by a secret derived from the server key."""
+    """HMAC signatures over a subject (path) and an expiry, keyed by a secret derived from the
+    server key: signed upload URLs, and signed download URLs of restricted files."""
 
     def __init__(self, server_key: str) -> None:
         self._secret = hashlib.sha256(b"falnb-upload-url\0" + server_key.encode()).digest()
@@ -98,6 +136,10 @@ def _signer(state: ServerState) -> UploadSigner:
 
 def _file_subject(stored: StoredFile) -> str:
     return f"put:{stored.file_id}/{stored.file_name}"
+
+
+def _read_subject(file_id: str, name: str) -> str:
+    return f"get:{file_id}/{name}"
 
 
 def _part_answer(request: Request, number: int, etag: str) -> Response:
@@ -175,7 +217,10 @@ def rest_routes(state: ServerState) -> list[BaseRoute]:
         file_name = body.get("file_name")
         if not isinstance(content_type, str) or not isinstance(file_name, (str, type(None))):
             return _error(422, "file_name and content_type must be strings")
-        return state.files.reserve(content_type, file_name)
+        lifecycle = _lifecycle_or_422(request, state)
+        if isinstance(lifecycle, Response):
+            return lifecycle
+        return state.files.reserve(content_type, file_name, lifecycle)
 
     async def initiate(request: Request) -> Response:
         stored = await _reserve(request)
@@ -209,6 +254,57 @@ def rest_routes(state: ServerState) -> list[BaseRoute]:
         Route("/storage/upload/initiate-multipart", initiate_multipart, methods=["POST"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
     ]
+
+
+def storage_api_routes(state: ServerState) -> list[BaseRoute]:
+    """fal's Platform API storage routes, relative to the REST root (``/_rest/v1/...``)."""
+
+    async def sign(request: Request) -> Response:
+        if not state.auth.has_key(request):
+            return _unauthorized()
+        body = await _json_object(request, state.max_body_bytes)
+        ttl = body.get("expiration_seconds") if body is not None else None
+        if isinstance(ttl, bool) or not isinstance(ttl, int) or not 1 <= ttl <= MAX_SIGNED_TTL:
+            return _error(422, f"expiration_seconds must be an integer in 1..{MAX_SIGNED_TTL}")
+        url = request.query_params.get("url", "")
+        prefix = f"{state.cdn_url}/files/"
+        file_id, _, name = url.removeprefix(prefix).partition("/")
+        if not url.startswith(prefix) or "?" in url:
+            return _error(422, "url must be a file URL of this server's CDN, without a query")
+        if state.files.get(file_id, name) is None:
+            return _error(404, "Not Found")
+        query = _signer(state).query(_read_subject(file_id, name), ttl=ttl)
+        return JSONResponse({"signed_url": f"{url}?{query}"})
+
+    async def settings(request: Request) -> Response:
+        if not state.auth.has_key(request):
+            return _unauthorized()
+        if request.method == "PUT":
+            body = await _json_object(request, state.max_body_bytes)
+            try:
+                # fal: omitted or null fields are cleared, so the fallback is the plain default.
+                state.files.defaults = Lifecycle.from_json(body, Lifecycle())
+            except ValueError as exc:
+                return _error(422, str(exc))
+        defaults = state.files.defaults
+        return JSONResponse(
+            {
+                "expiration_duration_seconds": defaults.expires_in,
+                "initial_acl": None if defaults.acl == "allow" else {"default": defaults.acl},
+            }
+        )
+
+    return [
+        Route("/v1/storage/files/sign", sign, methods=["POST"]),
+        Route("/v1/storage/settings", settings, methods=["GET", "PUT"]),
+    ]
+
+
+def _lifecycle_or_422(request: Request, state: ServerState) -> Lifecycle | JSONResponse:
+    try:
+        return lifecycle_of(request.headers, state.files.defaults)
+    except ValueError as exc:
+        return _error(422, str(exc))
 
 
 async def _read_body(request: Request) -> bytes | None:
@@ -263,6 +359,19 @@ def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").strip() or "application/octet-stream"
 
 
+def _download(state: ServerState, request: Request) -> Response:
+    """A stored file: anyone's by its unguessable URL, a restricted one only when signed."""
+    p = request.path_params
+    file_id, name = p["file_id"], p["name"]
+    stored = state.files.get(file_id, name) if valid_id(file_id) else None
+    if stored is None:
+        return _error(404, "Not Found")
+    if stored.restricted and not _signer(state).check(_read_subject(file_id, name), request):
+        # "hide" denies the file exists; "forbid" says it is there and not for you.
+        return _error(404, "Not Found") if stored.acl == "hide" else _error(403, "Forbidden")
+    return _file_response(stored)
+
+
 def cdn_routes(state: ServerState) -> list[BaseRoute]:
     """Routes relative to the CDN root (the server mounts them at ``/_cdn``)."""
 
@@ -273,14 +382,20 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
         if data is None:
             return _too_large()
         name = request.headers.get("x-fal-file-name")
-        stored = state.files.put(data, _content_type(request), name)
+        lifecycle = _lifecycle_or_422(request, state)
+        if isinstance(lifecycle, Response):
+            return lifecycle
+        stored = state.files.put(data, _content_type(request), name, lifecycle)
         return JSONResponse({"access_url": stored.url(state.cdn_url)})
 
     async def multipart_create(request: Request) -> Response:
         if not state.auth.cdn_allowed(request):
             return _unauthorized()
         name = request.headers.get("x-fal-file-name")
-        stored = state.files.reserve(_content_type(request), name)
+        lifecycle = _lifecycle_or_422(request, state)
+        if isinstance(lifecycle, Response):
+            return lifecycle
+        stored = state.files.reserve(_content_type(request), name, lifecycle)
         upload_id = state.files.begin_multipart(stored.file_id, stored.file_name)
         return JSONResponse({"access_url": stored.url(state.cdn_url), "uploadId": upload_id})
 
@@ -336,12 +451,7 @@ def cdn_routes(state: ServerState) -> list[BaseRoute]:
         return JSONResponse({"file_url": stored.url(state.cdn_url)})
 
     async def download(request: Request) -> Response:
-        p = request.path_params
-        file_id, name = p["file_id"], p["name"]
-        stored = state.files.get(file_id, name) if valid_id(file_id) else None
-        if stored is None:
-            return _error(404, "Not Found")
-        return _file_response(stored)
+        return _download(state, request)
 
     file_path = "/files/{file_id}/{name}"
     part_path = file_path + "/multipart/{upload_id}"

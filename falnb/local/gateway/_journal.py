@@ -9,6 +9,7 @@ from falnb.local.journal import (
     MAX_BODY,
     Journal,
     JournalEntry,
+    carries_credentials,
     parse_body,
     redact_query,
     safe_headers,
@@ -22,6 +23,7 @@ def _entry(scope: Scope, **fields: object) -> JournalEntry:
         path=scope["path"],
         query=redact_query(scope.get("query_string", b"").decode("latin-1")),
         headers=safe_headers(scope.get("headers", [])),
+        credentials=carries_credentials(scope.get("headers", [])),
         **fields,  # type: ignore[arg-type]
     )
 
