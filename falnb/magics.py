@@ -39,7 +39,7 @@ from falnb._protocol import field_name
 from falnb._safe_yaml import YAMLInputError
 from falnb._settings import FAL_URLS, Target, key_source, target_from_env
 from falnb.client import errors
-from falnb.pricing import BudgetExceededError
+from falnb.pricing import BudgetExceededError, ConfirmationRequiredError
 from falnb.repro import LockWriteError, ReplayMissError
 from falnb.repro.media_folder import CAP_ENV, describe_cap, parse_cap, resolve_cap
 from falnb.repro.modes import MODES as RECORD_MODES
@@ -138,6 +138,8 @@ def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
         return FalCellError(f"{endpoint} is still pending on the server:", [str(exc)])
     if isinstance(exc, BudgetExceededError):
         return FalCellError("Over the notebook's budget:", [str(exc)])
+    if isinstance(exc, ConfirmationRequiredError):
+        return FalCellError("Confirm the cost:", [str(exc)])
     if isinstance(exc, LockWriteError):
         return FalCellError("The lock file cannot be written:", [str(exc)])
     if isinstance(exc, ReplayMissError):
@@ -265,6 +267,8 @@ class FalMagics(Magics):
             raise UsageError(f"{exc}\n(see %fal --help)") from None
         try:
             results = engine.run()
+        except ConfirmationRequiredError as exc:
+            raise cell_error(exc, call.endpoint) from None
         except KeyboardInterrupt:
             sent = len(engine.submitted)
             raise FalCellError(
@@ -444,6 +448,7 @@ def _describe_config(session: Session) -> str:
     explain = {
         "record": f"once (default; FALNB_RECORD={env_record} applies)" if env_record else "once",
         "timeout": "none",
+        "confirm_above": "1.0 on fal's cloud (default; never on a local server)",
         "media_cap": f"{describe_cap(cap)} ({CAP_ENV}={env_cap})" if env_cap else "2MB (default)",
     }
     lines = []
@@ -482,11 +487,11 @@ def _config_value(key: str, raw: str) -> Any:
             return describe_cap(parse_cap(value if isinstance(value, (int, bool)) else str(raw)))
         except ValueError as exc:
             usage_error(str(exc))
-    if key == "budget":
+    if key in ("budget", "confirm_above"):
         if value in (None, "off", "none") or value is False:
-            return None
+            return None if key == "budget" else float("inf")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            usage_error(f"budget must be an amount in USD (budget=5.00) or off, not {raw!r}")
+            usage_error(f"{key} must be an amount in USD ({key}=5.00) or off, not {raw!r}")
         return float(value)
     if key in ("logs", "quiet"):
         if not isinstance(value, bool):

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_AGE",
     "PLATFORM_API_URL",
     "BudgetExceededError",
+    "ConfirmationRequiredError",
     "Price",
     "Prices",
     "describe_units",
@@ -68,6 +69,11 @@ class Price:
 class BudgetExceededError(FalError):
     """A call the notebook's budget refuses: nothing was submitted. The message says what is
     spent, what the call would cost, and how to raise or clear the budget."""
+
+
+class ConfirmationRequiredError(FalError):
+    """A sweep whose estimate passes the confirmation threshold, not sent: the message gives
+    the estimate; running the same sweep again confirms it."""
 
 
 def _number(value: Any) -> float | None:

@@ -58,6 +58,7 @@ from falnb.client._transport import download, settles_request
 from falnb.client.queue import Deadline
 from falnb.pricing import (
     BudgetExceededError,
+    ConfirmationRequiredError,
     Price,
     Prices,
     describe_units,
@@ -68,6 +69,8 @@ from falnb.repro import (
     LockWriteError,
     Lookup,
     Recorder,
+    ReplayMissError,
+    fingerprint,
     portable,
     portable_url,
     resolve_cap,
@@ -91,6 +94,9 @@ __all__ = [
 
 Seed = int | Literal["auto"] | None
 
+#: The estimate above which a sweep or map on fal's cloud asks to be run again, in USD.
+CONFIRM_ABOVE = 1.0
+
 
 @dataclass
 class SessionConfig:
@@ -108,6 +114,10 @@ class SessionConfig:
     budget: float | None = None
     """What this session may spend on fal, in USD (None: no limit): a call whose estimated
     cost would pass it is refused before it is sent."""
+    confirm_above: float | None = None
+    """A sweep or map whose estimated cost passes this (USD) is shown and sent only when run
+    again (``inf``: never ask). None: :data:`CONFIRM_ABOVE` on fal's cloud, never on a falnb
+    local server (its work is free)."""
 
 
 @dataclass(frozen=True)
@@ -174,6 +184,7 @@ class Session:
         self._budget_lock = threading.Lock()
         #: Endpoints' input schemas, asked for once, which calls are checked against.
         self.schemas = Schemas()
+        self._estimates_shown: set[tuple[tuple[str, str], ...]] = set()
 
     @property
     def recorder(self) -> Recorder:
@@ -503,6 +514,55 @@ class Session:
         found = schema.problems(call.arguments) if schema is not None else []
         if found:
             raise InvalidArgumentsError(call.endpoint, found)
+
+    def confirm_many(
+        self,
+        jobs: list[tuple[str, dict[str, Any]]],
+        *,
+        record: RecordMode | None = None,
+        target: TargetChoice | None = None,
+    ) -> None:
+        """Before a sweep or map sends anything: when its estimate (jobs the lock replays are
+        free) passes ``config.confirm_above``, raise :class:`ConfirmationRequiredError` with
+        the estimate; the same jobs asked again are confirmed and go through."""
+        client = self.client_for(target or self.config.target)
+        threshold = self.config.confirm_above
+        if threshold is None and client.target.name == "fal":
+            threshold = CONFIRM_ABOVE
+        if threshold is None or threshold == float("inf") or not jobs:
+            return
+        mode = resolve_mode(record, self.config.record)
+        total, counted, unknown, free = 0.0, [], 0, 0
+        for endpoint, arguments in jobs:
+            if mode != "off":
+                try:
+                    if self.recorder.lookup(endpoint, arguments, mode=mode).hit:
+                        free += 1
+                        continue
+                except ReplayMissError:
+                    continue  # it fails without being sent
+            price = self.prices.get(client, endpoint.strip("/"))
+            units = estimate_units(price.unit, arguments) if price is not None else None
+            if price is None or units is None:
+                unknown += 1
+                continue
+            total += price.cost(units)
+            counted.append(describe_units(units, price.unit))
+        if total <= threshold + 1e-9:
+            return
+        key = tuple(sorted((e, fingerprint(e, a)) for e, a in jobs))
+        if key in self._estimates_shown:
+            self._estimates_shown.discard(key)  # asked again: confirmed
+            return
+        self._estimates_shown.add(key)
+        sent = len(jobs) - free
+        more = f" plus {unknown} whose cost is only known after they run" if unknown else ""
+        replays = f" ({free} more replay from the lock for free)" if free else ""
+        raise ConfirmationRequiredError(
+            f"these {sent} jobs would cost about {money(total)}{more}, above the "
+            f"{money(threshold)} that needs confirming{replays}; nothing was submitted. Run it "
+            "again to send them (or set %fal config confirm_above=... / confirm_above=off)"
+        )
 
     def submit_request(self, call: Call) -> RequestHandle:
         """Put ``call`` in the endpoint's queue (local files and images are uploaded first)."""

@@ -457,7 +457,16 @@ class Sweep:
     # -- running ---------------------------------------------------------------------------
 
     def run(self) -> SweepResults:
-        """Run every job; a KeyboardInterrupt cancels all outstanding ones, then is re-raised."""
+        """Run every job; a KeyboardInterrupt cancels all outstanding ones, then is re-raised.
+
+        An estimate above the session's ``confirm_above`` raises
+        :class:`~falnb.pricing.ConfirmationRequiredError` first, with nothing sent.
+        """
+        self.session.confirm_many(
+            [(job.endpoint, job.arguments) for job in self.jobs],
+            record=self._options["record"],
+            target=self._options["target"],
+        )
         self.view.started(self.state, self.cancel)
         if not self.jobs:
             self._settled.set()
