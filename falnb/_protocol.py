@@ -15,6 +15,9 @@ __all__ = [
     "IMAGE_SIZE_PRESETS",
     "LIFECYCLE_HEADER",
     "LIFECYCLE_HEADERS",
+    "LOCAL_CDN",
+    "LOCAL_QUEUE",
+    "LOCAL_REST",
     "NAMESPACES",
     "billable_units",
     "billable_units_header",
@@ -23,6 +26,7 @@ __all__ = [
     "endpoint_app",
     "field_name",
     "is_endpoint_id",
+    "local_urls",
     "request_urls",
     "strip_namespace",
     "ws_url",
@@ -71,6 +75,23 @@ IMAGE_SIZE_PRESETS: dict[str, tuple[int, int]] = {
 NAMESPACES = ("workflows", "comfy")
 _LEGACY_ID = re.compile(r"^([0-9]+)-([a-zA-Z0-9-]+)$")
 _SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+#: Where a falnb local server serves fal's queue, REST and CDN hosts, under its one origin
+#: (the run host is the origin itself, realtime its WebSocket twin).
+LOCAL_QUEUE, LOCAL_REST, LOCAL_CDN = "/_queue", "/_rest", "/_cdn"
+
+
+def local_urls(base_url: str) -> dict[str, str]:
+    """The five fal URLs of a local server at ``base_url``, as :class:`falnb.Target` names them."""
+    base = base_url.rstrip("/")
+    return {
+        "run_url": base,
+        "queue_url": base + LOCAL_QUEUE,
+        "rest_url": base + LOCAL_REST,
+        "cdn_url": base + LOCAL_CDN,
+        "realtime_url": ws_url(base),
+    }
 
 
 def strip_namespace(endpoint_path: str) -> str:

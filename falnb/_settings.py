@@ -30,7 +30,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from falnb._environment import in_colab
-from falnb._protocol import ws_url
+from falnb._protocol import local_urls
 from falnb.client.errors import MissingCredentialsError
 
 __all__ = [
@@ -194,15 +194,8 @@ class Target:
     @classmethod
     def local(cls, base_url: str, key: Key | str) -> Target:
         """A falnb local server (embedded or ``falnb serve``) at ``base_url``."""
-        base = base_url.rstrip("/")
         return cls(
-            name="local",
-            run_url=base,
-            queue_url=f"{base}/_queue",
-            rest_url=f"{base}/_rest",
-            cdn_url=f"{base}/_cdn",
-            realtime_url=ws_url(base),
-            key=Key(key) if isinstance(key, str) else key,
+            name="local", key=Key(key) if isinstance(key, str) else key, **local_urls(base_url)
         )
 
     @property

@@ -19,7 +19,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from falnb._protocol import BILLABLE_UNITS, NAMESPACES, billable_units_header, strip_namespace
+from falnb._protocol import (
+    BILLABLE_UNITS,
+    LOCAL_QUEUE,
+    NAMESPACES,
+    billable_units_header,
+    strip_namespace,
+)
 from falnb.local.appoutput import sniff_content_type
 from falnb.local.bodies import BodyTooLargeError, InvalidJSONError, loads_strict, read_limited
 from falnb.local.gateway import RequestInfo
@@ -562,7 +568,7 @@ class _Routes:
             Route("/_falnb/health", self.health, methods=["GET"]),
             Route("/_falnb/journal", self.journal, methods=["GET", "DELETE"]),
             Route("/_falnb/endpoints", self.endpoints, methods=["GET"]),
-            Mount("/_queue", routes=self.queue_routes()),
+            Mount(LOCAL_QUEUE, routes=self.queue_routes()),
             Route("/{path:path}", self.run_or_stream, methods=["GET", "POST"]),
             WebSocketRoute("/{path:path}", self.websocket),
         ]

@@ -32,6 +32,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
+from falnb._protocol import LOCAL_CDN, LOCAL_REST
 from falnb._settings import Target
 from falnb.local.apps import default_registry
 from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
@@ -64,7 +65,7 @@ def build_app(state: ServerState) -> ASGIApp:
     app = Starlette(
         routes=[
             Mount(
-                "/_rest",
+                LOCAL_REST,
                 routes=[
                     *rest_routes(state),
                     *storage_api_routes(state),
@@ -72,7 +73,7 @@ def build_app(state: ServerState) -> ASGIApp:
                     *openapi_routes(state),
                 ],
             ),
-            Mount("/_cdn", routes=cdn_routes(state)),
+            Mount(LOCAL_CDN, routes=cdn_routes(state)),
             *routes(state),
         ],
         lifespan=lifespan,

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from falnb._protocol import ws_url
+from falnb._protocol import local_urls
 from falnb.local.auth import Auth
 from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
 from falnb.local.faults import Faults
@@ -59,23 +59,23 @@ class ServerState:
 
     @property
     def run_url(self) -> str:
-        return self.base_url
+        return local_urls(self.base_url)["run_url"]
 
     @property
     def queue_url(self) -> str:
-        return f"{self.base_url}/_queue"
+        return local_urls(self.base_url)["queue_url"]
 
     @property
     def rest_url(self) -> str:
-        return f"{self.base_url}/_rest"
+        return local_urls(self.base_url)["rest_url"]
 
     @property
     def cdn_url(self) -> str:
-        return f"{self.base_url}/_cdn"
+        return local_urls(self.base_url)["cdn_url"]
 
     @property
     def realtime_url(self) -> str:
-        return ws_url(self.base_url)
+        return local_urls(self.base_url)["realtime_url"]
 
     def store(
         self,

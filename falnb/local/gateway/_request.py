@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from falnb._protocol import strip_namespace
+from falnb._protocol import LOCAL_CDN, LOCAL_QUEUE, LOCAL_REST, strip_namespace
 from falnb.local.journal import Role
 
 __all__ = ["RequestIdMiddleware", "RequestInfo", "app_alias", "respond", "respond_json", "role_of"]
@@ -59,16 +59,16 @@ class RequestInfo:
 
 def role_of(path: str) -> Role:
     """Which fal host this path stands for."""
-    for prefix, role in (("/_queue/", "queue"), ("/_rest/", "rest"), ("/_cdn/", "cdn")):
-        if path.startswith(prefix):
+    for prefix, role in ((LOCAL_QUEUE, "queue"), (LOCAL_REST, "rest"), (LOCAL_CDN, "cdn")):
+        if path.startswith(prefix + "/"):
             return role  # type: ignore[return-value]
     return "other" if path.startswith("/_falnb") else "run"
 
 
 def app_alias(path: str) -> str | None:
     """The app alias a run/queue/ws path addresses (what realtime tokens are scoped to)."""
-    if path.startswith("/_queue/"):
-        path = path[len("/_queue") :]
+    if path.startswith(LOCAL_QUEUE + "/"):
+        path = path[len(LOCAL_QUEUE) :]
     parts = strip_namespace(path).split("/")
     return parts[1] if len(parts) >= 2 else None
 
