@@ -208,3 +208,26 @@ def test_a_session_run_keeps_the_plain_url_and_fetches_by_signature(
 def test_falnb_exports_the_settings() -> None:
     assert falnb.StorageSettings is StorageSettings
     assert {"StorageSettings", "StorageACL", "StorageACLRule"} <= set(falnb.__all__)
+
+
+def test_a_hidden_file_404s_and_still_downloads_by_signature(
+    client: SyncClient, server: LocalServer
+) -> None:
+    url = client.upload(
+        b"hidden", "text/plain", storage_settings=StorageSettings(initial_acl="hide")
+    )
+    assert httpx.get(url).status_code == 404
+    server.journal.clear()
+    assert fetch(url) == b"hidden"
+    assert [e.status for e in media_gets(server)] == [404, 200]
+
+
+def test_a_missing_file_keeps_its_404_after_the_sign_call_fails(
+    client: SyncClient, server: LocalServer
+) -> None:
+    url = client.upload(b"x", "text/plain")
+    missing = url.rsplit("/", 1)[0] + "/gone.txt"
+    with pytest.raises(HTTPError) as caught:
+        fetch(missing)
+    assert caught.value.status_code == 404
+    assert [e.status for e in sign_calls(server)] == [404]
