@@ -176,17 +176,14 @@ def describe(result: Result) -> str:
 
 def cost_line(result: Result) -> str | None:
     """What the call cost, for under its output: ``3 images x $0.025 = $0.075``, ``3 units``
-    with no price known, ``replayed from the lock: free`` for a replay; None when the server
-    did not say what it billed."""
+    with no price known; None when the server did not say what it billed.
+
+    A replay shows what its recorded run cost (units and price come from the lock), so the
+    saved output is the same whether the cell was sent or replayed; that a replay itself
+    was free is on the Result (``.replayed``, ``.cost``) and in ``%fal usage``."""
     from falnb.pricing import describe_units, money  # noqa: PLC0415 - render stays light
 
     units, price = result.units, result.price
-    if result.replayed:
-        if units is None:
-            return "replayed from the lock: free"
-        unit = price.unit if price is not None else None
-        was = f", {money(price.cost(units), price.currency)}" if price is not None else ""
-        return f"replayed from the lock: free (recorded run: {describe_units(units, unit)}{was})"
     if units is None:
         return None
     if price is None:

@@ -56,17 +56,17 @@ def test_a_run_costs_its_units_times_the_unit_price_and_shows_it(
 def test_a_replay_costs_nothing_and_says_what_the_recorded_run_cost(
     client: SyncClient, server: LocalServer, tmp_path: Path
 ) -> None:
-    _session(client, tmp_path).run("local/text-to-image", TWO_IMAGES, seed=1)
+    sent = _session(client, tmp_path).run("local/text-to-image", TWO_IMAGES, seed=1)
     server.journal.clear()
     again = _session(client, tmp_path)  # a new kernel on the same notebook
     replayed = again.run("local/text-to-image", TWO_IMAGES, seed=1)
     assert replayed.replayed
     assert replayed.cost == 0.0
     assert replayed.units == 2.0  # what the recorded run billed
+    # The saved output is the recorded run's, cost line included: re-runs diff clean.
     data, _ = mimebundle(replayed)
-    assert data["text/plain"].endswith(
-        "replayed from the lock: free (recorded run: 2 images, $0.05)"
-    )
+    assert data["text/plain"].endswith("2 images \u00d7 $0.025 = $0.05")
+    assert data == mimebundle(sent)[0]
     assert server.journal.accepted_submissions() == []
     assert _pricing_asks(server) == 0  # a replay asks nothing of the network
 
