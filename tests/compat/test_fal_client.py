@@ -134,6 +134,23 @@ def test_upload_bytes_and_image(fal: fal_client.SyncClient) -> None:
     assert fetched.convert("RGB").getpixel((0, 0)) == (200, 30, 40)
 
 
+def test_upload_with_fal_clients_lifecycle_is_private_until_signed(
+    fal: fal_client.SyncClient, server: LocalServer
+) -> None:
+    lifecycle = fal_module.StorageSettings(
+        expires_in="1h", initial_acl=fal_module.StorageACL(default="forbid")
+    )
+    url = fal.upload(b"private", "text/plain", file_name="p.txt", lifecycle=lifecycle)
+    assert httpx.get(url).status_code == 403
+    signed = httpx.post(
+        f"{server.base_url}/_rest/v1/storage/files/sign",
+        params={"url": url},
+        json={"expiration_seconds": 60},
+        headers={"Authorization": f"Key {server.key}"},
+    ).json()["signed_url"]
+    assert httpx.get(signed).content == b"private"
+
+
 def test_multipart_upload(
     fal: fal_client.SyncClient, server: LocalServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
