@@ -51,10 +51,10 @@ def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[st
             FALNB_REST_URL=f"{base}/_rest",
             FALNB_CDN_URL=f"{base}/_cdn",
         )
-        from falnb import SyncClient  # noqa: PLC0415
-        from falnb.repro import LockFile, MediaStore, Recorder  # noqa: PLC0415
-        from falnb.session import Session  # noqa: PLC0415
-        from falnb.sweeps import Sweep, SweepJob  # noqa: PLC0415
+        from falnb import SyncClient
+        from falnb.repro import LockFile, MediaStore, Recorder
+        from falnb.session import Session
+        from falnb.sweeps import Sweep, SweepJob
 
         folder = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
         recorder = Recorder(LockFile(folder / "falnb.lock"), MediaStore(folder / "media"))
@@ -68,10 +68,10 @@ def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[st
         wall = time.perf_counter() - start
         assert not results.failures, results.summary()
     else:
-        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+        from concurrent.futures import ThreadPoolExecutor
 
-        import fal_client  # noqa: PLC0415
-        import fal_client.client as fal_module  # noqa: PLC0415
+        import fal_client
+        import fal_client.client as fal_module
 
         fal_module.QUEUE_URL_FORMAT = f"{base}/_queue/"
         fal_module.RUN_URL_FORMAT = f"{base}/"

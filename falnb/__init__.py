@@ -215,7 +215,7 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib  # noqa: PLC0415
+        import importlib
 
         module_name, attribute = _LAZY[name]
         module = importlib.import_module(module_name)
@@ -229,13 +229,13 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext falnb``: register the ``%%fal`` / ``%fal`` magics."""
-    from falnb.magics import load_ipython_extension as load  # noqa: PLC0415
+    from falnb.magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def _register_in_running_shell() -> None:
-    from falnb._environment import ipython_shell  # noqa: PLC0415
+    from falnb._environment import ipython_shell
 
     shell = ipython_shell()
     if shell is not None and "fal" not in shell.magics_manager.magics.get("cell", {}):

@@ -80,7 +80,7 @@ def _schema(session: Session, endpoint: str) -> EndpointSchema | None:
 
 
 def _endpoint_ids(session: Session) -> list[str]:
-    from falnb.local.apps import default_registry  # noqa: PLC0415 - the local endpoints
+    from falnb.local.apps import default_registry  # the local endpoints
 
     ids = set(default_registry().ids())
     ids.update(schema.endpoint_id for schema in session.schemas)
@@ -173,7 +173,7 @@ def _field_text(schema: EndpointSchema, name: str, field: dict[str, Any]) -> str
 
 
 def _matcher(context: Any) -> dict[str, Any]:
-    from IPython.core.completer import SimpleCompletion  # noqa: PLC0415
+    from IPython.core.completer import SimpleCompletion
 
     # The context's text_until_cursor is the cursor's line only: a body needs the lines above.
     above = context.full_text.split("\n")[: context.cursor_line]

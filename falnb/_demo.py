@@ -38,7 +38,7 @@ def _on_update(out: TextIO) -> Any:
 
 def run_notebook(notebook: Path, out_dir: Path, out: TextIO) -> Path:
     """Execute ``notebook`` in a fresh kernel in ``out_dir``; print its text outputs."""
-    from falnb import _notebooks  # noqa: PLC0415 - Jupyter's packages only when asked for
+    from falnb import _notebooks  # Jupyter's packages only when asked for
 
     saved = out_dir / notebook.name
     _say(out, f"running {notebook} in a fresh kernel")

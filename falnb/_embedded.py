@@ -38,7 +38,7 @@ def embedded_server() -> LocalServer:
     global _server  # noqa: PLW0603 - one embedded server per process is the point
     with _lock:
         if _server is None:
-            from falnb.local.server import LocalServer  # noqa: PLC0415 - heavy, only when needed
+            from falnb.local.server import LocalServer  # heavy, only when needed
 
             server = LocalServer(host="127.0.0.1", port=0)
             server.start()

@@ -23,7 +23,7 @@ def ipython_shell() -> Any | None:
     """The running IPython shell, or None (IPython is never imported just to ask)."""
     if "IPython" not in sys.modules:
         return None
-    from IPython import get_ipython  # noqa: PLC0415 - only when IPython is already loaded
+    from IPython import get_ipython  # only when IPython is already loaded
 
     return get_ipython()
 

@@ -14,13 +14,13 @@ __all__ = ["execute", "read", "write"]
 
 
 def read(path: Path) -> Any:
-    import nbformat  # noqa: PLC0415
+    import nbformat
 
     return nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
 
 
 def write(notebook: Any, path: Path) -> None:
-    import nbformat  # noqa: PLC0415
+    import nbformat
 
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
@@ -39,7 +39,7 @@ def execute(
     ``env`` is added to this process's environment for the kernel; cell errors are kept in
     the outputs rather than raised.
     """
-    from nbclient import NotebookClient  # noqa: PLC0415
+    from nbclient import NotebookClient
 
     kernel = kernel_name or notebook.metadata.get("kernelspec", {}).get("name", "python3")
     client = NotebookClient(

@@ -143,7 +143,7 @@ def colab_key() -> Key | None:
 
 def _read_colab_secret() -> Key | None:
     try:
-        from google.colab import userdata  # type: ignore[import-not-found]  # noqa: PLC0415
+        from google.colab import userdata  # type: ignore[import-not-found]
     except ImportError:
         return None
     try:

@@ -148,8 +148,8 @@ def _build(
     quiet: bool,
     session: Session | None,
 ) -> Sweep:
-    from falnb.session import default_session  # noqa: PLC0415 - falnb imports stay light
-    from falnb.widgets.sweep import make_sweep_view  # noqa: PLC0415
+    from falnb.session import default_session  # falnb imports stay light
+    from falnb.widgets.sweep import make_sweep_view
 
     return Sweep(
         session or default_session(),

@@ -101,7 +101,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
-    from falnb._demo import main as demo  # noqa: PLC0415 - only this command needs it
+    from falnb._demo import main as demo  # only this command needs it
 
     return demo(out, notebook=args.notebook, out_dir=args.out)
 
@@ -140,8 +140,8 @@ def _add_lock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _lock_show(args: argparse.Namespace, out: TextIO) -> int:
-    from falnb.client.errors import FalError  # noqa: PLC0415
-    from falnb.repro import LockFile, default_lock_path  # noqa: PLC0415
+    from falnb.client.errors import FalError
+    from falnb.repro import LockFile, default_lock_path
 
     lock = LockFile(args.lockfile or default_lock_path())
     if not lock.path.exists():
@@ -167,9 +167,9 @@ def _lock_show(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _lock_verify(args: argparse.Namespace, out: TextIO) -> int:
-    from pathlib import Path  # noqa: PLC0415
+    from pathlib import Path
 
-    from falnb.repro.verify import verify_notebook  # noqa: PLC0415
+    from falnb.repro.verify import verify_notebook
 
     notebook = Path(args.notebook)
     if not notebook.is_file():
@@ -183,8 +183,8 @@ def _lock_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _lock_gc(args: argparse.Namespace, out: TextIO) -> int:
-    from falnb.repro import LockFileError, MediaStore, default_lock_path  # noqa: PLC0415
-    from falnb.repro.gc import collect_garbage  # noqa: PLC0415
+    from falnb.repro import LockFileError, MediaStore, default_lock_path
+    from falnb.repro.gc import collect_garbage
 
     try:
         # The working directory's lock counts too: a fresh clone never registered it.
@@ -213,9 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _import_apps(modules: Sequence[str]) -> None:
     """Import user modules so their ``@falnb.local.app`` decorators register their endpoints."""
-    import importlib  # noqa: PLC0415
-    import importlib.util  # noqa: PLC0415
-    from pathlib import Path  # noqa: PLC0415
+    import importlib
+    import importlib.util
+    from pathlib import Path
 
     # Like `python -m`, resolve dotted names from the current directory first.
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
@@ -242,7 +242,7 @@ def _import_apps(modules: Sequence[str]) -> None:
 
 
 def _list_endpoints(out: TextIO) -> int:
-    from falnb.local.apps import default_registry  # noqa: PLC0415 - only this command needs it
+    from falnb.local.apps import default_registry  # only this command needs it
 
     endpoints = list(default_registry())
     width = max(len(e.endpoint_id) for e in endpoints)
@@ -284,7 +284,7 @@ def _server_key(args: argparse.Namespace) -> _Key:
 
 
 def _banner(base_url: str, key: _Key, server_key: str, out: TextIO) -> None:
-    from falnb._settings import Target  # noqa: PLC0415
+    from falnb._settings import Target
 
     target = Target.local(base_url, server_key)
     shell_key = key.shell or f"'{server_key}'"
@@ -346,8 +346,8 @@ def _check_serve_args(args: argparse.Namespace) -> None:
 
 
 def _start_server(args: argparse.Namespace, key: str | None) -> LocalServer:
-    from falnb.local import LocalServer  # noqa: PLC0415 - keep `falnb --version` fast
-    from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES  # noqa: PLC0415
+    from falnb.local import LocalServer  # keep `falnb --version` fast
+    from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
 
     mb = args.max_body_mb
     try:

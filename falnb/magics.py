@@ -170,7 +170,7 @@ class FalMagics(Magics):
         return self._invoke(parsed, namespace)
 
     def _invoke(self, call: Invocation, namespace: dict[str, Any]) -> Any:
-        from falnb.widgets.progress import make_progress  # noqa: PLC0415
+        from falnb.widgets.progress import make_progress
 
         opts = call.options
         if opts.seedcheck:
@@ -218,7 +218,7 @@ class FalMagics(Magics):
 
     def _seedcheck(self, call: Invocation) -> Any:
         """``%fal seedcheck ENDPOINT ...``: three real runs, a verdict, written to the lock."""
-        from falnb.seedchecks import seedcheck  # noqa: PLC0415
+        from falnb.seedchecks import seedcheck
 
         seed = call.options.seed if isinstance(call.options.seed, int) else 1234
         try:
@@ -236,8 +236,8 @@ class FalMagics(Magics):
 
     def _sweep(self, call: Invocation, namespace: dict[str, Any]) -> Any:
         """``--sweep`` / ``--zip`` / several endpoints: the jobs, run as :func:`falnb.sweep`."""
-        from falnb.sweeps import DEFAULT_CONCURRENCY, Sweep, plan, split_axes  # noqa: PLC0415
-        from falnb.widgets.sweep import make_sweep_view  # noqa: PLC0415
+        from falnb.sweeps import DEFAULT_CONCURRENCY, Sweep, plan, split_axes
+        from falnb.widgets.sweep import make_sweep_view
 
         opts = call.options
         keys = tuple(k for k in opts.sweep or () if k != "endpoint")
@@ -299,7 +299,7 @@ class FalMagics(Magics):
     def _endpoints(self) -> None:
         target, _why = _target_in_use(self.session)
         if target is None:
-            from falnb.local.apps import default_registry  # noqa: PLC0415
+            from falnb.local.apps import default_registry
 
             heading = "Endpoints of the embedded local server (and 'falnb serve'):"
             listed = [(e.endpoint_id, e.description) for e in default_registry()]
@@ -349,10 +349,10 @@ class FalMagics(Magics):
             print(f"{job.request_id}  {job.endpoint}  {job.status()}")  # noqa: T201
 
     def _realtime(self, rest: str) -> Any:
-        from IPython.display import display  # noqa: PLC0415
+        from IPython.display import display
 
         try:
-            from falnb.widgets.realtime import from_magic  # noqa: PLC0415
+            from falnb.widgets.realtime import from_magic
         except ImportError:
             usage_error("%fal realtime is not available in this version of falnb")
         namespace = self.shell.user_ns if self.shell is not None else {}
@@ -412,7 +412,7 @@ def _describe_target(session: Session) -> list[str]:
 
 def _served_endpoints(target: Target) -> list[tuple[str, str]]:
     """The endpoints a falnb local server at ``target`` serves (``GET /_falnb/endpoints``)."""
-    import httpx  # noqa: PLC0415
+    import httpx
 
     url = f"{target.run_url}/_falnb/endpoints"
     headers = {"Authorization": target.key.header()} if target.key is not None else {}
@@ -503,6 +503,6 @@ def _config_value(key: str, raw: str) -> Any:
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%%fal`` / ``%fal`` (``%load_ext falnb``), their Tab completion and Shift-Tab."""
     ipython.register_magics(FalMagics)
-    from falnb import _completion  # noqa: PLC0415 - only a shell needs it
+    from falnb import _completion  # only a shell needs it
 
     _completion.install(ipython)

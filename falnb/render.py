@@ -57,7 +57,7 @@ def preview(data: bytes, content_type: str) -> tuple[str, bytes, int, int]:
 
     The JPEG quality drops, then the size, until the preview fits its budget.
     """
-    from PIL import Image  # noqa: PLC0415 - rendering images needs Pillow anyway
+    from PIL import Image  # rendering images needs Pillow anyway
 
     image = Image.open(io.BytesIO(data))
     width, height = image.size
@@ -81,7 +81,7 @@ def _fit_jpeg(image: PILImage, budget: int) -> bytes:
 
 def contact_sheet(previews: list[bytes]) -> bytes:
     """One JPEG of several images side by side, each a thumbnail, within one preview budget."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     gap = 8
     thumbs = []
@@ -102,7 +102,7 @@ def contact_sheet(previews: list[bytes]) -> bytes:
 
 def poster(data: bytes) -> bytes | None:
     """A JPEG of a video's middle frame (within a preview budget), or None if undecodable."""
-    import av  # noqa: PLC0415 - only videos need it
+    import av  # only videos need it
 
     try:
         with av.open(io.BytesIO(data)) as container:
@@ -130,7 +130,7 @@ def poster(data: bytes) -> bytes | None:
 
 def _duration(file: MediaFile) -> float | None:
     """Seconds of a video or audio file, when its container says."""
-    import av  # noqa: PLC0415
+    import av
 
     try:
         with av.open(io.BytesIO(file.data)) as container:
@@ -181,7 +181,7 @@ def cost_line(result: Result) -> str | None:
     A replay shows what its recorded run cost (units and price come from the lock), so the
     saved output is the same whether the cell was sent or replayed; that a replay itself
     was free is on the Result (``.replayed``, ``.cost``) and in ``%fal usage``."""
-    from falnb.pricing import describe_units, money  # noqa: PLC0415 - render stays light
+    from falnb.pricing import describe_units, money  # render stays light
 
     units, price = result.units, result.price
     if units is None:
@@ -196,7 +196,7 @@ def cost_line(result: Result) -> str | None:
 def _dimensions(file: MediaFile) -> str:
     if file.width and file.height:
         return f"{file.width}x{file.height}"
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     width, height = Image.open(io.BytesIO(file.data)).size
     return f"{width}x{height}"

@@ -105,7 +105,7 @@ def _first_image(outcome: Result | Failed) -> tuple[bytes, str] | None:
 
 
 def _thumbnail(data: bytes, side: int) -> PILImage:
-    from PIL import Image  # noqa: PLC0415 - rendering images needs Pillow anyway
+    from PIL import Image  # rendering images needs Pillow anyway
 
     with Image.open(io.BytesIO(data)) as image:
         thumb: PILImage = image.convert("RGB")
@@ -125,7 +125,7 @@ def _caption(job: SweepJob, outcome: Result | Failed, shown: set[str]) -> str:
 def _cell_html(
     index: int, results: SweepResults, thumbs: dict[int, PILImage], shown: set[str]
 ) -> str:
-    from falnb.sweeps import Failed  # noqa: PLC0415 - sweeps imports render_grid lazily
+    from falnb.sweeps import Failed  # sweeps imports render_grid lazily
 
     if index < 0:
         return "<td></td>"
@@ -173,7 +173,7 @@ def _sheet(
     """One JPEG of every table's images with their captions, at most SHEET_WIDTH wide."""
     if not thumbs:
         return None
-    from PIL import Image, ImageDraw  # noqa: PLC0415
+    from PIL import Image, ImageDraw
 
     columns = max(len(line) for _, matrix in tables for line in matrix)
     largest = max(max(t.width, t.height) for t in thumbs.values())
@@ -275,7 +275,7 @@ def grid_bundle(results: SweepResults) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     sheet = _sheet(results, tables, thumbs)
     if sheet is not None:
-        import base64  # noqa: PLC0415
+        import base64
 
         data["image/jpeg"] = base64.b64encode(sheet).decode("ascii")
     metadata = {"falnb": {"sweep": {"jobs": len(results), "keys": layout.keys}}}

@@ -199,7 +199,7 @@ class Result:
     @property
     def images(self) -> list[Image.Image]:
         """The image outputs, decoded with Pillow."""
-        from PIL import Image  # noqa: PLC0415 - only when asked
+        from PIL import Image  # only when asked
 
         return [Image.open(io.BytesIO(f.data)) for f in self.files if f.kind == "image"]
 
@@ -227,7 +227,7 @@ class Result:
 
     def summary(self) -> str:
         """One stable line: endpoint, what came back, seed (no ids, no times)."""
-        from falnb.render import describe  # noqa: PLC0415 - render imports this module
+        from falnb.render import describe  # render imports this module
 
         return describe(self)
 
@@ -239,14 +239,14 @@ class Result:
         include: Any = None,  # noqa: ARG002 - IPython passes them; one bundle fits all
         exclude: Any = None,  # noqa: ARG002 - hook/protocol signature
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        from falnb.render import mimebundle  # noqa: PLC0415
+        from falnb.render import mimebundle
 
         return mimebundle(self)
 
     def _ipython_display_(self) -> None:
-        from IPython.display import display  # noqa: PLC0415 - only ever called by IPython
+        from IPython.display import display  # only ever called by IPython
 
-        from falnb._environment import ipython_shell  # noqa: PLC0415
+        from falnb._environment import ipython_shell
 
         shell = ipython_shell()
         # The cell's live view was already replaced by this result: don't show it twice.

@@ -105,7 +105,7 @@ def _first_image(result: Result) -> bytes | None:
 
 
 def _grey(data: bytes) -> list[int]:
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     with Image.open(io.BytesIO(data)) as image:
         return list(image.convert("L").resize((_THUMB, _THUMB)).tobytes())
@@ -114,7 +114,7 @@ def _grey(data: bytes) -> list[int]:
 def _comparable(result: Result) -> str:
     """The output without what differs per request or names the seed: file URLs become their
     bytes' length and digest, ``seed`` and ``timings`` are left out."""
-    import hashlib  # noqa: PLC0415
+    import hashlib
 
     digests = {f.url: f"{len(f.data)}:{hashlib.sha256(f.data).hexdigest()}" for f in result.files}
 
@@ -165,7 +165,7 @@ def seedcheck(
 ) -> SeedCheck:
     """Run ``endpoint`` three times (seed, seed, seed + 1) and judge whether the seed holds;
     the verdict is written to the lock. Raises the first failed run's error."""
-    from falnb.session import default_session  # noqa: PLC0415
+    from falnb.session import default_session
 
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, not {seed!r}")
@@ -186,8 +186,8 @@ def seedcheck(
 
 
 def _record(session: Session, check: SeedCheck) -> None:
-    from falnb._version import __version__  # noqa: PLC0415
-    from falnb.repro.lockfile import Entry  # noqa: PLC0415
+    from falnb._version import __version__
+    from falnb.repro.lockfile import Entry
 
     entry = Entry(
         endpoint=check.endpoint,

@@ -190,7 +190,7 @@ class Session:
     def recorder(self) -> Recorder:
         """The lock file (``falnb.lock`` beside the notebook) and media store this session uses."""
         if self._recorder is None:
-            from falnb._settings import key_from_env  # noqa: PLC0415
+            from falnb._settings import key_from_env
 
             key = key_from_env()
             self._recorder = Recorder.default(
@@ -343,7 +343,7 @@ class Session:
         target = target or config.target
         if self._uses_embedded(target):
             # Replayed or sent, a call says so: the first cell's saved output is the same.
-            from falnb import _embedded  # noqa: PLC0415
+            from falnb import _embedded
 
             _embedded.announce()
         return Call(
@@ -364,7 +364,7 @@ class Session:
             return target == "local"
         if self._client is not None:
             return False  # a client of the caller's own, not the embedded default
-        from falnb._settings import target_from_env  # noqa: PLC0415
+        from falnb._settings import target_from_env
 
         return target_from_env() is None
 
@@ -428,13 +428,13 @@ class Session:
         """The client for ``target``: local = the embedded server, fal = the environment's."""
         if target is None:
             if self._client is None:
-                import falnb  # noqa: PLC0415 - the package's default client
+                import falnb  # the package's default client
 
                 self._client = falnb.default_client()
             return self._client
         if target not in self._clients:
-            from falnb import _embedded  # noqa: PLC0415
-            from falnb._settings import Target, target_from_env  # noqa: PLC0415
+            from falnb import _embedded
+            from falnb._settings import Target, target_from_env
 
             if target == "local":
                 chosen = _embedded.embedded_server().target
@@ -880,7 +880,7 @@ def _notice(message: str) -> None:
 
 def _notebook_path() -> str | None:
     """The running notebook's path, where Jupyter tells the kernel (``__session__``)."""
-    import sys  # noqa: PLC0415
+    import sys
 
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
@@ -890,7 +890,7 @@ def _notebook_path() -> str | None:
 
 def _cell_label() -> str | None:
     """``In [n]`` when running in IPython (to name the cell in a record=none miss), else None."""
-    import sys  # noqa: PLC0415
+    import sys
 
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
@@ -901,7 +901,7 @@ def _cell_label() -> str | None:
 
 
 def _env() -> dict[str, str]:
-    import os  # noqa: PLC0415
+    import os
 
     return {k: v for k, v in os.environ.items() if k != "FALNB_TARGET"}
 

@@ -180,7 +180,7 @@ class Failed:
     @property
     def message(self) -> str:
         """The error in one line: the server's own words where it gave them."""
-        from falnb.repro.urls import scrub  # noqa: PLC0415
+        from falnb.repro.urls import scrub
 
         detail = getattr(self.error, "detail", None)
         if isinstance(self.error, HTTPError) and isinstance(detail, str) and detail:
@@ -253,7 +253,7 @@ class SweepResults(Sequence["Result | Failed"]):
         and output URLs; a pandas DataFrame when pandas is installed, else a list of dicts."""
         rows = [_row(index, job, o) for index, (job, o) in enumerate(builtins_zip(self.jobs, self))]
         try:
-            import pandas as pd  # type: ignore[import-untyped,import-not-found,unused-ignore]  # noqa: PLC0415 - optional (falnb[pandas])
+            import pandas as pd  # type: ignore[import-untyped,import-not-found,unused-ignore]  # optional (falnb[pandas])
         except ImportError:
             return rows
         return pd.DataFrame(rows).set_index("job")
@@ -263,7 +263,7 @@ class SweepResults(Sequence["Result | Failed"]):
         include: Any = None,  # noqa: ARG002 - IPython passes them; one bundle fits all
         exclude: Any = None,  # noqa: ARG002 - hook/protocol signature
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        from falnb.render_grid import grid_bundle  # noqa: PLC0415 - Pillow only when shown
+        from falnb.render_grid import grid_bundle  # Pillow only when shown
 
         return grid_bundle(self)
 
@@ -280,7 +280,7 @@ class SweepResults(Sequence["Result | Failed"]):
 
 
 def _row(index: int, job: SweepJob, outcome: Result | Failed) -> dict[str, Any]:
-    from falnb.result import find_files  # noqa: PLC0415
+    from falnb.result import find_files
 
     row: dict[str, Any] = {"job": index, "endpoint": job.endpoint}
     row.update(job.labels)
@@ -510,7 +510,7 @@ class Sweep:
 
     def _badges(self) -> dict[str, str]:
         """The seedcheck verdicts the lock holds for this sweep's endpoints, as badges."""
-        from falnb.seedchecks import recorded  # noqa: PLC0415 - seedcheck runs sweeps
+        from falnb.seedchecks import recorded  # seedcheck runs sweeps
 
         if self._options.get("record") == "off":
             return {}

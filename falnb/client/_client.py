@@ -59,7 +59,7 @@ def set_default_target(factory: TargetFactory) -> None:
 def _default_target() -> Target:
     if _default_target_factory:
         return _default_target_factory[0]()
-    from falnb._settings import target_from_env  # noqa: PLC0415 - cycle: _settings -> errors
+    from falnb._settings import target_from_env  # cycle: _settings -> errors
 
     target = target_from_env()
     if target is None:
@@ -213,7 +213,7 @@ class AsyncClient:
 
     async def _prepare(self, transport: Transport, arguments: Arguments) -> dict[str, Any]:
         """Arguments with local files, images and bytes uploaded and replaced by URLs."""
-        from falnb.client.storage import upload_inputs  # noqa: PLC0415 - optional PIL path
+        from falnb.client.storage import upload_inputs  # optional PIL path
 
         return await upload_inputs(transport, dict(arguments))
 
@@ -520,7 +520,7 @@ class AsyncClient:
     ) -> str:
         """Upload ``data`` to the target's CDN and return its URL (``storage_settings``: the
         file's expiry and ACL)."""
-        from falnb.client import storage  # noqa: PLC0415
+        from falnb.client import storage
 
         settings = storage_settings
         return await self._on_loop(
@@ -534,7 +534,7 @@ class AsyncClient:
         storage_settings: StorageSettings | None = None,
     ) -> str:
         """Upload a local file, bytes or a PIL image and return its URL."""
-        from falnb.client import storage  # noqa: PLC0415
+        from falnb.client import storage
 
         settings = storage_settings
         return await self._on_loop(
@@ -549,7 +549,7 @@ class AsyncClient:
         storage_settings: StorageSettings | None = None,
     ) -> str:
         """Upload a PIL image (encoded as ``format``) and return its URL."""
-        from falnb.client import storage  # noqa: PLC0415
+        from falnb.client import storage
 
         settings = storage_settings
         return await self._on_loop(
@@ -607,7 +607,7 @@ class _RealtimeContext(AbstractAsyncContextManager[LoopRealtimeConnection]):
         self._connection: LoopRealtimeConnection | None = None
 
     async def __aenter__(self) -> LoopRealtimeConnection:
-        from falnb.client.realtime import connect_realtime  # noqa: PLC0415
+        from falnb.client.realtime import connect_realtime
 
         connection = await self._client._on_loop(
             lambda t: connect_realtime(t, self._endpoint, **self._options)
@@ -882,6 +882,6 @@ class SyncClient:
 
         ``options`` are those of ``falnb.client.realtime.connect_realtime``.
         """
-        from falnb.client.realtime import connect_realtime_sync  # noqa: PLC0415
+        from falnb.client.realtime import connect_realtime_sync
 
         return connect_realtime_sync(self._async._transport(), endpoint, **options)

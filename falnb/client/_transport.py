@@ -258,7 +258,7 @@ def settles_request(error: BaseException) -> bool:
     408/409/429) and a rejected key (401/403, about the caller, not the request) settle
     nothing: the request may still be running, or done and paid for.
     """
-    from falnb.client.errors import (  # noqa: PLC0415 - errors imports nothing from here
+    from falnb.client.errors import (  # errors imports nothing from here
         RequestCancelledError,
         RequestPendingError,
         RequestTimeoutError,

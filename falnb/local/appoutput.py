@@ -82,7 +82,7 @@ def _with_size(file: dict[str, Any], data: bytes) -> dict[str, Any]:
     if not str(file.get("content_type", "")).startswith("image/"):
         return file
     try:
-        from PIL import Image  # noqa: PLC0415 - only for image outputs
+        from PIL import Image  # only for image outputs
 
         with Image.open(io.BytesIO(data)) as image:
             return {**file, "width": image.width, "height": image.height}

@@ -524,7 +524,7 @@ class _Routes:
                 return
 
     async def websocket(self, websocket: WebSocket) -> None:
-        from falnb.local.realtime import serve_realtime  # noqa: PLC0415 - C's module
+        from falnb.local.realtime import serve_realtime  # C's module
 
         path: str = websocket.path_params["path"].strip("/")
         path = path.removesuffix("/realtime")

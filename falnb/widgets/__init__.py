@@ -12,7 +12,7 @@ __all__ = ["Realtime"]
 
 def __getattr__(name: str) -> Any:
     if name == "Realtime":
-        from falnb.widgets.realtime import Realtime  # noqa: PLC0415 - lazy: pulls in anywidget
+        from falnb.widgets.realtime import Realtime  # lazy: pulls in anywidget
 
         return Realtime
     raise AttributeError(f"module 'falnb.widgets' has no attribute {name!r}")

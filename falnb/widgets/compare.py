@@ -46,7 +46,7 @@ def _item(value: Any, label: str | None) -> dict[str, str]:
                 return {"src": src, "kind": file.kind, "label": label or default}
         raise ValueError(f"{value!r} has no image or video output to compare")
     if isinstance(value, (bytes, bytearray)):
-        from PIL import Image  # noqa: PLC0415
+        from PIL import Image
 
         with Image.open(io.BytesIO(value)) as image:
             mime = Image.MIME.get(image.format or "", "image/png")
@@ -106,8 +106,8 @@ def _widget_class() -> type[Any]:
     """The anywidget model class, built on first use so importing falnb stays light."""
     global _WIDGET_CLASS  # noqa: PLW0603 - one class per process
     if _WIDGET_CLASS is None:
-        import anywidget  # noqa: PLC0415
-        import traitlets  # noqa: PLC0415
+        import anywidget
+        import traitlets
 
         class CompareWidget(anywidget.AnyWidget):
             _esm = _STATIC / "compare.js"

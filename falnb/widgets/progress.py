@@ -142,7 +142,7 @@ class TextProgress(_DisplayedProgress):
 
     def __init__(self, endpoint: str, *, logs: bool = True) -> None:
         super().__init__(endpoint, logs=logs)
-        from falnb._environment import detect_frontend  # noqa: PLC0415
+        from falnb._environment import detect_frontend
 
         self._last_push = 0.0
         self._in_place = detect_frontend() not in ("terminal", "none")
@@ -151,7 +151,7 @@ class TextProgress(_DisplayedProgress):
         if not self._in_place:
             self._print_changes()
             return
-        from IPython.display import display  # noqa: PLC0415 - only in a notebook
+        from IPython.display import display  # only in a notebook
 
         self._handle = display({"text/plain": self.state.line()}, raw=True, display_id=True)  # type: ignore[no-untyped-call]
 
@@ -193,7 +193,7 @@ class WidgetProgress(_DisplayedProgress):
 
     def __init__(self, endpoint: str, *, logs: bool = True) -> None:
         super().__init__(endpoint, logs=logs)
-        from IPython.display import display  # noqa: PLC0415 - only in a notebook
+        from IPython.display import display  # only in a notebook
 
         self.widget = _widget_class()(endpoint=endpoint, started_at=time.time() * 1000)
         self.widget.on_msg(self._on_msg)
@@ -244,8 +244,8 @@ def _widget_class() -> type[Any]:
     """The anywidget model class, built on first use so importing falnb stays light."""
     global _WIDGET_CLASS  # noqa: PLW0603 - one class per process
     if _WIDGET_CLASS is None:
-        import anywidget  # noqa: PLC0415
-        import traitlets  # noqa: PLC0415
+        import anywidget
+        import traitlets
 
         class ProgressWidget(anywidget.AnyWidget):
             _esm = _STATIC / "progress.js"
@@ -272,7 +272,7 @@ def _widget_class() -> type[Any]:
 
 def make_progress(endpoint: str, *, quiet: bool = False, logs: bool = True) -> Progress:
     """The live view the current front end can show (see ``falnb._environment``)."""
-    from falnb._environment import progress_mode  # noqa: PLC0415
+    from falnb._environment import progress_mode
 
     mode = "none" if quiet else progress_mode()
     if mode == "widget":

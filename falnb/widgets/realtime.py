@@ -199,7 +199,7 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         self._settle = SettleTimer(settle, self._settled) if settle is not None else None
         self.view.observe(self._on_interacting, names="interacting")
         if client is None:
-            import falnb  # noqa: PLC0415 - the default client, only when none is given
+            import falnb  # the default client, only when none is given
 
             client = falnb.default_async_client()
         async_client = client.async_client if isinstance(client, SyncClient) else client
@@ -375,7 +375,7 @@ class Realtime(ipywidgets.VBox):  # type: ignore[misc]
         # has one, and a reopened notebook whose kernel lacks the widget then shows "Error
         # displaying widget" instead of the picture. Wait briefly for the first frame so the
         # still carries a picture.
-        from IPython.display import display  # noqa: PLC0415 - only in IPython
+        from IPython.display import display  # only in IPython
 
         self.wait_for_frame(self.first_frame_timeout)
         self._emitted = self.last_frame

@@ -37,7 +37,7 @@ class TextSweepView:
     PRINT_EVERY = 2.0
 
     def __init__(self) -> None:
-        from falnb._environment import detect_frontend  # noqa: PLC0415
+        from falnb._environment import detect_frontend
 
         self._in_place = detect_frontend() not in ("terminal", "none")
         self._last = 0.0
@@ -46,7 +46,7 @@ class TextSweepView:
 
     def started(self, state: SweepState, cancel: Callable[[], object]) -> None:  # noqa: ARG002 - a text line has no button; interrupt cancels
         if self._in_place:
-            from IPython.display import display  # noqa: PLC0415 - only in a notebook
+            from IPython.display import display  # only in a notebook
 
             self._handle = display({"text/plain": state.line()}, raw=True, display_id=True)  # type: ignore[no-untyped-call]
         else:
@@ -93,7 +93,7 @@ class WidgetSweepView:
         self._handle: Any = None
 
     def started(self, state: SweepState, cancel: Callable[[], object]) -> None:
-        from IPython.display import display  # noqa: PLC0415 - only in a notebook
+        from IPython.display import display  # only in a notebook
 
         self._cancel = cancel
         self.widget.title = state.title
@@ -151,7 +151,7 @@ class WidgetSweepView:
 
 def _thumbnail(outcome: Result | Failed) -> str | None:
     """The first image of a result as a data URI (small ones only), for the live view."""
-    from falnb._values import data_uri  # noqa: PLC0415
+    from falnb._values import data_uri
 
     files = getattr(outcome, "files", None) or []
     for file in files:
@@ -167,8 +167,8 @@ def _widget_class() -> type[Any]:
     """The anywidget model class, built on first use so importing falnb stays light."""
     global _WIDGET_CLASS  # noqa: PLW0603 - one class per process
     if _WIDGET_CLASS is None:
-        import anywidget  # noqa: PLC0415
-        import traitlets  # noqa: PLC0415
+        import anywidget
+        import traitlets
 
         class SweepWidget(anywidget.AnyWidget):
             _esm = _STATIC / "sweep.js"
@@ -192,8 +192,8 @@ def _widget_class() -> type[Any]:
 
 def make_sweep_view(*, quiet: bool = False) -> SweepView:
     """The sweep view the current front end can show (see ``falnb._environment``)."""
-    from falnb._environment import progress_mode  # noqa: PLC0415
-    from falnb.sweeps import NullSweepView  # noqa: PLC0415
+    from falnb._environment import progress_mode
+    from falnb.sweeps import NullSweepView
 
     mode = "none" if quiet else progress_mode()
     if mode == "widget":

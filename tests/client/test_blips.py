@@ -134,7 +134,7 @@ def test_the_result_fetch_rides_out_gateway_errors(
     server.faults.add("status=503;ingress", role="queue", method="GET", duration=0.6)
     server.faults.add("status=429;retry_after=0.1", role="queue", method="GET", duration=1.2)
     lost: list[Reconnecting] = []
-    from falnb import _runtime  # noqa: PLC0415
+    from falnb import _runtime
 
     output = _runtime.run(handle.async_handle._result(lost.append))
     assert output == {"prompt": "hello"}

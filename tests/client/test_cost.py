@@ -129,8 +129,8 @@ def test_usage_sums_this_sessions_requests_per_endpoint_with_replays_free(
 
 
 def test_the_pricing_document_is_asked_of_fals_platform_api_or_the_servers_rest_root() -> None:
-    from falnb._settings import Target  # noqa: PLC0415
-    from falnb.pricing import pricing_url  # noqa: PLC0415
+    from falnb._settings import Target
+    from falnb.pricing import pricing_url
 
     assert pricing_url(Target.fal("k")) == "https://api.fal.ai/v1/models/pricing"
     mirror = Target.fal("k", rest_url="http://127.0.0.1:9/_rest")
@@ -142,7 +142,7 @@ def test_the_pricing_document_is_asked_of_fals_platform_api_or_the_servers_rest_
 def test_the_budget_refuses_a_call_that_would_pass_it_and_sends_nothing(
     client: SyncClient, server: LocalServer, tmp_path: Path
 ) -> None:
-    from falnb.pricing import BudgetExceededError  # noqa: PLC0415
+    from falnb.pricing import BudgetExceededError
 
     session = _session(client, tmp_path)
     session.config.budget = 0.06
@@ -186,6 +186,6 @@ def test_the_budget_refuses_a_call_that_would_pass_it_and_sends_nothing(
 def test_an_estimate_before_paying_where_the_unit_allows_one(
     unit: str, arguments: dict[str, Any], units: float | None
 ) -> None:
-    from falnb.pricing import estimate_units  # noqa: PLC0415
+    from falnb.pricing import estimate_units
 
     assert estimate_units(unit, arguments) == (None if units is None else pytest.approx(units))

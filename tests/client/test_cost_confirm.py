@@ -27,8 +27,8 @@ def _session(client: SyncClient, tmp_path: Path) -> Session:
 def test_a_sweep_above_the_threshold_shows_its_estimate_and_runs_when_asked_again(
     client: SyncClient, server: LocalServer, tmp_path: Path
 ) -> None:
-    import falnb  # noqa: PLC0415
-    from falnb.pricing import ConfirmationRequiredError  # noqa: PLC0415
+    import falnb
+    from falnb.pricing import ConfirmationRequiredError
 
     session = _session(client, tmp_path)
     session.config.confirm_above = 0.15
@@ -57,9 +57,9 @@ def test_a_sweep_above_the_threshold_shows_its_estimate_and_runs_when_asked_agai
 def test_on_fals_cloud_a_sweep_above_a_dollar_asks_by_default(
     server: LocalServer, tmp_path: Path
 ) -> None:
-    import falnb  # noqa: PLC0415
-    from falnb._settings import Target  # noqa: PLC0415
-    from falnb.pricing import ConfirmationRequiredError  # noqa: PLC0415
+    import falnb
+    from falnb._settings import Target
+    from falnb.pricing import ConfirmationRequiredError
 
     base = server.base_url  # the local server standing in for fal's hosts, as in the kernels
     cloud = Target.fal(

@@ -156,7 +156,7 @@ def test_a_clean_event_stream_still_ends_with_its_final_output(apps: LocalServer
 def test_a_streamed_call_of_a_binary_stream_is_an_audio_result(
     server: LocalServer, tmp_path: Any
 ) -> None:
-    from falnb.repro import Recorder  # noqa: PLC0415
+    from falnb.repro import Recorder
 
     with SyncClient(server.target) as client:
         session = Session(client, recorder=Recorder.default(tmp_path / "x.ipynb"))

@@ -139,7 +139,7 @@ def _configuration_variables() -> set[str]:
 def test_every_variable_falnb_reads_is_in_the_configuration_table() -> None:
     source = "\n".join(p.read_text() for p in (ROOT / "falnb").rglob("*.py"))
     read = set(re.findall(r"[\"'](FALNB_[A-Z_]+)[\"']", source))
-    from falnb._settings import _URL_ENV  # noqa: PLC0415 - the URL variables are built
+    from falnb._settings import _URL_ENV  # the URL variables are built
 
     read |= set(_URL_ENV.values())
     assert read == _configuration_variables(), (
@@ -245,7 +245,7 @@ def test_the_error_attributes_the_readme_names(name: str, attribute: str) -> Non
 
 
 def test_the_context_has_what_the_readme_names() -> None:
-    import falnb.local  # noqa: PLC0415
+    import falnb.local
 
     named = set(re.findall(r"`ctx\.(\w+)`", readme_text()))
     assert named >= {"log", "store", "cancelled", "request_id"}

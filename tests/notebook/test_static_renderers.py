@@ -73,7 +73,7 @@ def picture(bundle: dict[str, Any]) -> Image.Image:
 @pytest.fixture(scope="module")
 def executed(server: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One notebook with every kind of output, run in a real kernel against the server."""
-    from nbkit import RecordingClient, build_notebook, kernel_env  # noqa: PLC0415
+    from nbkit import RecordingClient, build_notebook, kernel_env
 
     patch = pytest.MonkeyPatch()
     for name, value in kernel_env(server).items():

@@ -246,7 +246,7 @@ def test_print_and_logging_reach_the_status_logs_live(
         live = seen_first.wait(10)
         logger.info("via logging")
         logger.warning("a warning")
-        import sys  # noqa: PLC0415
+        import sys
 
         print("to stderr", file=sys.stderr)
         return {"live": live}

@@ -303,7 +303,7 @@ REALTIME_VALUES = st.one_of(
 def test_realtime_lines_give_a_spec_or_one_readable_line(
     pairs: list[tuple[str, str]], endpoint: str
 ) -> None:
-    from falnb.widgets._realtime_spec import parse_realtime_line  # noqa: PLC0415
+    from falnb.widgets._realtime_spec import parse_realtime_line
 
     line = " ".join([endpoint, *(f"{name}={value}" for name, value in pairs)])
     refused: ValueError | None = None
@@ -323,7 +323,7 @@ def test_realtime_lines_give_a_spec_or_one_readable_line(
 @given(text=TEXT_WITH_REFERENCES)
 def test_placeholders_map_back_to_what_the_user_wrote(text: str) -> None:
     """Messages quote the user's own text: marking then un-marking changes nothing."""
-    from falnb._references import InterpolationError, Template, substitute_text  # noqa: PLC0415
+    from falnb._references import InterpolationError, Template, substitute_text
 
     template = Template(NAMESPACE)
     marked = template.mark(text)

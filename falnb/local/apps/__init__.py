@@ -14,7 +14,7 @@ _default: Registry | None = None
 
 def builtin_endpoints() -> list[Endpoint]:
     """Fresh instances of every built-in endpoint (owner ``local``)."""
-    from falnb.local.apps import basic, media, realtime_echo  # noqa: PLC0415 - keep imports lazy
+    from falnb.local.apps import basic, media, realtime_echo  # keep imports lazy
 
     return [*basic.ENDPOINTS, *realtime_echo.ENDPOINTS, *media.ENDPOINTS]
 
