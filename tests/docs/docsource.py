@@ -112,7 +112,8 @@ def help_forms(usage: str) -> list[HelpForm]:
             forms.append(HelpForm(first))
             forms += [HelpForm(f"%fal {part}") for part in more]
         elif line.strip().endswith(":") and not line.startswith(" "):
-            in_options = line.strip() == "options:"
+            # "options:" and "sweeps (...):" both list option lines
+            in_options = line.strip() == "options:" or line.startswith("sweeps")
         elif in_options and (option := _OPTION_LINE.match(line)):
             text = option[1].strip()
             flags = tuple(_FLAG.findall(text))

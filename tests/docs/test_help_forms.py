@@ -311,6 +311,21 @@ EXAMPLES: dict[str, list[Example]] = {
             readable_error("422", "num_images"),
         ),
     ],
+    "--sweep [KEYS]": [
+        Example("%%fal local/echo --sweep\nprompt: [a, b]\nn: [1, 2]", shows(r"^sweep: 4 jobs")),
+        Example(
+            "%%fal local/echo --sweep prompt\nprompt: [c, d]\nn: [1, 2]",
+            shows(r"^sweep: 2 jobs"),
+        ),
+    ],
+    "--zip": [
+        Example(
+            "%%fal local/echo --sweep --zip\nprompt: [e, f]\nn: [1, 2]", shows(r"^sweep: 2 jobs")
+        ),
+    ],
+    "--concurrency N": [
+        Example("%%fal local/echo --sweep --concurrency 1\nn: [3, 4, 5]", shows(r"^sweep: 3 jobs")),
+    ],
     "--record once|refresh|none|off": [
         Example(
             "%fal local/echo prompt=pinned --record once",

@@ -191,6 +191,7 @@ def test_the_async_twins_exist() -> None:
     functions = {n for n in used if callable(getattr(falnb, n, None)) and n != "default_session"}
     assert {"run", "subscribe", "submit", "stream", "upload_file", "realtime"} <= functions
     assert [f for f in sorted(functions) if not hasattr(falnb, f"{f}_async")] == [
+        "compare",  # builds a view of results already in hand, no I/O to await
         "usage",  # reads the session's own ledger, no I/O to await
         "verify_webhook",  # pure computation, no I/O to await
     ]

@@ -131,6 +131,33 @@ BLOCKS: dict[str, Check] = {
             ),
         ),
     ),
+    "Sweeps and comparison #1": Check(
+        shows=(r"4 jobs",),
+        then=(
+            Then(
+                "four jobs, each pinned in the lock with its own prompt and steps",
+                "import json\n"
+                "entries = json.loads(pathlib.Path('falnb.lock').read_text())['entries'].values()\n"
+                "swept = {(e['arguments']['prompt'], e['arguments']['num_inference_steps'])\n"
+                "         for e in entries if e['endpoint'] == 'local/text-to-image'\n"
+                "         and e['status'] == 'completed' and e['arguments'].get('seed') == 7}\n"
+                "wanted = {(p, n) for p in ('a red fox', 'a grey wolf') for n in (2, 6)}\n"
+                "assert swept >= wanted, swept",
+            ),
+        ),
+    ),
+    "Sweeps and comparison #2": Check(
+        shows=(r"^4 \[1, 2, 1, 2\]$",),
+        then=(
+            Then(
+                "the table and the compare view",
+                "rows = grid.table()\n"
+                "assert len(rows) == 4, rows\n"
+                "view = falnb.compare(grid[0], grid[1])\n"
+                "assert type(view).__name__ == 'CompareWidget', view",
+            ),
+        ),
+    ),
     "In a notebook #1": Check(
         shows=(r"^local/text-to-image: 2 images \(1024x576, 1024x576\), seed 42$",),
         then=(
