@@ -32,6 +32,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import math
 import re
 import time
 from datetime import datetime, timezone
@@ -118,7 +119,9 @@ class UploadSigner:
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()
 
     def query(self, subject: str, ttl: int = SIGNED_URL_TTL) -> str:
-        expires = int(time.time()) + ttl
+        # Rounded up: a URL signed for ttl seconds works for at least ttl seconds (rounding
+        # down left a 1 s signature anywhere between 0 and 1 s).
+        expires = math.ceil(time.time() + ttl)
         return urlencode({"expires": expires, "sig": self._mac(subject, expires)})
 
     def check(self, subject: str, request: Request) -> bool:
