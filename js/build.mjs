@@ -1,11 +1,11 @@
 // Builds each widget module in src/ into ../falnb/static/, the files the wheel ships.
 // `node build.mjs --verify` rebuilds in memory and fails when the shipped files drift.
 //
-// Why a build step at all, when today each module has no imports and esbuild only reformats:
-// anywidget loads one ES module per widget, so a dependency (issue 17: a msgpack codec in the
-// realtime widget) has to be bundled in. The shipped files are build output, never edited;
-// they are committed so a git checkout works without Node, and `make check` proves they are
-// what src/ builds to.
+// Why a build step: anywidget loads one ES module per widget, so what a widget imports (a
+// module shared between widgets, issue 17's msgpack codec) has to be bundled in. The shipped
+// files are build output, minified so they read as such and never as a second copy of the
+// sources; they are committed so a git checkout works without Node, and `make check` proves
+// they are what src/ builds to. Files whose names start with "_" are shared modules, not entries.
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { build } from "esbuild";
@@ -15,7 +15,9 @@ const src = join(here, "src");
 const out = join(here, "..", "falnb", "static");
 const verify = process.argv.includes("--verify");
 
-const entries = readdirSync(src).filter((f) => f.endsWith(".js") || f.endsWith(".css"));
+const entries = readdirSync(src).filter(
+  (f) => !f.startsWith("_") && (f.endsWith(".js") || f.endsWith(".css")),
+);
 let drifted = 0;
 for (const entry of entries) {
   const result = await build({
@@ -24,6 +26,7 @@ for (const entry of entries) {
     format: "esm",
     target: "es2020",
     write: false,
+    minify: true,
     legalComments: "none",
     banner: {
       js: "// Built from js/src by js/build.mjs; do not edit.",
