@@ -1,5 +1,8 @@
 """falnb's defaults for talking to fal: timeouts, retries, reconnection and polling.
 
+The local server's own (webhook delivery, realtime idling) are here too: one place for every
+timeout and retry, whichever side of the wire it is on.
+
 One home for each number, as httpx's ``_config.py`` is; the modules that use them import them
 from here. Seconds throughout.
 """
@@ -15,6 +18,9 @@ __all__ = [
     "DEFAULT_RECONNECT",
     "DOWNLOAD_TIMEOUT",
     "JWKS_TIMEOUT",
+    "LOCAL_REALTIME_IDLE_TIMEOUT",
+    "LOCAL_WEBHOOK_RETRY_DELAYS",
+    "LOCAL_WEBHOOK_TIMEOUT",
     "MAX_RECONNECT_DELAY",
     "POLL_MAX",
     "POLL_START",
@@ -64,3 +70,11 @@ MAX_RECONNECT_DELAY = 5.0
 STREAM_ATTEMPTS = 3
 #: Polling a request's status: the first pause, growing to at most the second.
 POLL_START, POLL_MAX = 0.15, 2.0
+
+#: The local server's webhook delivery: the pause before each retry of a failed delivery (fal
+#: retries for hours; a local server is gone sooner), and how long one delivery may take.
+LOCAL_WEBHOOK_RETRY_DELAYS: tuple[float, ...] = (0.25, 1.0, 3.0)
+LOCAL_WEBHOOK_TIMEOUT = 15.0
+#: A local realtime session with no input for this long is closed (``realtime_idle_timeout``
+#: overrides it per server).
+LOCAL_REALTIME_IDLE_TIMEOUT = 60.0

@@ -30,8 +30,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from falnb._environment import in_colab
+from falnb._errors import MissingCredentialsError
 from falnb._protocol import local_urls
-from falnb.client.errors import MissingCredentialsError
 
 __all__ = [
     "FAL_URLS",

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from falnb.client._client import AsyncClient, SyncClient
 from falnb.client._status import Completed, InProgress, Queued, Status
-from falnb.client._transport import ConnectionFailedError, RetryPolicy
+from falnb.client._transport import RetryPolicy
 from falnb.client.errors import (
+    ConnectionFailedError,
     FalError,
     HTTPError,
     MissingCredentialsError,

@@ -23,6 +23,7 @@ import httpx
 from falnb import _runtime
 from falnb._config import CONNECT_TIMEOUT, RUN_TIMEOUT
 from falnb._protocol import endpoint_app
+from falnb._settings import target_from_env
 from falnb.client._status import Status
 from falnb.client._transport import RetryPolicy, Transport
 from falnb.client.errors import FalError, RequestTimeoutError
@@ -59,8 +60,6 @@ def set_default_target(factory: TargetFactory) -> None:
 def _default_target() -> Target:
     if _default_target_factory:
         return _default_target_factory[0]()
-    from falnb._settings import target_from_env  # cycle: _settings -> errors
-
     target = target_from_env()
     if target is None:
         raise RuntimeError("no default target: import falnb (it sets the embedded default)")

@@ -49,6 +49,7 @@ from falnb._config import (
 )
 from falnb._version import __version__
 from falnb.client.errors import (
+    ConnectionFailedError,
     FalError,
     HTTPError,
     RateLimitedError,
@@ -56,13 +57,10 @@ from falnb.client.errors import (
 )
 
 if TYPE_CHECKING:
-    # Only for annotations: _settings imports falnb.client.errors, so a runtime import here
-    # would be circular.
     from falnb._settings import Target
 
 __all__ = [
     "RECONNECT_ENV",
-    "ConnectionFailedError",
     "RetryPolicy",
     "Transport",
     "connection_failed",
@@ -232,13 +230,6 @@ def error_from_response(response: httpx.Response) -> HTTPError:
     text = detail if isinstance(detail, str) else (jsonlib.dumps(detail) if detail else reason)
     suffix = f" [{error_type}]" if error_type else ""
     return HTTPError(f"{status} from {where}: {text}{suffix}", **kw)
-
-
-class ConnectionFailedError(FalError, httpx.TransportError):
-    """The server could not be reached, or the connection broke, after any retries.
-
-    Also an ``httpx.TransportError``, so code that catches httpx's errors keeps working.
-    """
 
 
 def connection_failed(exc: httpx.TransportError, request: httpx.Request) -> ConnectionFailedError:

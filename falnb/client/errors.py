@@ -1,8 +1,9 @@
 """One error hierarchy for everything the fal protocol can answer.
 
 Every message is one readable line naming the field or the fix. No message, repr or log line
-ever contains the key. The tree (the lock's errors, :mod:`falnb.repro.errors`, hang below
-:class:`FalError` too)::
+ever contains the key. The tree (``FalError`` and ``MissingCredentialsError`` are defined in
+the shared layer, :mod:`falnb._errors`, which the settings see too; the lock's errors,
+:mod:`falnb.repro.errors`, hang below :class:`FalError` as well)::
 
     FalError
      ├── MissingCredentialsError    no key for a target that needs one
@@ -10,7 +11,6 @@ ever contains the key. The tree (the lock's errors, :mod:`falnb.repro.errors`, h
      │    ├── ValidationError       422, with ``field_errors``
      │    └── RateLimitedError      429, with ``retry_after``
      ├── ConnectionFailedError      unreachable after retries; also ``httpx.TransportError``
-     │                              (defined beside the transport, which alone raises it)
      ├── RequestTimeoutError        the caller's timeout passed (also ``TimeoutError``)
      ├── RequestCancelledError      cancelled by the caller, an interrupt or a timeout
      ├── RequestPendingError        contact lost too long; the request may still run
@@ -24,9 +24,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
+from falnb._errors import FalError, MissingCredentialsError
 from falnb._protocol import describe_field_errors
 
 __all__ = [
+    "ConnectionFailedError",
     "FalError",
     "FieldError",
     "HTTPError",
@@ -45,12 +49,11 @@ FieldError = dict[str, Any]
 """One entry of a 422 ``detail`` list: ``{"loc": [...], "msg": str, "type": str, ...}``."""
 
 
-class FalError(Exception):
-    """Base class of every error falnb raises about a fal request."""
+class ConnectionFailedError(FalError, httpx.TransportError):
+    """The server could not be reached, or the connection broke, after any retries.
 
-
-class MissingCredentialsError(FalError):
-    """No key is configured for a target that needs one."""
+    Also an ``httpx.TransportError``, so code that catches httpx's errors keeps working.
+    """
 
 
 class HTTPError(FalError):

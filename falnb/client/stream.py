@@ -20,13 +20,8 @@ import httpx
 from httpx_sse import EventSource
 
 from falnb import _runtime
-from falnb.client._transport import (
-    ConnectionFailedError,
-    Transport,
-    connection_failed,
-    redact_url,
-)
-from falnb.client.errors import FalError, StreamError
+from falnb.client._transport import Transport, connection_failed, redact_url
+from falnb.client.errors import ConnectionFailedError, FalError, StreamError
 
 __all__ = ["AsyncStream", "Event", "EventsFactory", "Stream", "iter_stream"]
 

@@ -25,6 +25,7 @@ import anyio.to_thread
 import msgpack
 from starlette.websockets import WebSocket, WebSocketState
 
+from falnb._config import LOCAL_REALTIME_IDLE_TIMEOUT
 from falnb._protocol import describe_field_errors
 from falnb.local.apperror import AppError
 from falnb.local.registry import Endpoint, LogLevel
@@ -32,11 +33,10 @@ from falnb.local.registry import Endpoint, LogLevel
 if TYPE_CHECKING:
     from falnb.local.state import ServerState
 
-__all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_BUFFERING", "serve_realtime"]
+__all__ = ["DEFAULT_MAX_BUFFERING", "serve_realtime"]
 
 logger = logging.getLogger("falnb.local.realtime")
 
-DEFAULT_IDLE_TIMEOUT = 60.0
 DEFAULT_MAX_BUFFERING = 16
 MAX_BUFFERING_RANGE = (1, 60)
 #: Close code for a refused session (policy violation), never 1000.
@@ -49,7 +49,7 @@ def _alias(endpoint_id: str) -> str:
 
 def _idle_timeout(state: ServerState) -> float:
     value = state.realtime_idle_timeout
-    return float(value) if value else DEFAULT_IDLE_TIMEOUT
+    return float(value) if value else LOCAL_REALTIME_IDLE_TIMEOUT
 
 
 def _parse_max_buffering(raw: str | None) -> int | None:

@@ -19,6 +19,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from falnb._config import LOCAL_WEBHOOK_RETRY_DELAYS, LOCAL_WEBHOOK_TIMEOUT
 from falnb.local.journal import redact_url
 
 if TYPE_CHECKING:
@@ -32,9 +33,6 @@ PAYLOAD_ERROR = (
     "Response payload is not JSON serializable. Either return a JSON serializable object or "
     "use the queue endpoint to retrieve the response."
 )
-#: Seconds to wait before each retry of a failed delivery (fal retries for hours; we are local).
-RETRY_DELAYS: tuple[float, ...] = (0.25, 1.0, 3.0)
-DELIVERY_TIMEOUT = 15.0
 
 
 def _b64url(data: bytes) -> str:
@@ -108,8 +106,8 @@ class Webhooks:
         """
         body = webhook_body(request_id=request_id, ok=ok, payload=payload, error=error)
         shown = redact_url(url)  # a receiver's URL may carry its own token
-        async with httpx.AsyncClient(timeout=DELIVERY_TIMEOUT, trust_env=False) as http:
-            for attempt, delay in enumerate((0.0, *RETRY_DELAYS), start=1):
+        async with httpx.AsyncClient(timeout=LOCAL_WEBHOOK_TIMEOUT, trust_env=False) as http:
+            for attempt, delay in enumerate((0.0, *LOCAL_WEBHOOK_RETRY_DELAYS), start=1):
                 if delay:
                     await asyncio.sleep(delay)
                 signed = self.signer.headers(request_id, body)

@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "falnb._protocol": 0,
     "falnb._values": 0,
     "falnb._config": 0,
+    "falnb._errors": 0,
     "falnb._version": 0,
     "falnb._paths": 0,
     "falnb._environment": 0,
@@ -29,7 +30,6 @@ LAYERS: dict[str, int] = {
     "falnb._runtime": 0,
     "falnb._comm_pump": 0,
     "falnb._safe_yaml": 0,
-    "falnb.client.errors": 0,
     "falnb.client": 1,
     "falnb.local": 1,
     "falnb.repro": 2,
@@ -159,7 +159,34 @@ def test_the_graph_is_read() -> None:
 
 @pytest.mark.parametrize(
     ("module", "expected"),
-    [("falnb.client.errors", 0), ("falnb.client.queue", 1), ("falnb.widgets.progress", 3)],
+    [("falnb._errors", 0), ("falnb.client.errors", 1), ("falnb.widgets.progress", 3)],
 )
 def test_layers_by_longest_prefix(module: str, expected: int) -> None:
     assert layer(module) == expected
+
+
+def _public_exceptions(path: Path) -> list[str]:
+    """Public classes in ``path`` with a base named like an error (``...Error``, ``Exception``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            bases = [
+                b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases
+            ]
+            if any(b.endswith(("Error", "Exception")) for b in bases):
+                found.append(f"{module_name(path)}.{node.name}")
+    return found
+
+
+def test_the_client_raises_errors_from_one_module() -> None:
+    """The client's error tree has one home, ``client/errors.py`` (its docstring draws it)."""
+    elsewhere = [
+        name
+        for path in sorted((PACKAGE / "client").rglob("*.py"))
+        if path.name != "errors.py"
+        for name in _public_exceptions(path)
+    ]
+    assert elsewhere == []
+    assert "falnb.client.errors.ConnectionFailedError" in _public_exceptions(
+        PACKAGE / "client" / "errors.py"
+    )
