@@ -95,9 +95,37 @@ def test_schema_is_asked_for_once_per_session(server: LocalServer, session: Sess
 
 
 def test_open_schemas_and_uploads_pass(server: LocalServer, session: Session) -> None:
-    # local/echo declares no schema (anything goes); bytes are uploaded and sent as a URL.
+    # local/echo's schema takes any further argument; bytes are uploaded and sent as a URL.
     result = session.run("local/echo", {"anything": [1, 2], "blob": b"\x89PNG"})
     assert result.json["anything"] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "arguments", "problem"),
+    [
+        ("local/echo", {"seed": -1}, "seed: -1 is out of range: an integer >= 0"),
+        ("local/slow", {"steps": 0}, "steps: 0 is out of range: an integer from 1 to 1000"),
+        ("local/slow", {"duraton": 1}, "duraton: not an argument of this endpoint (did you mean"),
+        ("local/fail", {"status": 200}, "status: 200 is out of range: an integer from 400 to 599"),
+        ("local/stream-text", {"prompt": 3}, "prompt: 3 is not text"),
+    ],
+)
+def test_the_basic_apps_have_real_schemas(
+    server: LocalServer, session: Session, endpoint: str, arguments: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InvalidArgumentsError) as caught:
+        session.run(endpoint, arguments)
+    assert [p[: len(problem)] for p in caught.value.problems] == [problem]
+    assert _sent(server) == 0
+
+
+def test_the_basic_apps_enforce_the_limits_they_publish(
+    server: LocalServer, session: Session
+) -> None:
+    # The same numbers on both sides: sent unchecked, the app itself rejects what it documents.
+    with pytest.raises(ValidationError) as caught:
+        session.run("local/slow", {"steps": 1001, "duration": 0}, validate=False)
+    assert "from 1 to 1000" in str(caught.value.field_errors)
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """The basic built-in endpoints (owner ``local``): echo, slow, fail and stream-text.
 
 They exist to exercise the protocol: every state, log line, error shape and stream a client
-must handle, with no model behind them.
+must handle, with no model behind them. Each declares its input schema (so validation,
+completion and ``%fal form`` work on them too) from the same limits its handler enforces;
+echo and fail accept any further argument, as their jobs are to return or ignore it.
 """
 
 from __future__ import annotations
@@ -16,11 +18,92 @@ from falnb.local.registry import Context, Endpoint
 
 __all__ = ["ENDPOINTS"]
 
+MAX_STEPS = 1000
+_SEED = {"type": "integer", "minimum": 0, "description": "Echoed back in the output"}
 
-def _number(arguments: dict[str, Any], name: str, default: float, *, low: float = 0) -> float:
+
+def _input(title: str, *, open_: bool = False, **properties: dict[str, Any]) -> dict[str, Any]:
+    """A JSON schema of ``properties`` (in order); ``open_``: other arguments are welcome."""
+    schema: dict[str, Any] = {
+        "type": "object",
+        "title": title,
+        "properties": properties,
+        "x-fal-order-properties": list(properties),
+    }
+    if open_:
+        schema["additionalProperties"] = True
+    return schema
+
+
+ECHO_INPUT = _input(
+    "EchoInput",
+    open_=True,
+    prompt={"type": "string", "title": "Prompt", "description": "Any text; returned as is"},
+    seed=_SEED,
+)
+SLOW_INPUT = _input(
+    "SlowInput",
+    duration={
+        "type": "number",
+        "title": "Duration",
+        "minimum": 0,
+        "default": 2.0,
+        "description": "Seconds the request runs for",
+    },
+    steps={
+        "type": "integer",
+        "title": "Steps",
+        "minimum": 1,
+        "maximum": MAX_STEPS,
+        "default": 10,
+        "description": "How many 'step i/N' log lines it writes, evenly spaced",
+    },
+    seed=_SEED,
+)
+FAIL_INPUT = _input(
+    "FailInput",
+    open_=True,
+    status={
+        "type": "integer",
+        "title": "Status",
+        "minimum": 400,
+        "maximum": 599,
+        "default": 500,
+        "description": "The HTTP error status it fails with",
+    },
+    detail={
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}],
+        "title": "Detail",
+        "description": "The error's detail: text, or (with 422) fal's field errors",
+    },
+    error_type={"type": "string", "title": "Error Type", "description": "The X-Fal-Error-Type"},
+)
+STREAM_TEXT_INPUT = _input(
+    "StreamTextInput",
+    prompt={
+        "type": "string",
+        "title": "Prompt",
+        "default": "hello from falnb",
+        "description": "The text streamed back word by word",
+    },
+    delay={
+        "type": "number",
+        "title": "Delay",
+        "minimum": 0,
+        "default": 0.02,
+        "description": "Seconds between words",
+    },
+)
+
+
+def _number(
+    arguments: dict[str, Any], name: str, default: float, *, low: float = 0, high: float = 0
+) -> float:
     value = arguments.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-        invalid(name, f"Input should be a number >= {low:g}", "value_error")
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value < low
+    if bad or (high and value > high):
+        limits = f"from {low:g} to {high:g}" if high else f">= {low:g}"
+        invalid(name, f"Input should be a number {limits}", "value_error")
     return float(value)
 
 
@@ -33,7 +116,7 @@ def slow(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Take ``duration`` seconds over ``steps`` steps, logging ``step i/N``; stops on cancel."""
     fields = Fields(arguments)
     duration = fields.read(_number, 2.0, "duration", 2.0)
-    steps = int(fields.read(_number, 10.0, "steps", 10, low=1))
+    steps = int(fields.read(_number, 10.0, "steps", 10, low=1, high=MAX_STEPS))
     fields.check()
     for index in range(1, steps + 1):
         # Sleeping on the cancel event ends the wait as soon as the caller cancels.
@@ -78,21 +161,25 @@ ENDPOINTS: list[Endpoint] = [
         handler=echo,
         description="Returns its arguments unchanged.",
         unit_price=0.01,
+        input_schema=ECHO_INPUT,
     ),
     Endpoint(
         "local/slow",
         handler=slow,
         description="Takes `duration` s over `steps` steps, logging 'step i/N'.",
         unit_price=0.01,
+        input_schema=SLOW_INPUT,
     ),
     Endpoint(
         "local/fail",
         handler=fail,
         description="Fails with `status`, `detail` and `error_type` (422: field errors).",
+        input_schema=FAIL_INPUT,
     ),
     Endpoint(
         "local/stream-text",
         stream=stream_text,
         description="Streams `prompt` word by word; the last event is the full text.",
+        input_schema=STREAM_TEXT_INPUT,
     ),
 ]
