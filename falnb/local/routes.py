@@ -103,15 +103,6 @@ def _chunk(item: StreamItem) -> bytes:
     return item if isinstance(item, bytes) else _sse(item)
 
 
-def _abort_connection(info: RequestInfo) -> bool:
-    """Abort the request's TCP connection (uvicorn's transport); False when there is none."""
-    abort = getattr(info.transport, "abort", None)
-    if abort is None:
-        return False
-    abort()
-    return True
-
-
 def _same_kind(item: StreamItem, *, binary: bool, endpoint_id: str) -> StreamItem:
     if isinstance(item, bytes) != binary:
         raise TypeError(f"{endpoint_id} streamed both outputs and bytes")
@@ -329,9 +320,7 @@ class _Routes:
         if isinstance(first, bytes):
             # A binary stream (speech audio ...): chunks as they are, typed by the first.
             return StreamingResponse(
-                self._stream_events(
-                    items, first, ctx, drop=info.drop, abort=lambda: _abort_connection(info)
-                ),
+                self._stream_events(items, first, ctx, drop=info.drop, abort=info.abort),
                 media_type=sniff_content_type(first),
                 headers=_SSE_HEADERS,
             )

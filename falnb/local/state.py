@@ -57,25 +57,14 @@ class ServerState:
         )
         self.auth = Auth(self.key, self.tokens)
 
-    @property
-    def run_url(self) -> str:
-        return local_urls(self.base_url)["run_url"]
-
+    # The two URLs the server writes into its answers (``LocalServer.target`` has them all).
     @property
     def queue_url(self) -> str:
         return local_urls(self.base_url)["queue_url"]
 
     @property
-    def rest_url(self) -> str:
-        return local_urls(self.base_url)["rest_url"]
-
-    @property
     def cdn_url(self) -> str:
         return local_urls(self.base_url)["cdn_url"]
-
-    @property
-    def realtime_url(self) -> str:
-        return local_urls(self.base_url)["realtime_url"]
 
     def store(
         self,

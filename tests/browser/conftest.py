@@ -22,12 +22,9 @@ Browser tests skip only when ``/usr/bin/chromium`` is missing (CI installs it).
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from labkit import (  # noqa: F401 - re-exported for browser tests
     ARTIFACTS,
@@ -38,16 +35,16 @@ from labkit import (  # noqa: F401 - re-exported for browser tests
     KERNELSPEC,
     FalnbServer,
     LabServer,
-    free_port,
     run_all,
     screenshot,
     start_lab,
-    stop_process,
     wait_for_idle_kernel,
     wait_until,
     write_notebook,
 )
 from playwright.sync_api import expect, sync_playwright
+
+from tests.kit import free_port, healthy, start_serve, stop_process
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -68,18 +65,10 @@ def falnb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalnbServ
     """``falnb serve`` on a free loopback port with a known key."""
     port, key = free_port(), "browser-" + secrets.token_hex(8)
     log = (tmp_path_factory.mktemp("falnb-serve") / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "falnb.cli", "serve", "--port", str(port), "--key", key],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_serve(port, key, log)
     server = FalnbServer(f"http://127.0.0.1:{port}", key, process)
     try:
-        wait_until(
-            lambda: httpx.get(f"{server.base_url}/_falnb/health", timeout=1).status_code == 200,
-            timeout=30,
-            what="falnb serve",
-        )
+        wait_until(lambda: healthy(server.base_url), timeout=30, what="falnb serve")
         yield server
     finally:
         stop_process(process)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import Any
 
 import httpx
 import nbformat
+
+from tests.kit import free_port, stop_process, target_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,12 +46,6 @@ KERNEL_IDLE = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def wait_until(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
     """Poll ``check`` until it returns something truthy (exceptions count as not yet)."""
     deadline = time.monotonic() + timeout
@@ -65,16 +60,6 @@ def wait_until(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
                 return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
 
 
 @dataclass
@@ -106,16 +91,7 @@ class FalnbServer:
 
     def kernel_env(self) -> dict[str, str]:
         """Environment variables that make a kernel's falnb target this server."""
-        base = self.base_url
-        return {
-            "FALNB_TARGET": "fal",
-            "FAL_KEY": self.key,
-            "FALNB_RUN_URL": base,
-            "FALNB_QUEUE_URL": f"{base}/_queue",
-            "FALNB_REST_URL": f"{base}/_rest",
-            "FALNB_CDN_URL": f"{base}/_cdn",
-            "FALNB_REALTIME_URL": "ws" + base[len("http") :],
-        }
+        return target_env(self.base_url, self.key)
 
 
 @dataclass

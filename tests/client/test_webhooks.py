@@ -100,7 +100,7 @@ def test_verify_with_refetches_keys_once_on_mismatch(
     transport: Transport, server: LocalServer
 ) -> None:
     # A stale cache (e.g. keys rotated) is refreshed before a delivery is rejected.
-    url = f"{server.state.rest_url}/.well-known/jwks.json"
+    url = f"{server.target.rest_url}/.well-known/jwks.json"
     webhooks._jwks_cache[url] = (time.monotonic(), WebhookSigner().jwks())
     body = b'{"ok":true}'
     headers = server.state.signer.headers("r-9", body)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -36,6 +35,8 @@ import httpx
 import pytest
 from dockernel import Ran, embedded_env, make_fixtures, run_cells
 from docsource import ROOT, is_synopsis, readme_blocks, readme_prose, readme_spans
+
+from tests.kit import free_port
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -352,12 +353,6 @@ class Served:
     banner: str
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def falnb_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "falnb.cli", *args]
 
@@ -365,7 +360,7 @@ def falnb_argv(*args: str) -> list[str]:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """``falnb serve``'s synopsis, filled in, serving until the tests end."""
-    port, key = _free_port(), "readme-test-key"
+    port, key = free_port(), "readme-test-key"
     cache = tmp_path_factory.mktemp("served-cache")
     argv = falnb_argv(
         "serve", "--host", "127.0.0.1", "--port", str(port), "--key", key, "--concurrency", "2"

@@ -7,11 +7,11 @@ and returns ``(notebook, updates)``: the executed notebook, and every
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from nbkit import Cells, RecordingClient, build_notebook, kernel_env
+from nbkit import Cells, RecordingClient, build_notebook, kernel_env, running_kernel
 
 from falnb.local import LocalServer
 
@@ -27,6 +27,14 @@ def falnb_kernel_env(server: LocalServer, monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.setenv("FALNB_LOCK", str(tmp_path / "falnb.lock"))
     for name in ("JPY_SESSION_NAME", "FALNB_PROGRESS", "VSCODE_PID"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def kernel(falnb_kernel_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Iterator[Any]:
+    """A kernel (this interpreter's ipykernel) with the widget views forced on."""
+    monkeypatch.setenv("FALNB_PROGRESS", "widget")
+    with running_kernel(tmp_path) as client:
+        yield client
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cancel_kernel import iopub_until, kernel, shell_reply  # noqa: F401 - the fixture
+from nbkit import iopub_until, press_cancel, running, shell_reply
 
 from falnb.local import Context, LocalServer
 from falnb.local.userapps import as_endpoint
@@ -35,7 +35,7 @@ def gate(server: LocalServer) -> Iterator[threading.Event]:
 
 
 def test_a_cancel_that_comes_too_late_keeps_the_result(
-    kernel: Any,  # noqa: F811 - the fixture imported above
+    kernel: Any,
     server: LocalServer,
     gate: threading.Event,
     tmp_path: Path,
@@ -51,20 +51,8 @@ def test_a_cancel_that_comes_too_late_keeps_the_result(
         "comm_id"
     ]
 
-    def running(msg: dict[str, Any]) -> bool:
-        content = msg["content"]
-        return (
-            msg["msg_type"] == "comm_msg"
-            and content.get("comm_id") == comm_id
-            and content.get("data", {}).get("state", {}).get("status") == "IN_PROGRESS"
-        )
-
-    iopub_until(kernel, running, timeout=30, what="the request to run")
-    cancel = kernel.session.msg(
-        "comm_msg",
-        {"comm_id": comm_id, "data": {"method": "custom", "content": {"type": "cancel"}}},
-    )
-    kernel.shell_channel.send(cancel)
+    iopub_until(kernel, running(comm_id), timeout=30, what="the request to run")
+    press_cancel(kernel, comm_id)
 
     def cancel_reached() -> bool:
         return any(e.path.endswith("/cancel") for e in server.journal.entries(method="PUT"))

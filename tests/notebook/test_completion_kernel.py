@@ -4,13 +4,11 @@ complete_request and inspect_request (what JupyterLab sends), from the endpoints
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from jupyter_client.manager import KernelManager
-from nbkit import kernel_env
+from nbkit import kernel_env, running_kernel
 
 from falnb.local import LocalServer
 
@@ -20,21 +18,10 @@ def kernel(server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """One kernel for the module (completion is read-only), targeting the test server."""
     lock = tmp_path_factory.mktemp("completion") / "falnb.lock"
     env = {**os.environ, **kernel_env(server), "FALNB_LOCK": str(lock)}
-    manager = KernelManager(kernel_name="python3")
-    spec = manager.kernel_spec
-    assert spec is not None
-    spec.argv[0] = sys.executable
-    manager.start_kernel(env=env)
-    client = manager.client()
-    client.start_channels()
-    try:
-        client.wait_for_ready(timeout=60)
+    with running_kernel(env=env) as client:
         reply = client.execute_interactive("import falnb", timeout=60)
         assert reply["content"]["status"] == "ok", reply
         yield client
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
 
 
 def complete(kernel: Any, code: str) -> list[str]:

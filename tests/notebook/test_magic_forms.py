@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from nbkit import Raises, kernel_env
 
 from falnb.local import LocalServer
+from tests.kit import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BOMB = "\n".join(
@@ -141,16 +141,10 @@ def test_readme_reference_forms_in_a_kernel(run_notebook: Any, server: LocalServ
     assert server.journal.entries(method="WS", path_contains="local/image-to-image/realtime")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served_app() -> Iterator[LocalServer]:
     """`falnb serve --app examples/my_models.py` in another process (a LocalServer stand-in)."""
-    port, key = _free_port(), "served-app-test-key-0123456789"
+    port, key = free_port(), "served-app-test-key-0123456789"
     env = {**os.environ, "FALNB_SERVE_KEY": key}
     port_args = ["--port", str(port)]
     process = subprocess.Popen(

@@ -10,11 +10,8 @@ import os
 import re
 import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +19,13 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from nbkit import running_kernel
 
 from falnb.cli import main as falnb_main
 from falnb.repro import LockFile, MediaFolder, MediaStore
+from tests.conftest import wait_until
+from tests.kit import free_port, healthy, start_serve, stop_process, target_env
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -39,22 +38,6 @@ prompt: hello"""
 SLOW_CELL = """%%fal local/slow
 duration: 3
 steps: 6"""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @dataclass
@@ -93,28 +76,16 @@ class Serve:
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    port, key = _free_port(), "repro-" + secrets.token_hex(12)
+    port, key = free_port(), "repro-" + secrets.token_hex(12)
     log = (tmp_path_factory.mktemp("serve") / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "falnb.cli", "serve", "--port", str(port), "--key", key],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    process = start_serve(port, key, log)
     server = Serve(f"http://127.0.0.1:{port}", key)
     try:
-        wait_for(lambda: _healthy(server.base_url), timeout=30, what="falnb serve")
+        wait_until(lambda: healthy(server.base_url), timeout=30, what="falnb serve")
         yield server
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
         log.close()
-
-
-def _healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/_falnb/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture
@@ -126,20 +97,8 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def kernel_env(serve: Serve, tmp_path: Path) -> dict[str, str]:
-    base = serve.base_url
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "FALNB_"))}
-    env.update(
-        {
-            "FALNB_TARGET": "fal",
-            "FAL_KEY": serve.key,
-            "FALNB_RUN_URL": base,
-            "FALNB_QUEUE_URL": f"{base}/_queue",
-            "FALNB_REST_URL": f"{base}/_rest",
-            "FALNB_CDN_URL": f"{base}/_cdn",
-            "FALNB_REALTIME_URL": "ws" + base[len("http") :],
-            "FALNB_CACHE_DIR": str(tmp_path / "cache"),
-        }
-    )
+    env.update(target_env(serve.base_url, serve.key), FALNB_CACHE_DIR=str(tmp_path / "cache"))
     return env
 
 
@@ -310,7 +269,7 @@ def test_a_recorded_notebook_folder_replays_and_verifies_elsewhere_with_no_serve
     # all (the URLs point at a port nobody listens on; the recording server's port is gone).
     clone = tmp_path / "elsewhere" / "checkout"
     shutil.copytree(project, clone)
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     env = {
         **kernel_env,
         "FALNB_CACHE_DIR": str(tmp_path / "empty-cache"),
@@ -464,34 +423,20 @@ def test_a_killed_kernel_reattaches_instead_of_paying_twice(
 ) -> None:
     lock = LockFile(project / "falnb.lock")
     serve.clear()
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=kernel_env, cwd=str(project))
-    try:
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=60)
+    with running_kernel(project, kernel_env) as kc:
         _run_cell(kc, "%load_ext falnb", 30)
         kc.execute(SLOW_CELL)
-        entry = wait_for(
+        entry = wait_until(
             lambda: next(iter(lock.entries().values()), None), timeout=30, what="pending entry"
         )
+        assert entry is not None
         assert entry.status == "pending"
         assert entry.request_id
-        kc.stop_channels()
-    finally:
-        km.shutdown_kernel(now=True)  # the kernel dies mid-job
+    # The kernel died mid-job.
 
-    km = KernelManager(kernel_name="python3")
-    km.start_kernel(env=kernel_env, cwd=str(project))
-    try:
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=60)
+    with running_kernel(project, kernel_env) as kc:
         _run_cell(kc, "%load_ext falnb", 30)
         outputs = _run_cell(kc, SLOW_CELL, 60)
-        kc.stop_channels()
-    finally:
-        km.shutdown_kernel(now=True)
     assert len(serve.submissions("local/slow")) == 1
     [done] = lock.entries().values()
     assert done.status == "completed"

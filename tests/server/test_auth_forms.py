@@ -106,7 +106,7 @@ REALTIME = "local/realtime-echo"
 def test_realtime_reads_the_same_forms(server: LocalServer, form: str) -> None:
     token = server.state.tokens.mint("app", allowed_apps=("realtime-echo",)).value
     header = form.format(key=server.key, token=token)
-    url = f"{server.state.realtime_url}/{REALTIME}/realtime"
+    url = f"{server.target.realtime_url}/{REALTIME}/realtime"
     with connect(url, additional_headers={"Authorization": header}) as ws:
         ws.send(msgpack.packb({"n": 1}, use_bin_type=True))
         reply = ws.recv(timeout=10)
@@ -115,7 +115,7 @@ def test_realtime_reads_the_same_forms(server: LocalServer, form: str) -> None:
 
 
 def test_realtime_refuses_a_cdn_token(server: LocalServer, tokens: Callable[[str], str]) -> None:
-    url = f"{server.state.realtime_url}/{REALTIME}/realtime"
+    url = f"{server.target.realtime_url}/{REALTIME}/realtime"
     with connect(url, additional_headers={"Authorization": f"Bearer {tokens('cdn')}"}) as ws:
         refusal = json.loads(ws.recv(timeout=10))
         assert refusal == {"status": "error", "error": "Unauthorized"}

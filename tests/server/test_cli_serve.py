@@ -17,6 +17,7 @@ import pytest
 from falnb.cli import KEY_ENV
 from falnb.local.bodies import DEFAULT_MAX_BODY_BYTES
 from tests.conftest import wait_until
+from tests.kit import healthy, stop_process
 
 
 @dataclass
@@ -33,13 +34,6 @@ def _falnb(*args: str) -> list[str]:
 def _env(extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
     return {**env, **(extra or {})}
-
-
-def _healthy(base_url: str) -> bool:
-    try:
-        return httpx.get(f"{base_url}/_falnb/health", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 @contextlib.contextmanager
@@ -61,15 +55,10 @@ def serving(*args: str, env: dict[str, str] | None = None) -> Iterator[Served]:
                 break
         (run,) = [line.split()[1] for line in banner if line.split()[:1] == ["run"]]
         base_url = run.replace("0.0.0.0", "127.0.0.1")
-        wait_until(lambda: _healthy(base_url), timeout=30, what="falnb serve")
+        wait_until(lambda: healthy(base_url), timeout=30, what="falnb serve")
         yield Served(base_url, "".join(banner), process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_process(process)
 
 
 def _echo(base_url: str, key: str, fault: str | None = None) -> httpx.Response:

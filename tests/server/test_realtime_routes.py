@@ -20,7 +20,7 @@ ECHO = "local/realtime-echo"
 
 
 def ws_url(server: LocalServer, endpoint: str = ECHO, **query: str) -> str:
-    url = f"{server.state.realtime_url}/{endpoint}/realtime"
+    url = f"{server.target.realtime_url}/{endpoint}/realtime"
     return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
 
 

@@ -6,7 +6,13 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from falnb.local.auth import Auth
-from falnb.local.gateway._request import RequestInfo, app_alias, respond_json, role_of
+from falnb.local.gateway._request import (
+    HTTPMiddleware,
+    RequestInfo,
+    app_alias,
+    respond_json,
+    role_of,
+)
 
 __all__ = ["PUBLIC_PREFIXES", "AuthMiddleware"]
 
@@ -15,17 +21,14 @@ __all__ = ["PUBLIC_PREFIXES", "AuthMiddleware"]
 PUBLIC_PREFIXES = ("/_falnb/health", "/_cdn/", "/_rest/.well-known/")
 
 
-class AuthMiddleware:
+class AuthMiddleware(HTTPMiddleware):
     """Refuses HTTP requests without valid credentials; WebSockets check their own."""
 
     def __init__(self, app: ASGIApp, auth: Auth) -> None:
-        self.app = app
+        super().__init__(app)
         self.auth = auth
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         authenticated = self.authenticated(HTTPConnection(scope), path)
         if not authenticated and not path.startswith(PUBLIC_PREFIXES):

@@ -8,7 +8,13 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from falnb.local.faults import FaultRule, Faults
-from falnb.local.gateway._request import RequestInfo, respond, respond_json, role_of
+from falnb.local.gateway._request import (
+    HTTPMiddleware,
+    RequestInfo,
+    respond,
+    respond_json,
+    role_of,
+)
 from falnb.local.journal import Role
 
 __all__ = ["FaultMiddleware"]
@@ -20,7 +26,7 @@ def _is_sse(role: Role, path: str) -> bool:
     )
 
 
-class FaultMiddleware:
+class FaultMiddleware(HTTPMiddleware):
     """Applies the rule that matches a request, or its ``x-falnb-fault`` header.
 
     The header counts only after auth (a caller without the key must not hold, reset or
@@ -28,13 +34,10 @@ class FaultMiddleware:
     """
 
     def __init__(self, app: ASGIApp, faults: Faults) -> None:
-        self.app = app
+        super().__init__(app)
         self.faults = faults
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         info = RequestInfo.of(scope)
         path: str = scope["path"]
         role = role_of(path)
@@ -80,14 +83,6 @@ class FaultMiddleware:
         return True
 
 
-def _abort(info: RequestInfo) -> bool:
-    abort = getattr(info.transport, "abort", None)
-    if abort is None:
-        return False
-    abort()
-    return True
-
-
 def _cutting(send: Send, info: RequestInfo) -> Send:
     """A send that aborts the connection once the first event is out (a stream cut short)."""
     cut = False
@@ -98,14 +93,14 @@ def _cutting(send: Send, info: RequestInfo) -> Send:
             return  # the connection is gone; the route notices the disconnect and stops
         await send(message)
         if message["type"] == "http.response.body" and message.get("body"):
-            cut = _abort(info)
+            cut = info.abort()
 
     return cutting_send
 
 
 async def _reset(info: RequestInfo, send: Send, receive: Receive) -> None:
     """Abort the TCP connection with no response (the client sees a protocol/read error)."""
-    if not _abort(info):
+    if not info.abort():
         # Not uvicorn: start a response and end it short, which clients also see as broken.
         await send(
             {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]}

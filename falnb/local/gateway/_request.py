@@ -13,7 +13,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from falnb._protocol import LOCAL_CDN, LOCAL_QUEUE, LOCAL_REST, strip_namespace
 from falnb.local.journal import Role
 
-__all__ = ["RequestIdMiddleware", "RequestInfo", "app_alias", "respond", "respond_json", "role_of"]
+__all__ = [
+    "HTTPMiddleware",
+    "RequestIdMiddleware",
+    "RequestInfo",
+    "app_alias",
+    "respond",
+    "respond_json",
+    "role_of",
+]
 
 REQUEST_ID = b"x-fal-request-id"
 _SCOPE_KEY = "falnb"
@@ -56,6 +64,30 @@ class RequestInfo:
             info = state[_SCOPE_KEY] = cls()
         return info
 
+    def abort(self) -> bool:
+        """Abort the request's TCP connection (uvicorn's transport); False when there is none."""
+        abort = getattr(self.transport, "abort", None)
+        if abort is None:
+            return False
+        abort()
+        return True
+
+
+class HTTPMiddleware:
+    """A gateway layer over HTTP requests: WebSockets and lifespan pass straight through."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
 
 def role_of(path: str) -> Role:
     """Which fal host this path stands for."""
@@ -73,16 +105,10 @@ def app_alias(path: str) -> str | None:
     return parts[1] if len(parts) >= 2 else None
 
 
-class RequestIdMiddleware:
+class RequestIdMiddleware(HTTPMiddleware):
     """Stamps the request's id on answers that carry no ``x-fal-request-id`` of their own."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         info = RequestInfo.of(scope)
 
         async def stamping_send(message: Message) -> None:

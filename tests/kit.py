@@ -1,0 +1,67 @@
+"""Helpers the test folders share: free ports, ``falnb serve`` subprocesses, kernel targets.
+
+Import as ``from tests.kit import ...``; folder kits (``nbkit``, ``labkit``) build on it.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+__all__ = ["free_port", "healthy", "serve_command", "stop_process", "target_env"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def healthy(base_url: str, *, timeout: float = 2.0) -> bool:
+    """Whether a falnb server answers ``/_falnb/health`` at ``base_url`` now."""
+    try:
+        return httpx.get(f"{base_url}/_falnb/health", timeout=timeout).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def serve_command(*args: str) -> list[str]:
+    """``falnb serve ARGS`` with this interpreter (and so this checkout's falnb)."""
+    return [sys.executable, "-m", "falnb.cli", "serve", *args]
+
+
+def start_serve(port: int, key: str, log: IO[bytes] | Path) -> subprocess.Popen[bytes]:
+    """``falnb serve`` on ``port`` with ``key``, its output in ``log``."""
+    out = log.open("wb") if isinstance(log, Path) else log
+    return subprocess.Popen(
+        serve_command("--port", str(port), "--key", key), stdout=out, stderr=subprocess.STDOUT
+    )
+
+
+def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
+    """Terminate ``process``, killing it if it does not end in time."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def target_env(base_url: str, key: str) -> dict[str, str]:
+    """Environment variables that make a kernel's falnb target the server at ``base_url``."""
+    return {
+        "FALNB_TARGET": "fal",
+        "FAL_KEY": key,
+        "FALNB_RUN_URL": base_url,
+        "FALNB_QUEUE_URL": f"{base_url}/_queue",
+        "FALNB_REST_URL": f"{base_url}/_rest",
+        "FALNB_CDN_URL": f"{base_url}/_cdn",
+        "FALNB_REALTIME_URL": "ws" + base_url[len("http") :],
+    }
