@@ -2,6 +2,8 @@
 // reveal "step i/N", the latest log lines, and Cancel. All state lives in the model; the
 // Python side updates it from falnb's loop thread.
 
+import { cancelButton, element, formatSeconds, viewRoot } from "./_view.js";
+
 const LABELS = {
   SUBMITTING: "submitting",
   IN_QUEUE: "in queue",
@@ -13,38 +15,17 @@ const LABELS = {
 };
 const FINAL = new Set(["COMPLETED", "CANCELLED", "ERROR"]);
 
-function element(tag, className, parent) {
-  const node = document.createElement(tag);
-  node.className = className;
-  parent.appendChild(node);
-  return node;
-}
-
-function formatSeconds(seconds) {
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const minutes = Math.floor(seconds / 60);
-  return `${minutes} min ${Math.floor(seconds % 60)} s`;
-}
-
 function render({ model, el }) {
-  const root = element("div", "falnb-progress", el);
+  const root = viewRoot("falnb-progress", el);
   const head = element("div", "falnb-progress-head", root);
   const endpoint = element("span", "falnb-progress-endpoint", head);
   const status = element("span", "falnb-progress-status", head);
   const detail = element("span", "falnb-progress-detail", head);
   const elapsed = element("span", "falnb-progress-elapsed", head);
-  const cancel = element("button", "falnb-progress-cancel", head);
-  cancel.type = "button";
-  cancel.textContent = "Cancel";
+  const cancel = cancelButton(model, "falnb-progress-cancel", head);
   const track = element("div", "falnb-progress-track", root);
   const bar = element("div", "falnb-progress-bar", track);
   const logs = element("pre", "falnb-progress-logs", root);
-
-  cancel.addEventListener("click", () => {
-    cancel.disabled = true;
-    cancel.textContent = "Cancelling…";
-    model.send({ type: "cancel" });
-  });
 
   function tick() {
     const started = model.get("started_at");

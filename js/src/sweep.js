@@ -2,38 +2,19 @@
 // newest images as they arrive, and Cancel for every outstanding job. The Python side
 // (falnb/widgets/sweep.py) pushes the state a few times a second.
 
+import { cancelButton, element, formatSeconds, viewRoot } from "./_view.js";
+
 const ORDER = ["done", "running", "queued", "failed", "cancelled"];
 
-function element(tag, className, parent) {
-  const node = document.createElement(tag);
-  node.className = className;
-  parent.appendChild(node);
-  return node;
-}
-
-function formatSeconds(seconds) {
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const minutes = Math.floor(seconds / 60);
-  return `${minutes} min ${Math.floor(seconds % 60)} s`;
-}
-
 function render({ model, el }) {
-  const root = element("div", "falnb-sweep", el);
+  const root = viewRoot("falnb-sweep", el);
   const head = element("div", "falnb-sweep-head", root);
   const title = element("span", "falnb-sweep-title", head);
   const counts = element("span", "falnb-sweep-counts", head);
   const rate = element("span", "falnb-sweep-rate", head);
-  const cancel = element("button", "falnb-sweep-cancel", head);
-  cancel.type = "button";
-  cancel.textContent = "Cancel all";
+  const cancel = cancelButton(model, "falnb-sweep-cancel", head, "Cancel all");
   const squares = element("div", "falnb-sweep-squares", root);
   const thumbs = element("div", "falnb-sweep-thumbs", root);
-
-  cancel.addEventListener("click", () => {
-    cancel.disabled = true;
-    cancel.textContent = "Cancelling…";
-    model.send({ type: "cancel" });
-  });
 
   function update() {
     const statuses = model.get("statuses");
