@@ -45,6 +45,21 @@ _SHEET_BUDGET = 600_000
 _CAPTION_HEIGHT = 28
 
 
+# A click shows the image at its own size over the page (a table cell cannot grow past the
+# page: the front ends cap images at 100% of it), with its caption; a click anywhere closes it.
+# Only single quotes: it sits in a double-quoted attribute. Sanitizers drop it, the grid stays.
+_ZOOM = (
+    "const o = document.createElement('div'); o.className = 'falnb-zoom';"
+    " o.style.cssText = 'position:fixed;inset:0;z-index:10000;display:flex;"
+    "flex-direction:column;align-items:center;justify-content:center;gap:6px;"
+    "background:rgba(0,0,0,0.8);color:#eee;font-size:13px;cursor:zoom-out';"
+    " const i = new Image(); i.src = this.src; i.alt = this.alt;"
+    " i.style.cssText = 'max-width:95vw;max-height:90vh';"
+    " const c = document.createElement('div'); c.textContent = this.alt;"
+    " o.append(i, c); o.onclick = () => o.remove(); document.body.append(o)"
+)
+
+
 def _value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return text if len(text) <= 60 else text[:57] + "…"
@@ -157,8 +172,7 @@ def _cell_html(
         body = (
             f'<img src="{data_uri(buffer.getvalue(), "image/jpeg")}" alt="{alt}" '
             f'title="click to enlarge" width="{width}" height="{height}" '
-            f'onclick="this.width = this.width == {width} ? this.naturalWidth : {width}" '
-            'style="cursor:zoom-in;border-radius:3px;height:auto">'
+            f'onclick="{_ZOOM}" style="cursor:zoom-in;border-radius:3px;height:auto">'
         )
     return (
         f'<td style="{style}">{body}<div style="font-size:11px;opacity:0.75">{caption}</div></td>'
@@ -244,7 +258,8 @@ def grid_bundle(results: SweepResults) -> tuple[dict[str, Any], dict[str, Any]]:
         rows: list[str] = []
         if column_key is not None:
             header = "".join(
-                f'<th style="{head_style}">{html.escape(f"{column_key}={value}")}</th>'
+                f'<th style="{head_style};text-align:center">'
+                f"{html.escape(f'{column_key}={value}')}</th>"
                 for value in layout.columns
             )
             corner = f'<th style="{head_style}"></th>' if row_key is not None else ""

@@ -3,7 +3,8 @@
 :class:`TextSweepView` is a line in a display handle (nbclient, nbconvert) or printed now and
 then (a terminal); :class:`WidgetSweepView` is an anywidget (js/src/sweep.js) whose Cancel
 click is handled while the cell blocks (:mod:`falnb._comm_pump`). Both end as a stable summary
-line, so a saved notebook never shows a stuck view.
+line (no times: a re-run that replays the sweep leaves the same output), so a saved notebook
+never shows a stuck view.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ class TextSweepView:
     def job_finished(self, index: int, outcome: Result | Failed) -> None:  # noqa: ARG002 - a line shows no images
         return None
 
-    def ended(self, state: SweepState, results: SweepResults) -> None:  # noqa: ARG002 - the line says it all
-        self._show(state.line())
+    def ended(self, state: SweepState, results: SweepResults) -> None:
+        # A saved notebook keeps the stable line; a terminal is not saved, so it gets the times.
+        self._show(_final_line(state, results) if self._in_place else state.line())
 
     def _show(self, line: str) -> None:
         if self._handle is not None:
@@ -110,13 +112,13 @@ class WidgetSweepView:
         with self._lock:
             self._thumbs = [*self._thumbs, {"index": index, "src": thumb}][-MAX_THUMBNAILS:]
 
-    def ended(self, state: SweepState, results: SweepResults) -> None:  # noqa: ARG002 - the grid is the results' own view
+    def ended(self, state: SweepState, results: SweepResults) -> None:
         self._cancel = None
         self._push(state, force=True)
         _comm_pump.unwatch(self._comm_id)
         if self._handle is not None:
             # A stable summary in place of the live view; the grid is the results' own view.
-            self._handle.update({"text/plain": state.line()}, raw=True)
+            self._handle.update({"text/plain": _final_line(state, results)}, raw=True)
         self.widget.close()
 
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
@@ -147,6 +149,12 @@ class WidgetSweepView:
         with self.widget.hold_sync():
             for name, value in values.items():
                 setattr(self.widget, name, value)
+
+
+def _final_line(state: SweepState, results: SweepResults) -> str:
+    """What stays in the cell once the sweep has ended: the same on a re-run that replays it
+    (no throughput, no times), so a saved notebook diffs clean."""
+    return f"{state.title} · {results.summary()}"
 
 
 def _thumbnail(outcome: Result | Failed) -> str | None:
