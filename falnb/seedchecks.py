@@ -19,9 +19,10 @@ from __future__ import annotations
 import html
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from falnb.repro.modes import resolve_mode
 from falnb.sweeps import Failed, Sweep, SweepJob
 
 if TYPE_CHECKING:
@@ -172,6 +173,17 @@ def seedcheck(
     session = session or default_session()
     endpoint = endpoint.strip("/")
     base = {k: v for k, v in (arguments or {}).items() if k != "seed"}
+    earlier = recorded(session, endpoint)
+    if (
+        earlier is not None
+        and earlier.arguments == base
+        and earlier.seed == seed
+        and resolve_mode(None, session.config.record) in ("once", "none")
+    ):
+        # A re-run replays the pinned verdict, as a %%fal cell replays its result: three
+        # paid runs are not repeated, and record=none (CI, `falnb lock verify`) needs no network.
+        same, different = earlier.same_seed, earlier.other_seed
+        return replace(earlier, verdict=judge(same, different, threshold))
     jobs = [SweepJob(endpoint, {**base, "seed": s}) for s in (seed, seed, seed + 1)]
     # record="off": the second run must be a real request, not a replay of the first.
     results = Sweep(session, jobs, concurrency=3, record="off", target=target).run()
