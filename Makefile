@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-python test-oldest check check-js js fmt serve venv clean bench coverage
+.PHONY: demo lab test test-python test-oldest check check-js js fmt serve venv clean bench coverage
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
+# The example notebooks, run on the embedded server: executed copies and HTML in demo-output/.
 demo: $(STAMP)
-	$(BIN)/falnb demo --notebook notebooks/quickstart.ipynb
+	$(BIN)/falnb demo --notebook $(sort $(wildcard notebooks/*.ipynb))
+
+# JupyterLab on the example notebooks (they run offline, on the embedded server).
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 serve: $(STAMP)
 	$(BIN)/falnb serve

@@ -1,14 +1,17 @@
 """``falnb demo``: real jobs through the default target, printed as they run.
 
 With no key configured this is the embedded local server, so the demo works offline. With
-``--notebook``, the example notebook then runs in a fresh kernel (its ``%%fal`` cells are the
-main job) and its executed copy is saved for a look in JupyterLab or on GitHub, beside its
-``falnb.lock`` and ``falnb-media/``: ``falnb lock verify`` replays it there with no server.
+``--notebook`` (the example notebooks, for ``make demo``), each then runs in a fresh kernel (its
+``%%fal`` cells are the main job) and its executed copy is saved, with an HTML copy, for a look
+in JupyterLab, a browser or on GitHub, beside their shared ``falnb.lock`` and ``falnb-media/``:
+``falnb lock verify`` replays each there with no server.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,12 +39,25 @@ def _on_update(out: TextIO) -> Any:
     return show
 
 
+def _html(notebook: Any, saved: Path) -> Path | None:
+    """``saved`` as HTML beside it (nbconvert's lab template), or None without nbconvert."""
+    try:
+        from nbconvert import HTMLExporter
+    except ImportError:
+        return None
+    body, _ = HTMLExporter().from_notebook_node(notebook)  # type: ignore[no-untyped-call]
+    page = saved.with_suffix(".html")
+    page.write_text(body, encoding="utf-8")
+    return page
+
+
 def run_notebook(notebook: Path, out_dir: Path, out: TextIO) -> Path:
     """Execute ``notebook`` in a fresh kernel in ``out_dir``; print its text outputs."""
     from falnb import _notebooks  # Jupyter's packages only when asked for
 
     saved = out_dir / notebook.name
     _say(out, f"running {notebook} in a fresh kernel")
+    started = time.monotonic()
     executed = _notebooks.execute(_notebooks.read(notebook), directory=out_dir.resolve())
     _notebooks.write(executed, saved)
     for cell in executed.cells:
@@ -54,16 +70,23 @@ def run_notebook(notebook: Path, out_dir: Path, out: TextIO) -> Path:
                 text = f"{output.get('ename')}: {output.get('evalue')}"
             for line in str(text).strip().splitlines()[:6]:
                 _say(out, f"    {line}")
-    _say(out, f"saved the executed notebook to {saved}")
-    # What travels: the notebook, its lock and the media the lock needs (commit all three).
-    lock, media = out_dir / "falnb.lock", out_dir / "falnb-media"
-    _say(out, f"its calls are pinned in {lock} (media in {media}/); replay it offline with:")
-    _say(out, f"  falnb lock verify {saved}")
+    page = _html(executed, saved)
+    also = f" (and {page.name})" if page else " (install nbconvert for an HTML copy)"
+    _say(out, f"saved the executed notebook to {saved}{also} in {time.monotonic() - started:.0f} s")
     return saved
 
 
+def _say_what_travels(out_dir: Path, saved: list[Path], out: TextIO) -> None:
+    # What travels: the notebooks, their lock and the media the lock needs (commit all three).
+    lock, media = out_dir / "falnb.lock", out_dir / "falnb-media"
+    _say(out, f"their calls are pinned in {lock} (media in {media}/); replay one offline with:")
+    _say(out, f"  falnb lock verify {saved[0]}")
+
+
 def main(
-    out: TextIO = sys.stdout, notebook: Path | None = None, out_dir: Path = Path("demo-output")
+    out: TextIO = sys.stdout,
+    notebooks: Sequence[Path] = (),
+    out_dir: Path = Path("demo-output"),
 ) -> int:
     _say(out, "1. run local/echo")
     _say(out, f"  -> {falnb.run('local/echo', {'prompt': 'a red fox', 'seed': 42})}")
@@ -107,7 +130,9 @@ def main(
         saved = out_dir / "text-to-image.jpg"
         saved.write_bytes(httpx.get(first["url"]).content)
         _say(out, f"     saved to {saved.resolve()}")
-    if notebook is not None:
-        run_notebook(notebook, out_dir, out)
+    if notebooks:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        executed = [run_notebook(notebook, out_dir, out) for notebook in notebooks]
+        _say_what_travels(out_dir, executed, out)
     _say(out, "done.")
     return 0

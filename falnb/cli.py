@@ -92,7 +92,12 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "through the default target: the embedded local server unless FAL_KEY is set.",
     )
     demo.add_argument(
-        "--notebook", type=Path, default=None, help="then run this notebook in a fresh kernel"
+        "--notebook",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        help="then run these notebooks, each in a fresh kernel, saving them and their HTML",
     )
     demo.add_argument(
         "--out", type=Path, default=Path("demo-output"), help="where outputs go (demo-output)"
@@ -103,7 +108,7 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 def _demo(args: argparse.Namespace, out: TextIO) -> int:
     from falnb._demo import main as demo  # only this command needs it
 
-    return demo(out, notebook=args.notebook, out_dir=args.out)
+    return demo(out, notebooks=args.notebook, out_dir=args.out)
 
 
 def _add_lock(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -11,14 +11,16 @@ from pathlib import Path
 import nbformat
 from PIL import Image
 
-QUICKSTART = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+# Two of the examples (tests/notebook/test_examples.py runs them all): `make demo` passes every one.
+CHOSEN = [NOTEBOOKS / "01-quickstart.ipynb", NOTEBOOKS / "07-your-own-model.ipynb"]
 
 
 def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "FALNB_"))}
     env["FALNB_CACHE_DIR"] = str(tmp_path / "cache")
     done = subprocess.run(
-        [sys.executable, "-m", "falnb.cli", "demo", "--notebook", str(QUICKSTART)],
+        [sys.executable, "-m", "falnb.cli", "demo", "--notebook", *map(str, CHOSEN)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -33,27 +35,42 @@ def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
     assert "final: {'text': 'fal models in notebooks'" in done.stdout
     with Image.open(tmp_path / "demo-output" / "text-to-image.jpg") as image:
         assert image.size == (1024, 768)
-    # The notebook's %%fal cells ran in their own kernel, against its own embedded server.
-    assert "local/text-to-image: 1 image (1024x576), seed 42" in done.stdout
-    assert "(42, (1024, 576))" in done.stdout
-    executed = nbformat.read(tmp_path / "demo-output" / "quickstart.ipynb", as_version=4)
-    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
-    assert errors == []
-    assert (tmp_path / "demo-output" / "falnb.lock").exists()
+    # The notebooks' %%fal cells ran in their own kernels, against their own embedded servers.
+    assert "local/text-to-image: 1 image (512x384), seed 42" in done.stdout
+    assert "(42, (512, 384))" in done.stdout
+    assert "HELLO HELLO HELLO" in done.stdout
+    output = tmp_path / "demo-output"
+    for notebook in CHOSEN:
+        assert f"saved the executed notebook to demo-output/{notebook.name}" in done.stdout
+        executed = nbformat.read(output / notebook.name, as_version=4)
+        cells = [c for c in executed.cells if c.cell_type == "code"]
+        assert all(c.execution_count for c in cells)
+        assert [o for c in cells for o in c.get("outputs", []) if o.output_type == "error"] == []
+        page = (output / notebook.name).with_suffix(".html").read_text()
+        assert page.startswith("<!DOCTYPE html>")
+        assert "data:image/jpeg;base64," in page  # the outputs, not only the code
+    assert "falnb lock verify demo-output/01-quickstart.ipynb" in done.stdout
     assert done.stdout.rstrip().endswith("done.")
 
-    # The executed notebook reproduces from what is beside it: no cache, no server, no port.
-    output = tmp_path / "demo-output"
+    # The executed notebooks reproduce from what is beside them: no cache, no server, no port.
     assert sorted(p.name for p in output.iterdir()) == [
-        "falnb-media", "falnb.lock", "quickstart.ipynb", "text-to-image.jpg",
+        "01-quickstart.html", "01-quickstart.ipynb", "07-your-own-model.html",
+        "07-your-own-model.ipynb", "falnb-media", "falnb.lock", "text-to-image.jpg",
     ]  # fmt: skip
-    assert len(list((output / "falnb-media").iterdir())) == 2  # the image and the audio
-    for name in ("quickstart.ipynb", "falnb.lock"):
+    assert len(list((output / "falnb-media").iterdir())) == 4  # 01's two images, 07's two
+    for name in ("01-quickstart.ipynb", "07-your-own-model.ipynb", "falnb.lock"):
         assert "127.0.0.1" not in (output / name).read_text()
-    assert "iopub.execute_input" not in (output / "quickstart.ipynb").read_text()  # no times
+    assert "iopub.execute_input" not in (output / "01-quickstart.ipynb").read_text()  # no times
     shutil.rmtree(tmp_path / "cache")
     verify = subprocess.run(
-        [sys.executable, "-m", "falnb.cli", "lock", "verify", "demo-output/quickstart.ipynb"],
+        [
+            sys.executable,
+            "-m",
+            "falnb.cli",
+            "lock",
+            "verify",
+            "demo-output/07-your-own-model.ipynb",
+        ],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -62,4 +79,4 @@ def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
         check=False,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    assert "demo-output/quickstart.ipynb: reproduces from the lock" in verify.stdout
+    assert "demo-output/07-your-own-model.ipynb: reproduces from the lock" in verify.stdout

@@ -43,7 +43,9 @@ _ENVIRONMENT_LINES = (
 
 #: A sweep's last progress line ends with its throughput and duration, which a replay from
 #: the lock (or a slower machine) changes: "sweep e · 4/4 done · 0.5 jobs/s · 8.4 s".
-_SWEEP_TIMING = re.compile(r" · \d+(?:\.\d+)? jobs/s(?P<rest>(?: · [^·\n]*)*?) · \d+(?:\.\d+)? s$", re.M)
+_SWEEP_TIMING = re.compile(
+    r" · \d+(?:\.\d+)? jobs/s(?P<rest>(?: · [^·\n]*)*?) · \d+(?:\.\d+)? s$", re.MULTILINE
+)
 
 
 def _without_environment(text: str) -> str:

@@ -72,7 +72,10 @@ PHOTO_BYTES = "pathlib.Path('photo.png').read_bytes()"
 
 BLOCKS: dict[str, Check] = {
     "Quickstart #1": Check(
-        shows=(r"falnb demo --notebook notebooks/quickstart\.ipynb", r"-m pytest"),
+        shows=(
+            r"falnb demo --notebook notebooks/01-quickstart\.ipynb notebooks/02-media\.ipynb",
+            r"-m pytest",
+        ),
     ),
     "Using it #1": Check(
         shows=(
@@ -322,7 +325,7 @@ SKIPPED = {
     "tests/server/test_cli_serve.py starts it and injects a fault",
     "falnb lock verify [--timeout S] NOTEBOOK": "re-executes a whole notebook in a second "
     "kernel; tests/notebook/test_repro.py runs it on recorded notebooks",
-    "falnb demo [--notebook NOTEBOOK] [--out DIR]": "tests/test_demo.py runs it as `make demo` "
+    "falnb demo [--notebook NOTEBOOK ...] [--out DIR]": "tests/test_demo.py runs it as `make demo` "
     "does, on the embedded default",
 }
 

@@ -85,3 +85,26 @@ def test_the_verdicts() -> None:
     assert judge(0.0, 0.0) == "ignores seed"
     assert judge(0.01, 0.4) == "near"
     assert judge(0.3, 0.4) == "ignores seed"
+
+
+def test_a_recorded_verdict_replays_until_a_refresh(
+    server: LocalServer, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = falnb.seedcheck("local/text-to-image", SMALL, seed=7, session=session)
+    runs = server.journal.accepted_submissions
+    assert len(runs("local/text-to-image")) == 3
+    # Run again (a re-run of the cell, or CI with record=none): the lock's verdict, no request.
+    again = falnb.seedcheck("local/text-to-image", SMALL, seed=7, session=session)
+    assert again.line() == first.line()
+    monkeypatch.setenv("FALNB_RECORD", "none")
+    assert falnb.seedcheck("local/text-to-image", SMALL, seed=7, session=session).line() == (
+        first.line()
+    )
+    monkeypatch.delenv("FALNB_RECORD")
+    assert len(runs("local/text-to-image")) == 3
+    # Other arguments or another seed are another experiment; refresh runs this one again.
+    falnb.seedcheck("local/text-to-image", SMALL, seed=8, session=session)
+    assert len(runs("local/text-to-image")) == 6
+    session.config.record = "refresh"
+    assert falnb.seedcheck("local/text-to-image", SMALL, seed=8, session=session).verdict == "exact"
+    assert len(runs("local/text-to-image")) == 9
