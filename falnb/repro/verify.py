@@ -41,17 +41,10 @@ _ENVIRONMENT_LINES = (
 )
 
 
-#: A sweep's last progress line ends with its throughput and duration, which a replay from
-#: the lock (or a slower machine) changes: "sweep e · 4/4 done · 0.5 jobs/s · 8.4 s".
-_SWEEP_TIMING = re.compile(
-    r" · \d+(?:\.\d+)? jobs/s(?P<rest>(?: · [^·\n]*)*?) · \d+(?:\.\d+)? s$", re.MULTILINE
-)
-
-
 def _without_environment(text: str) -> str:
     for pattern, replacement in _ENVIRONMENT_LINES:
         text = pattern.sub(replacement, text)
-    return _SWEEP_TIMING.sub(r"\g<rest>", text)
+    return text
 
 
 def comparable_outputs(cell: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -61,8 +54,6 @@ def comparable_outputs(cell: Mapping[str, Any]) -> list[dict[str, Any]]:
         item = {k: v for k, v in dict(output).items() if k not in ("execution_count", "transient")}
         if "data" in item:
             item["data"] = {k: v for k, v in item["data"].items() if k not in _VOLATILE_MIME}
-            if isinstance(item["data"].get("text/plain"), str):
-                item["data"]["text/plain"] = _without_environment(item["data"]["text/plain"])
             if not item["data"]:
                 continue
         if isinstance(item.get("text"), list):
