@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from falnb.session import Call, Job, Session, default_session
     from falnb.sweeps import Failed, SweepResults
     from falnb.widgets.compare import compare
+    from falnb.widgets.form import form
 
 __all__ = [
     "AsyncClient",
@@ -110,6 +111,7 @@ __all__ = [
     "default_async_client",
     "default_client",
     "default_session",
+    "form",
     "get_handle",
     "get_handle_async",
     "load_ipython_extension",
@@ -203,6 +205,7 @@ _LAZY = {
     "sweep": ("falnb._sweep_api", "sweep"),
     "map": ("falnb._sweep_api", "map"),
     "compare": ("falnb.widgets.compare", "compare"),
+    "form": ("falnb.widgets.form", "form"),
     "seedcheck": ("falnb.seedchecks", "seedcheck"),
     "SeedCheck": ("falnb.seedchecks", "SeedCheck"),
     "sweep_async": ("falnb._sweep_api", "sweep_async"),

@@ -53,6 +53,8 @@ USAGE = """\
 %fal endpoints | config [key=value ...] | status [request_id] | realtime ENDPOINT ... | --help
 %fal seedcheck ENDPOINT [key=value ...] [--seed N]   does the seed hold? exact / near / ignores
 %fal usage                    this session's requests: count, units and cost per endpoint
+%fal form ENDPOINT [options]  an input form from the endpoint's schema: Run runs it as the
+                              %%fal cell its "Copy as cell" shows (falnb.form(ENDPOINT))
 
 {name} in the line or body inserts a variable's value: as a whole value it keeps its type,
 inside text (or quoted) it is its text. {obj.attr}, {d['key']} and {items[0]} work too, and
@@ -81,7 +83,7 @@ sweeps (%%fal ENDPOINT [ENDPOINT ...] --sweep):
   --zip                 pair the lists' values in order instead of combining them
   --concurrency N       jobs in flight at once (default 8)"""
 
-SUBCOMMANDS = ("endpoints", "config", "status", "realtime", "help", "usage")
+SUBCOMMANDS = ("endpoints", "config", "status", "realtime", "help", "usage", "form")
 MAX_LINE_CHARS = 64 * 1024
 _KEY = re.compile(r"[A-Za-z_][\w.-]*")
 _ASSIGN = re.compile(r"([^\s=-][^\s=]*)=(.*)", re.DOTALL)

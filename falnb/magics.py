@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -46,6 +46,9 @@ from falnb.repro.modes import MODES as RECORD_MODES
 from falnb.repro.urls import scrub
 from falnb.schemas import InvalidArgumentsError, UnknownEndpointError
 from falnb.session import Session, default_session
+
+if TYPE_CHECKING:
+    from falnb.widgets.progress import Show
 
 __all__ = [
     "USAGE",
@@ -79,8 +82,9 @@ class FalCellError(Exception):
         return [f"{red}{self.title}{reset}", *self.lines]
 
 
-def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
-    """One readable message, with the fix, for an error a request ended with."""
+def cell_error(exc: BaseException, endpoint: str, near: list[str] | None = None) -> FalCellError:
+    """One readable message, with the fix, for an error a request ended with (``near``: ids
+    close to an endpoint the server did not know)."""
     if isinstance(exc, errors.ValidationError):
         fields_ = [f"  {field_name(e.get('loc'))}: {e.get('msg', e)}" for e in exc.field_errors]
         return FalCellError(
@@ -117,11 +121,12 @@ def cell_error(exc: BaseException, endpoint: str) -> FalCellError:
         return FalCellError("Cancelled:", [str(exc)])
     if isinstance(exc, errors.HTTPError):
         if exc.status_code == 404:
+            hint = f" Did you mean {' or '.join(near)}?" if near else ""
             return FalCellError(
                 f"Unknown endpoint {endpoint}:",
                 [
                     (
-                        "the server answered 404. Check the id (owner/alias[/path]); "
+                        f"the server answered 404.{hint} Check the id (owner/alias[/path]); "
                         "'%fal endpoints' lists the local ones."
                     )
                 ],
@@ -169,7 +174,8 @@ class FalMagics(Magics):
             return self._subcommand(parsed)
         return self._invoke(parsed, namespace)
 
-    def _invoke(self, call: Invocation, namespace: dict[str, Any]) -> Any:
+    def _invoke(self, call: Invocation, namespace: dict[str, Any], show: Show | None = None) -> Any:
+        """Run ``call`` as a ``%%fal`` cell does; ``show``: where its live view goes."""
         from falnb.widgets.progress import make_progress
 
         opts = call.options
@@ -179,7 +185,7 @@ class FalMagics(Magics):
             return self._sweep(call, namespace)
         logs = opts.logs if opts.logs is not None else self.session.config.logs
         quiet = opts.quiet or self.session.config.quiet
-        view = make_progress(call.endpoint, quiet=quiet, logs=logs)
+        view = make_progress(call.endpoint, quiet=quiet, logs=logs, show=show)
         kwargs: dict[str, Any] = {
             "seed": opts.seed,
             "timeout": opts.timeout,
@@ -205,16 +211,27 @@ class FalMagics(Magics):
             ) from None
         except errors.FalError as exc:
             view.failed(str(exc), cancelled=isinstance(exc, errors.RequestCancelledError))
-            raise cell_error(exc, call.endpoint) from None
+            raise cell_error(exc, call.endpoint, self._near(call, exc)) from None
         except ValueError as exc:
             view.failed(str(exc))
             raise UsageError(str(exc)) from None
         if opts.out:
             namespace[opts.out] = result
-        if getattr(view, "_handle", None) is not None and self.shell is not None:
+        if getattr(view, "_handle", None) is not None and self.shell is not None and show is None:
             # The live view now shows the result: the returned value must not show it twice.
             result._shown_in_cell = self.shell.execution_count
         return result
+
+    def _near(self, call: Invocation, exc: errors.FalError) -> list[str]:
+        """Listed ids close to an endpoint the server answered 404 for (nothing was charged);
+        a target that cannot be searched suggests nothing."""
+        if not (isinstance(exc, errors.HTTPError) and exc.status_code == 404):
+            return []
+        try:
+            client = self.session.client_for(call.options.target or self.session.config.target)
+            return self.session.schemas.near(client, call.endpoint)
+        except Exception:  # noqa: BLE001 - a suggestion never hides the error it explains
+            return []
 
     def _seedcheck(self, call: Invocation) -> Any:
         """``%fal seedcheck ENDPOINT ...``: three real runs, a verdict, written to the lock."""
@@ -294,7 +311,23 @@ class FalMagics(Magics):
         if command.name == "usage":
             print(self.session.usage.table())  # noqa: T201
             return None
+        if command.name == "form":
+            return self._form(command.rest)
         return self._realtime(command.rest)
+
+    def _form(self, rest: str) -> Any:
+        """``%fal form ENDPOINT [options]``: the endpoint's input form (falnb.widgets.form)."""
+        from falnb.widgets.form import build
+
+        endpoint, _, options = rest.partition(" ")
+        if not endpoint:
+            usage_error("%fal form needs an endpoint, e.g. %fal form local/text-to-image")
+        try:
+            return build(endpoint, options, self)
+        except errors.FalError as exc:
+            raise cell_error(exc, endpoint) from None
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
 
     def _endpoints(self) -> None:
         target, _why = _target_in_use(self.session)

@@ -334,6 +334,18 @@ class Schemas:
             return None
         raise UnknownEndpointError(endpoint, did_you_mean(endpoint, self.catalogue(client)))
 
+    def near(self, client: Any, endpoint: str) -> list[str]:
+        """Listed endpoint ids close to ``endpoint``, for a "did you mean" where nothing can be
+        refused: the local catalogue, or on fal's cloud the catalogue's search for its alias
+        (``GET /v1/models?q=``; private apps are not listed, so this only ever suggests)."""
+        if client.target.name == "local":
+            return did_you_mean(endpoint, self.catalogue(client))
+        alias = [*endpoint.split("/"), ""][1]
+        body = _get(client, {"q": " ".join(re.findall(r"[A-Za-z0-9]+", alias)), "limit": "50"})
+        models = body.get("models") if isinstance(body, dict) else None
+        ids = [m.get("endpoint_id") for m in models or [] if isinstance(m, dict)]
+        return did_you_mean(endpoint, [i for i in ids if isinstance(i, str) and i != endpoint])
+
     def catalogue(self, client: Any) -> list[str]:
         """The endpoint ids a local server serves (fal's cloud: none listed here)."""
         if client.target.name != "local":

@@ -4,7 +4,8 @@ Two routes under the REST root, in fal's layout (fal-platform-apis.md section 1)
 
 * ``GET /v1/models?endpoint_id=ID[&expand=openapi-3.0]`` (``api.fal.ai/v1/models``): the
   catalogue; ``expand=openapi-3.0`` embeds each endpoint's document as ``openapi``;
-  without ``endpoint_id`` it lists every endpoint served;
+  without ``endpoint_id`` it lists every endpoint served, or with ``q`` those whose id or
+  description holds one of its words (fal: free text over name, description, category);
 * ``GET /api/openapi/queue/openapi.json?endpoint_id=ID`` (fal.ai's public copy): one
   document, 404 for an id the server does not serve.
 
@@ -119,7 +120,15 @@ def openapi_routes(state: ServerState) -> list[BaseRoute]:
             if part.strip()
         ]
         expand = EXPAND_OPENAPI in request.query_params.getlist("expand")
+        words = request.query_params.get("q", "").lower().split()
         found = [state.registry.get(i) for i in dict.fromkeys(ids)] if ids else list(state.registry)
+        if words and not ids:
+            found = [
+                e
+                for e in found
+                if e is not None
+                and any(w in f"{e.endpoint_id} {e.description}".lower() for w in words)
+            ]
         listed = [_model(e, expand=expand) for e in found if e is not None]
         return JSONResponse({"models": listed, "next_cursor": None, "has_more": False})
 

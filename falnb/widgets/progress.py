@@ -33,6 +33,7 @@ __all__ = [
     "NullProgress",
     "Progress",
     "ProgressState",
+    "Show",
     "TextProgress",
     "WidgetProgress",
     "make_progress",
@@ -188,19 +189,28 @@ class TextProgress(_DisplayedProgress):
             print("\n".join(lines), flush=True)  # noqa: T201 - a terminal's progress is printed
 
 
+#: Shows a view and returns its handle (``.update(data, metadata=..., raw=True)``): the
+#: cell's output by default; ``%fal form`` shows its runs inside the form instead.
+Show = Callable[[Any], Any]
+
+
+def _display(widget: Any) -> Any:
+    from IPython.display import display  # only in a notebook
+
+    return display(widget, display_id=True)  # type: ignore[no-untyped-call]
+
+
 class WidgetProgress(_DisplayedProgress):
     """The anywidget view (js/src/progress.js): bar, logs, elapsed time, Cancel."""
 
-    def __init__(self, endpoint: str, *, logs: bool = True) -> None:
+    def __init__(self, endpoint: str, *, logs: bool = True, show: Show | None = None) -> None:
         super().__init__(endpoint, logs=logs)
-        from IPython.display import display  # only in a notebook
-
         self.widget = _widget_class()(endpoint=endpoint, started_at=time.time() * 1000)
         self.widget.on_msg(self._on_msg)
         # A blocking wait on the kernel's main thread still handles this view's Cancel.
         self._comm_id = str(getattr(self.widget.comm, "comm_id", ""))
         _comm_pump.watch(self._comm_id)
-        self._handle = display(self.widget, display_id=True)  # type: ignore[no-untyped-call]
+        self._handle = (show or _display)(self.widget)
 
     def _on_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
         if isinstance(content, dict) and content.get("type") == "cancel":
@@ -270,14 +280,17 @@ def _widget_class() -> type[Any]:
     return _WIDGET_CLASS
 
 
-def make_progress(endpoint: str, *, quiet: bool = False, logs: bool = True) -> Progress:
-    """The live view the current front end can show (see ``falnb._environment``)."""
+def make_progress(
+    endpoint: str, *, quiet: bool = False, logs: bool = True, show: Show | None = None
+) -> Progress:
+    """The live view the current front end can show (see ``falnb._environment``); with
+    ``show`` (a widget's own output area, where widgets render by definition) the widget."""
     from falnb._environment import progress_mode
 
-    mode = "none" if quiet else progress_mode()
+    mode = "none" if quiet else "widget" if show is not None else progress_mode()
     if mode == "widget":
         try:
-            return WidgetProgress(endpoint, logs=logs)
+            return WidgetProgress(endpoint, logs=logs, show=show)
         except ImportError:
             mode = "text"
     if mode == "text":

@@ -220,6 +220,21 @@ EXAMPLES: dict[str, list[Example]] = {
         ),
         Example("%fal seedcheck local/echo x=1", shows(r"^local/echo: ignores the seed")),
     ],
+    "%fal form ENDPOINT [options]": [
+        Example(
+            "%fal form local/text-to-image --seed 7",
+            shows(r"^falnb form: local/text-to-image$", r"^%%fal local/text-to-image --seed 7$"),
+            after=(
+                "form = _\n"
+                "form.controls['prompt'].value = 'a fox from a form'\n"
+                "form.controls['num_images'].value = 2\n"
+                "done = form.run()\n"
+                "assert (done.seed, len(done.images)) == (7, 2), form.message.value\n"
+                "assert form.cell_text().splitlines()[1:] == "
+                "['prompt: a fox from a form', 'num_images: 2'], form.cell_text()"
+            ),
+        ),
+    ],
     "%fal --help": [Example("%fal --help", help_text)],
     "{name}": [
         Example(

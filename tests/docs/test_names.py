@@ -192,6 +192,7 @@ def test_the_async_twins_exist() -> None:
     assert {"run", "subscribe", "submit", "stream", "upload_file", "realtime"} <= functions
     assert [f for f in sorted(functions) if not hasattr(falnb, f"{f}_async")] == [
         "compare",  # builds a view of results already in hand, no I/O to await
+        "form",  # a widget: its Run is a %%fal cell, which is sync as every cell is
         "usage",  # reads the session's own ledger, no I/O to await
         "verify_webhook",  # pure computation, no I/O to await
     ]

@@ -245,6 +245,21 @@ LINES: dict[str, Check] = {
     "%fal usage": Check(
         shows=(r"^endpoint +requests +replayed \(free\) +units +cost$", r"^total +\d+ +\d+ "),
     ),
+    "%fal form local/text-to-image": Check(
+        shows=(r"^falnb form: local/text-to-image$", r"^%%fal local/text-to-image$"),
+        then=(
+            Then(
+                "its cell text is what Run runs",
+                "form = _\n"
+                "form.controls['prompt'].value = 'a fox, filled in'\n"
+                "assert form.cell_text().split('\\n') == "
+                "['%%fal local/text-to-image', 'prompt: a fox, filled in']\n"
+                "done = form.run()\n"
+                "assert done is not None and done.arguments['prompt'] == 'a fox, filled in', "
+                "form.message.value",
+            ),
+        ),
+    ),
     "%fal config budget=5.00": Check(
         shows=(r"^budget = 5\.0$",),
         then=(

@@ -99,3 +99,15 @@ def test_user_app_document_comes_from_its_pydantic_models(http: httpx.Client, po
     assert schema["properties"]["size"]["$ref"] == "#/components/schemas/Nested"
     assert document["components"]["schemas"]["Nested"]["properties"]["width"]["maximum"] == 512
     assert document["components"]["schemas"]["PosterSchemaOutput"]["required"] == ["bits"]
+
+
+def test_the_catalogue_searches_ids_and_descriptions(http: httpx.Client) -> None:
+    def found(q: str) -> list[str]:
+        listing = http.get("/_rest/v1/models", params={"q": q}).json()["models"]
+        return [m["endpoint_id"] for m in listing]
+
+    assert found("Stream-Text") == ["local/stream-text"]
+    assert found("nothing-like-it") == []
+    assert "local/echo" in found(
+        "zzz unchanged"
+    )  # any word: echo "returns its arguments unchanged"
