@@ -9,14 +9,15 @@ Names and keywords follow fal_client (fal-protocol.md section 9).
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import json
 import threading
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from contextlib import AbstractAsyncContextManager, aclosing
+from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
@@ -35,7 +36,7 @@ from falnb.client.queue import (
     RequestHandle,
     submit_headers,
 )
-from falnb.client.stream import AsyncStream, Event, Stream, iter_stream
+from falnb.client.stream import AsyncStream, Event, EventsFactory, Stream, iter_stream
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -130,6 +131,59 @@ async def _cancel_from_any_loop(handle: AsyncRequestHandle) -> None:
         return  # the cancel goes on, on falnb's loop
 
 
+P = ParamSpec("P")
+Prepared = TypeVar("Prepared")
+R = TypeVar("R")
+
+
+def _front(
+    parameters: Callable[Concatenate[AsyncClient, P], Prepared],
+) -> Callable[[Callable[[Any, Prepared], R]], Callable[Concatenate[Any, P], R]]:
+    """A method of either front that takes the parameters of ``parameters``, defined once.
+
+    ``parameters`` (a private method of :class:`AsyncClient`) takes the call's arguments and
+    prepares the work: a coroutine for falnb's loop, or a plan. The decorated method says how
+    its front carries that out: awaited from the caller's loop, or blocked on. So the fronts
+    cannot drift apart, and ``help()``, IDEs and mypy all see the one signature.
+    """
+
+    def decorate(method: Callable[[Any, Prepared], R]) -> Callable[Concatenate[Any, P], R]:
+        def prepare(front: Any, args: Any, kwargs: Any) -> Prepared:
+            client: AsyncClient = front._async_client()
+            _ = client.target  # resolved in the caller's thread: the default may start a server
+            return parameters(client, *args, **kwargs)
+
+        if inspect.iscoroutinefunction(method):
+
+            async def call_async(self: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
+                return await method(self, prepare(self, args, kwargs))
+
+            wrapper: Any = call_async
+        else:
+
+            def call(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+                return method(self, prepare(self, args, kwargs))
+
+            wrapper = call
+        functools.update_wrapper(wrapper, method)
+        returns = method.__annotations__.get("return", inspect.Signature.empty)
+        wrapper.__signature__ = inspect.signature(parameters).replace(return_annotation=returns)
+        return wrapper  # type: ignore[no-any-return]
+
+    return decorate
+
+
+@dataclass
+class _Subscription:
+    """One ``subscribe`` call, prepared: its submission (not yet started), deadline, callbacks."""
+
+    submission: Coroutine[Any, Any, AsyncRequestHandle]
+    deadline: Deadline
+    with_logs: bool
+    on_enqueue: OnEnqueue | None
+    on_queue_update: OnQueueUpdate | None
+
+
 class AsyncClient:
     """fal's API for async code, on any event loop.
 
@@ -177,6 +231,9 @@ class AsyncClient:
                 self._target = target if self._key is None else target.with_key(self._key)
             return self._target
 
+    def _async_client(self) -> AsyncClient:
+        return self
+
     def _transport(self) -> Transport:
         # Used on falnb's loop (httpx binds its pool there on first use), but may be created
         # from any thread: building it does no I/O.
@@ -200,12 +257,7 @@ class AsyncClient:
     async def __aenter__(self) -> AsyncClient:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     # -- arguments -------------------------------------------------------------------------
@@ -218,7 +270,7 @@ class AsyncClient:
 
     # -- run -------------------------------------------------------------------------------
 
-    async def run(
+    async def _run(
         self,
         endpoint: str,
         arguments: Arguments,
@@ -231,40 +283,7 @@ class AsyncClient:
         storage_settings: StorageSettings | None = None,
         method: str = "POST",
     ) -> dict[str, Any]:
-        """Run ``endpoint`` directly (no queue) and return its output.
-
-        ``timeout`` bounds the whole call (RequestTimeoutError); ``start_timeout`` is fal's
-        server-side deadline for the request to start. ``method="GET"`` sends the arguments
-        in the query string instead of a JSON body (as fal's JS client does).
-        """
-        _ = self.target
-        return await _runtime.run_async(
-            self._run(
-                endpoint=endpoint,
-                arguments=arguments,
-                path=path,
-                timeout=timeout,
-                start_timeout=start_timeout,
-                hint=hint,
-                headers=headers,
-                storage_settings=storage_settings,
-                method=method,
-            )
-        )
-
-    async def _run(
-        self,
-        *,
-        endpoint: str,
-        arguments: Arguments,
-        path: str,
-        timeout: float | None,
-        start_timeout: float | None,
-        hint: str | None,
-        headers: Mapping[str, str] | None,
-        storage_settings: StorageSettings | None = None,
-        method: str = "POST",
-    ) -> dict[str, Any]:
+        # run's parameters, for both fronts; this runs on falnb's loop.
         transport = self._transport()
         url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
         extra = submit_headers(
@@ -296,42 +315,23 @@ class AsyncClient:
                 timeout=timeout,
             ) from None
 
-    # -- queue -----------------------------------------------------------------------------
+    @_front(_run)
+    async def run(self, call: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+        """Run ``endpoint`` directly (no queue) and return its output.
 
-    async def submit(
-        self,
-        endpoint: str,
-        arguments: Arguments,
-        *,
-        path: str = "",
-        hint: str | None = None,
-        webhook_url: str | None = None,
-        priority: Priority | None = None,
-        headers: Mapping[str, str] | None = None,
-        storage_settings: StorageSettings | None = None,
-        start_timeout: float | None = None,
-    ) -> AsyncRequestHandle:
-        """Put a request in ``endpoint``'s queue and return its handle at once."""
-        _ = self.target
-        return await _runtime.run_async(
-            self._submit(
-                endpoint=endpoint,
-                arguments=arguments,
-                path=path,
-                hint=hint,
-                webhook_url=webhook_url,
-                priority=priority,
-                headers=headers,
-                storage_settings=storage_settings,
-                start_timeout=start_timeout,
-            )
-        )
+        ``timeout`` bounds the whole call (RequestTimeoutError); ``start_timeout`` is fal's
+        server-side deadline for the request to start. ``method="GET"`` sends the arguments
+        in the query string instead of a JSON body (as fal's JS client does).
+        """
+        return await _runtime.run_async(call)
+
+    # -- queue -----------------------------------------------------------------------------
 
     async def _submit(
         self,
-        *,
         endpoint: str,
         arguments: Arguments,
+        *,
         path: str = "",
         hint: str | None = None,
         webhook_url: str | None = None,
@@ -340,6 +340,7 @@ class AsyncClient:
         storage_settings: StorageSettings | None = None,
         start_timeout: float | None = None,
     ) -> AsyncRequestHandle:
+        # submit's parameters, for both fronts; this runs on falnb's loop.
         endpoint_app(endpoint)  # reject a malformed id before anything is uploaded
         transport = self._transport()
         extra = submit_headers(
@@ -373,6 +374,11 @@ class AsyncClient:
             gateway_request_id=answer.get("gateway_request_id") or None,
         )
 
+    @_front(_submit)
+    async def submit(self, call: Coroutine[Any, Any, AsyncRequestHandle]) -> AsyncRequestHandle:
+        """Put a request in ``endpoint``'s queue and return its handle at once."""
+        return await _runtime.run_async(call)
+
     async def _submit_within(self, deadline: Deadline, **kw: Any) -> AsyncRequestHandle:
         remaining = deadline.remaining()
         try:
@@ -386,7 +392,7 @@ class AsyncClient:
                 timeout=deadline.timeout,
             ) from None
 
-    async def subscribe(
+    def _subscription(
         self,
         endpoint: str,
         arguments: Arguments,
@@ -403,7 +409,27 @@ class AsyncClient:
         webhook_url: str | None = None,
         timeout: float | None = None,
         client_timeout: float | None = None,
-    ) -> dict[str, Any]:
+    ) -> _Subscription:
+        # subscribe's parameters, for both fronts: a submission (within the whole call's
+        # deadline) and what to do while following it.
+        total = _total_timeout(timeout, client_timeout)
+        deadline = Deadline(total)
+        submission = self._submit_within(
+            deadline,
+            endpoint=endpoint,
+            arguments=arguments,
+            path=path,
+            hint=hint,
+            webhook_url=webhook_url,
+            priority=priority,
+            headers=headers,
+            storage_settings=storage_settings,
+            start_timeout=_start_timeout(start_timeout, total),
+        )
+        return _Subscription(submission, deadline, with_logs, on_enqueue, on_queue_update)
+
+    @_front(_subscription)
+    async def subscribe(self, call: _Subscription) -> dict[str, Any]:
         """Submit, follow the request's status, and return its result.
 
         ``on_enqueue(request_id)`` and ``on_queue_update(status)`` may be sync or async; they
@@ -411,36 +437,22 @@ class AsyncClient:
         wait: on expiry the request is cancelled and RequestTimeoutError raised. Cancelling
         the awaiting task cancels the request too.
         """
-        total = _total_timeout(timeout, client_timeout)
-        deadline = Deadline(total)
-        _ = self.target
-        handle = await _runtime.run_async(
-            self._submit_within(
-                deadline,
-                endpoint=endpoint,
-                arguments=arguments,
-                path=path,
-                hint=hint,
-                webhook_url=webhook_url,
-                priority=priority,
-                headers=headers,
-                storage_settings=storage_settings,
-                start_timeout=_start_timeout(start_timeout, total),
-            )
-        )
+        handle = await _runtime.run_async(call.submission)
         try:
-            await _call(on_enqueue, handle.request_id)
-            events = handle._events(with_logs=with_logs)
+            await _call(call.on_enqueue, handle.request_id)
+            events = handle._events(with_logs=call.with_logs)
             try:
                 while True:
                     try:
-                        status = await _runtime.run_async(handle._guard(_anext(events), deadline))
+                        status = await _runtime.run_async(
+                            handle._guard(_anext(events), call.deadline)
+                        )
                     except StopAsyncIteration:
                         break
-                    await _call(on_queue_update, status)
+                    await _call(call.on_queue_update, status)
             finally:
                 _runtime.close_soon(events.aclose)
-            return await _runtime.run_async(handle._guard(handle._result(), deadline))
+            return await _runtime.run_async(handle._guard(handle._result(), call.deadline))
         except asyncio.CancelledError:
             await _cancel_from_any_loop(handle)
             raise
@@ -465,7 +477,7 @@ class AsyncClient:
 
     # -- streaming -------------------------------------------------------------------------
 
-    def stream(
+    def _stream(
         self,
         endpoint: str,
         arguments: Arguments,
@@ -473,17 +485,22 @@ class AsyncClient:
         path: str = "/stream",
         timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
-    ) -> AsyncStream:
+    ) -> EventsFactory:
+        # stream's parameters, for both fronts: how to open the events (on falnb's loop).
+        url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
+        return lambda on_response: self._stream_events(
+            url, arguments, timeout, headers, on_response
+        )
+
+    @_front(_stream)
+    def stream(self, events: EventsFactory) -> AsyncStream:
         """Partial outputs of a streaming endpoint: ``async for partial in client.stream(...)``.
 
         The stream's ``final`` holds the last (complete) output once read. A binary stream
         (an answer that is not ``text/event-stream``, e.g. speech audio) yields ``bytes``
         chunks; ``stream.content_type`` says what they are.
         """
-        url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
-        return AsyncStream(
-            lambda on_response: self._stream_events(url, arguments, timeout, headers, on_response)
-        )
+        return AsyncStream(events)
 
     async def _stream_events(
         self,
@@ -509,7 +526,7 @@ class AsyncClient:
 
     # -- storage and realtime (helper modules) ----------------------------------------------
 
-    async def upload(
+    async def _upload(
         self,
         data: bytes,
         content_type: str | None = None,
@@ -517,43 +534,50 @@ class AsyncClient:
         *,
         storage_settings: StorageSettings | None = None,
     ) -> str:
-        """Upload ``data`` to the target's CDN and return its URL (``storage_settings``: the
-        file's expiry and ACL)."""
         from falnb.client import storage
 
-        settings = storage_settings
-        return await self._on_loop(
-            lambda t: storage.upload(t, data, content_type, file_name, storage_settings=settings)
+        return await storage.upload(
+            self._transport(), data, content_type, file_name, storage_settings=storage_settings
         )
 
-    async def upload_file(
+    @_front(_upload)
+    async def upload(self, call: Coroutine[Any, Any, str]) -> str:
+        """Upload ``data`` to the target's CDN and return its URL (``storage_settings``: the
+        file's expiry and ACL)."""
+        return await _runtime.run_async(call)
+
+    async def _upload_file(
         self,
         file: str | Path | bytes | Image.Image,
         *,
         storage_settings: StorageSettings | None = None,
     ) -> str:
-        """Upload a local file, bytes or a PIL image and return its URL."""
         from falnb.client import storage
 
-        settings = storage_settings
-        return await self._on_loop(
-            lambda t: storage.upload_file(t, file, storage_settings=settings)
-        )
+        return await storage.upload_file(self._transport(), file, storage_settings=storage_settings)
 
-    async def upload_image(
+    @_front(_upload_file)
+    async def upload_file(self, call: Coroutine[Any, Any, str]) -> str:
+        """Upload a local file, bytes or a PIL image and return its URL."""
+        return await _runtime.run_async(call)
+
+    async def _upload_image(
         self,
         image: Image.Image,
         format: str = "png",
         *,
         storage_settings: StorageSettings | None = None,
     ) -> str:
-        """Upload a PIL image (encoded as ``format``) and return its URL."""
         from falnb.client import storage
 
-        settings = storage_settings
-        return await self._on_loop(
-            lambda t: storage.upload_image(t, image, format, storage_settings=settings)
+        return await storage.upload_image(
+            self._transport(), image, format, storage_settings=storage_settings
         )
+
+    @_front(_upload_image)
+    async def upload_image(self, call: Coroutine[Any, Any, str]) -> str:
+        """Upload a PIL image (encoded as ``format``) and return its URL."""
+        return await _runtime.run_async(call)
 
     def realtime(
         self, endpoint: str, **options: Any
@@ -614,12 +638,7 @@ class _RealtimeContext(AbstractAsyncContextManager[LoopRealtimeConnection]):
         self._connection = LoopRealtimeConnection(connection)
         return self._connection
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         if self._connection is not None:
             await self._connection.close()
 
@@ -665,6 +684,9 @@ class SyncClient:
     def target(self) -> Target:
         return self._async.target
 
+    def _async_client(self) -> AsyncClient:
+        return self._async
+
     def close(self) -> None:
         """Close the connection pool (a later call opens a new one)."""
         transport, self._async._transport_obj = self._async._transport_obj, None
@@ -674,16 +696,8 @@ class SyncClient:
     def __enter__(self) -> SyncClient:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return _runtime.run(coro)
 
     @staticmethod
     def _submitted(coro: Coroutine[Any, Any, AsyncRequestHandle]) -> RequestHandle:
@@ -692,112 +706,32 @@ class SyncClient:
             _runtime.run_completing(coro, undo=lambda handle: handle.cancel_if_pending())
         )
 
-    def run(
-        self,
-        endpoint: str,
-        arguments: Arguments,
-        *,
-        path: str = "",
-        timeout: float | None = None,
-        start_timeout: float | None = None,
-        hint: str | None = None,
-        headers: Mapping[str, str] | None = None,
-        storage_settings: StorageSettings | None = None,
-        method: str = "POST",
-    ) -> dict[str, Any]:
+    @_front(AsyncClient._run)
+    def run(self, call: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
         """Run ``endpoint`` directly (no queue) and return its output (``method="GET"``: the
         arguments go in the query string)."""
-        _ = self.target
-        return self._run(
-            self._async._run(
-                endpoint=endpoint,
-                arguments=arguments,
-                path=path,
-                timeout=timeout,
-                start_timeout=start_timeout,
-                hint=hint,
-                headers=headers,
-                storage_settings=storage_settings,
-                method=method,
-            )
-        )
+        return _runtime.run(call)
 
-    def submit(
-        self,
-        endpoint: str,
-        arguments: Arguments,
-        *,
-        path: str = "",
-        hint: str | None = None,
-        webhook_url: str | None = None,
-        priority: Priority | None = None,
-        headers: Mapping[str, str] | None = None,
-        storage_settings: StorageSettings | None = None,
-        start_timeout: float | None = None,
-    ) -> RequestHandle:
+    @_front(AsyncClient._submit)
+    def submit(self, call: Coroutine[Any, Any, AsyncRequestHandle]) -> RequestHandle:
         """Put a request in ``endpoint``'s queue and return its handle at once."""
-        _ = self.target
-        return self._submitted(
-            self._async._submit(
-                endpoint=endpoint,
-                arguments=arguments,
-                path=path,
-                hint=hint,
-                webhook_url=webhook_url,
-                priority=priority,
-                headers=headers,
-                storage_settings=storage_settings,
-                start_timeout=start_timeout,
-            )
-        )
+        return self._submitted(call)
 
-    def subscribe(
-        self,
-        endpoint: str,
-        arguments: Arguments,
-        *,
-        path: str = "",
-        hint: str | None = None,
-        with_logs: bool = False,
-        on_enqueue: OnEnqueue | None = None,
-        on_queue_update: OnQueueUpdate | None = None,
-        priority: Priority | None = None,
-        headers: Mapping[str, str] | None = None,
-        storage_settings: StorageSettings | None = None,
-        start_timeout: float | None = None,
-        webhook_url: str | None = None,
-        timeout: float | None = None,
-        client_timeout: float | None = None,
-    ) -> dict[str, Any]:
+    @_front(AsyncClient._subscription)
+    def subscribe(self, call: _Subscription) -> dict[str, Any]:
         """Submit, follow the request's status, and return its result.
 
         Callbacks run in the calling thread. ``timeout`` (alias ``client_timeout``) bounds
         the whole wait: on expiry the request is cancelled and RequestTimeoutError raised.
         """
-        total = _total_timeout(timeout, client_timeout)
-        deadline = Deadline(total)
-        _ = self.target
-        handle = self._submitted(
-            self._async._submit_within(
-                deadline,
-                endpoint=endpoint,
-                arguments=arguments,
-                path=path,
-                hint=hint,
-                webhook_url=webhook_url,
-                priority=priority,
-                headers=headers,
-                storage_settings=storage_settings,
-                start_timeout=_start_timeout(start_timeout, total),
-            )
-        )
+        handle = self._submitted(call.submission)
         try:
-            if on_enqueue is not None:
-                on_enqueue(handle.request_id)
-            for status in handle._iter_events(with_logs=with_logs, deadline=deadline):
-                if on_queue_update is not None:
-                    on_queue_update(status)
-            return handle._wait(handle.async_handle._result(), deadline)
+            if call.on_enqueue is not None:
+                call.on_enqueue(handle.request_id)
+            for status in handle._iter_events(with_logs=call.with_logs, deadline=call.deadline):
+                if call.on_queue_update is not None:
+                    call.on_queue_update(status)
+            return handle._wait(handle.async_handle._result(), call.deadline)
         except KeyboardInterrupt:
             # An interrupt inside a callback lands here; one inside a wait was handled there.
             _runtime.run(handle.async_handle.cancel_if_pending())
@@ -821,60 +755,31 @@ class SyncClient:
         """A handle to an earlier request, e.g. one submitted before a kernel restart."""
         return RequestHandle(self._async.get_handle(endpoint, request_id))
 
-    def stream(
-        self,
-        endpoint: str,
-        arguments: Arguments,
-        *,
-        path: str = "/stream",
-        timeout: float | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Stream:
+    @_front(AsyncClient._stream)
+    def stream(self, events: EventsFactory) -> Stream:
         """Partial outputs of a streaming endpoint: ``for partial in client.stream(...)``.
 
         The stream's ``final`` holds the last (complete) output once read. A binary stream
         (an answer that is not ``text/event-stream``, e.g. speech audio) yields ``bytes``
         chunks; ``stream.content_type`` says what they are.
         """
-        url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
-        return Stream(
-            lambda on_response: self._async._stream_events(
-                url, arguments, timeout, headers, on_response
-            )
-        )
+        return Stream(events)
 
-    def upload(
-        self,
-        data: bytes,
-        content_type: str | None = None,
-        file_name: str | None = None,
-        *,
-        storage_settings: StorageSettings | None = None,
-    ) -> str:
+    @_front(AsyncClient._upload)
+    def upload(self, call: Coroutine[Any, Any, str]) -> str:
         """Upload ``data`` to the target's CDN and return its URL (``storage_settings``: the
         file's expiry and ACL)."""
-        return self._run(
-            self._async.upload(data, content_type, file_name, storage_settings=storage_settings)
-        )
+        return _runtime.run(call)
 
-    def upload_file(
-        self,
-        file: str | Path | bytes | Image.Image,
-        *,
-        storage_settings: StorageSettings | None = None,
-    ) -> str:
+    @_front(AsyncClient._upload_file)
+    def upload_file(self, call: Coroutine[Any, Any, str]) -> str:
         """Upload a local file, bytes or a PIL image and return its URL."""
-        return self._run(self._async.upload_file(file, storage_settings=storage_settings))
+        return _runtime.run(call)
 
-    def upload_image(
-        self,
-        image: Image.Image,
-        format: str = "png",
-        *,
-        storage_settings: StorageSettings | None = None,
-    ) -> str:
+    @_front(AsyncClient._upload_image)
+    def upload_image(self, call: Coroutine[Any, Any, str]) -> str:
         """Upload a PIL image (encoded as ``format``) and return its URL."""
-        return self._run(self._async.upload_image(image, format, storage_settings=storage_settings))
+        return _runtime.run(call)
 
     def realtime(self, endpoint: str, **options: Any) -> RealtimeConnection:
         """A realtime (WebSocket) connection, opened now: ``with client.realtime(id) as conn``.

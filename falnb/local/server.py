@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import TracebackType
 
 import uvicorn
 from starlette.applications import Starlette
@@ -227,12 +226,7 @@ class LocalServer:
     def __enter__(self) -> LocalServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
 

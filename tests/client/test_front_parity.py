@@ -96,6 +96,10 @@ def test_the_same_parameters_and_defaults(
     ), f"{name} returns different things"
 
 
+def test_the_clients_are_built_with_the_same_options() -> None:
+    assert parameters(AsyncClient.__init__) == parameters(SyncClient.__init__)
+
+
 def test_the_comparison_can_tell_a_difference() -> None:
     def one(endpoint: str, *, timeout: float | None = None) -> None: ...
     def two(endpoint: str, *, timeout: float | None = 5.0) -> None: ...
