@@ -1,0 +1,84 @@
+"""``%fal form`` in JupyterLab + headless Chromium, filled in as a person does: Run with the
+prompt left empty marks it and sends nothing; then a typed prompt, a slider moved by the
+keyboard and a choice picked run as one submission with exactly those arguments, the result
+renders inside the form, and "Copy as cell" shows the cell that ran."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from labkit import FalnbServer, LabServer, run_all, screenshot, wait_until
+from playwright.sync_api import expect
+
+T2I = "local/text-to-image"
+PROMPT = "a fox filled into a form"
+
+
+def submissions(server: FalnbServer) -> list[dict[str, Any]]:
+    """Queue submits the server accepted for T2I: what would have been paid for."""
+    return [
+        e
+        for e in server.journal()
+        if e["method"] == "POST"
+        and e["role"] == "queue"
+        and e["status"] == 200
+        and e["path"].endswith("/" + T2I)
+    ]
+
+
+@pytest.mark.timeout(240)  # a loaded 2-core machine: JupyterLab alone can take 40 s to load
+def test_a_form_filled_in_runs_once_with_exactly_its_values(
+    open_notebook: Any, lab: LabServer, falnb_server: FalnbServer
+) -> None:
+    falnb_server.clear_journal()
+    page = open_notebook("form.ipynb", ["import falnb", f"%fal form {T2I} --seed 11"])
+    run_all(page)
+    form = page.locator(".falnb-form")
+    expect(form).to_be_visible(timeout=60_000)
+    run = form.get_by_role("button", name="Run")
+
+    # Run with the required prompt empty: the field is marked, the reason shown, nothing sent.
+    run.click()
+    expect(form.locator(".falnb-form-error")).to_contain_text("prompt: required")
+    expect(form.locator(".falnb-field-prompt.falnb-form-bad")).to_have_count(1)
+    assert submissions(falnb_server) == []
+
+    form.locator(".falnb-field-prompt textarea").fill(PROMPT)
+    handle = form.locator(".falnb-field-num_images .noUi-handle")
+    handle.focus()
+    handle.press("ArrowRight")
+    expect(form.locator(".falnb-field-num_images .widget-readout")).to_have_text("2")
+    form.locator(".falnb-field-output_format select").select_option("png")
+    # Both reached the kernel before Run is pressed: the cell the form stands for says so.
+    copy = form.get_by_role("button", name="Copy as cell")
+    cell = form.locator(".falnb-form-cell textarea")
+
+    def shown_cell() -> str:
+        copy.click()
+        return str(cell.input_value())
+
+    wait_until(
+        lambda: "num_images: 2" in shown_cell() and "output_format: png" in shown_cell(),
+        timeout=20,
+        what="the slider and the choice to reach the kernel",
+    )
+    assert shown_cell() == "\n".join(
+        [f"%%fal {T2I} --seed 11", f"prompt: {PROMPT}", "num_images: 2", "output_format: png"]
+    )
+
+    run.click()
+    output = form.locator(".falnb-form-output")
+    expect(output.locator("img")).to_have_count(2, timeout=60_000)
+    expect(form.locator(".falnb-form-error")).to_have_count(0)
+    expect(output).to_contain_text("2 images")  # the result's own caption and cost line
+    expect(run).to_be_enabled()
+    screenshot(page, "form-ran")
+
+    [sent] = submissions(falnb_server)
+    assert sent["body"] == {
+        "prompt": PROMPT,
+        "num_images": 2,
+        "output_format": "png",
+        "seed": 11,
+    }
