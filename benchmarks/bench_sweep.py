@@ -4,10 +4,15 @@ Run: ``.venv/bin/python benchmarks/bench_sweep.py [--jobs 1000] [--slots 32] [--
 
 One ``falnb serve`` process with ``--slots`` runners; each measurement is a fresh client
 process, so its memory is its own: ``--jobs`` jobs of ``local/slow`` taking ``--seconds``
-each, ``--concurrency`` in flight. Ideal wall time is jobs x seconds / slots. Printed, as
-medians of paired runs (the order alternates): wall / ideal for each client, falnb /
-fal-client, and each client's memory growth (peak RSS minus RSS after warm-up). falnb runs
-with ``record=off`` (no lock file) so the figure is the engine's; ``--with-lock`` adds a run
+each, ``--concurrency`` in flight. Ideal wall time is jobs x seconds / slots. Three clients
+run in rotating order each round: falnb's sweep engine, fal-client (``subscribe`` in a
+thread pool, polling every 0.1 s) and ``httpx``, the floor: the fewest requests per job
+(submit, one status stream, result) from one asyncio loop with no library around them.
+Printed, as medians over ``--pairs`` rounds: wall / ideal, the CPU seconds the client and
+the server spent (on a loaded machine wall time is mostly waiting for a core; CPU is what
+each client costs), each client's memory growth (peak RSS minus RSS after warm-up), and the
+paired-median wall ratios falnb / fal-client and falnb / floor. falnb runs with
+``record=off`` (no lock file) so the figure is the engine's; ``--with-lock`` adds a client
 that writes every job to a lock (pending before waiting, then the result), as a notebook does.
 """
 
@@ -25,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -40,9 +46,51 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) another process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _bare(base: str, key: str, arguments: list[dict[str, Any]], in_flight: int) -> None:
+    """The floor: the fewest requests a job needs (submit, one status stream that ends when it
+    completes, result) from one asyncio loop, with no client library around them."""
+    import asyncio
+
+    headers = {"Authorization": f"Key {key}"}
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=4 * in_flight)
+    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as http:
+        slots = asyncio.Semaphore(in_flight)
+
+        async def one(body: dict[str, Any]) -> None:
+            async with slots:
+                answer = (await http.post(f"{base}/_queue/local/slow", json=body)).json()
+                url = f"{answer['status_url']}/stream"
+                async with http.stream("GET", url, params={"logs": "0"}) as events:
+                    async for line in events.aiter_lines():
+                        if line.startswith("data:") and '"COMPLETED"' in line:
+                            break
+                (await http.get(answer["response_url"])).raise_for_status()
+
+        await asyncio.gather(*(one(a) for a in arguments))
+
+
 def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[str, float]:
     arguments = [{"duration": args.seconds, "steps": 1, "i": i} for i in range(args.jobs)]
-    if which.startswith("falnb"):
+    if which == "httpx":
+        import asyncio
+
+        asyncio.run(_bare(base, key, [{"duration": 0, "steps": 1}], 1))  # warm up
+        before, cpu = _rss_mb(), _cpu_s()
+        start = time.perf_counter()
+        asyncio.run(_bare(base, key, arguments, args.concurrency))
+        wall = time.perf_counter() - start
+    elif which.startswith("falnb"):
         os.environ.update(
             FALNB_TARGET="fal",
             FAL_KEY=key,
@@ -58,15 +106,16 @@ def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[st
 
         folder = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
         recorder = Recorder(LockFile(folder / "falnb.lock"), MediaStore(folder / "media"))
-        session = Session(SyncClient(), recorder=recorder)
+        # The server is free, but targeted as fal, so a big sweep would ask to be confirmed.
+        session = Session(SyncClient(), recorder=recorder, confirm_above=float("inf"))
         record = "once" if which == "falnb+lock" else "off"
         session.run("local/slow", {"duration": 0, "steps": 1}, record="off")  # warm up
         jobs = [SweepJob("local/slow", a) for a in arguments]
-        before = _rss_mb()
+        before, cpu = _rss_mb(), _cpu_s()
         start = time.perf_counter()
         results = Sweep(session, jobs, concurrency=args.concurrency, record=record).run()
         wall = time.perf_counter() - start
-        assert not results.failures, results.summary()
+        assert not results.failures, f"{results.summary()}: {results.failures[0]!r}"
     else:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -77,13 +126,13 @@ def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[st
         fal_module.RUN_URL_FORMAT = f"{base}/"
         client = fal_client.SyncClient(key=key)
         client.subscribe("local/slow", {"duration": 0, "steps": 1})  # warm up
-        before = _rss_mb()
+        before, cpu = _rss_mb(), _cpu_s()
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
             outputs = list(pool.map(lambda a: client.subscribe("local/slow", a), arguments))
         wall = time.perf_counter() - start
         assert len(outputs) == args.jobs
-    return {"wall": wall, "memory": _peak_mb() - before}
+    return {"wall": wall, "memory": _peak_mb() - before, "cpu": _cpu_s() - cpu}
 
 
 def _free_port() -> int:
@@ -92,14 +141,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _measure(which: str, base: str, key: str, argv: list[str]) -> dict[str, float]:
+def _measure(which: str, server: int, base: str, key: str, argv: list[str]) -> dict[str, float]:
+    """One run in a fresh process; ``server_cpu`` is what the server spent meanwhile (its
+    warm-up included: a few ms)."""
+    server_before = _process_cpu_s(server)
     out = subprocess.run(
         [sys.executable, __file__, "--child", which, "--base", base, "--key", key, *argv],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if out.returncode:
+        raise SystemExit(f"the {which} run failed:\n{out.stderr}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result["server_cpu"] = _process_cpu_s(server) - server_before
     return result
 
 
@@ -133,7 +188,7 @@ def main() -> None:
         )
         try:
             _wait_healthy(base)
-            _report(args, base, key)
+            _report(args, server.pid, base, key)
         finally:
             server.terminate()
             server.wait(10)
@@ -151,35 +206,38 @@ def _wait_healthy(base: str) -> None:
     raise SystemExit("the local server did not start")
 
 
-def _report(args: argparse.Namespace, base: str, key: str) -> None:
+def _report(args: argparse.Namespace, server: int, base: str, key: str) -> None:
     argv = ["--jobs", str(args.jobs), "--seconds", str(args.seconds)]
     argv += ["--concurrency", str(args.concurrency)]
     ideal = args.jobs * args.seconds / args.slots
-    runs: dict[str, list[dict[str, float]]] = {"falnb": [], "fal-client": []}
+    clients = ["falnb", "fal-client", "httpx"] + (["falnb+lock"] if args.with_lock else [])
+    runs: dict[str, list[dict[str, float]]] = {which: [] for which in clients}
     for pair in range(args.pairs):
-        order = ["falnb", "fal-client"] if pair % 2 == 0 else ["fal-client", "falnb"]
-        for which in order:
-            runs[which].append(_measure(which, base, key, argv))
-    if args.with_lock:
-        runs["falnb+lock"] = [_measure("falnb+lock", base, key, argv)]
+        # The order rotates, so no client always runs first (or right after another's load).
+        for which in clients[pair % len(clients) :] + clients[: pair % len(clients)]:
+            runs[which].append(_measure(which, server, base, key, argv))
 
     def median(which: str, field: str) -> float:
         return statistics.median(r[field] for r in runs[which])
 
+    def paired(which: str, other: str) -> float:
+        pairs = zip(runs[which], runs[other], strict=False)
+        return statistics.median(a["wall"] / b["wall"] for a, b in pairs)
+
     print(
         f"{args.jobs} jobs of {args.seconds:g} s, {args.slots} server slots, "
-        f"{args.concurrency} in flight; ideal {ideal:.2f} s; medians of {args.pairs} pairs"
+        f"{args.concurrency} in flight; ideal {ideal:.2f} s; medians of {args.pairs} rounds; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
     for which in runs:
         wall, memory = median(which, "wall"), median(which, "memory")
         print(
             f"  {which:<11} wall {wall:6.2f} s = {wall / ideal:5.2f}x ideal, "
-            f"memory growth {memory:6.1f} MB"
+            f"CPU client {median(which, 'cpu'):5.2f} s + server {median(which, 'server_cpu'):5.2f}"
+            f" s, memory growth {memory:6.1f} MB"
         )
-    ratio = statistics.median(
-        a["wall"] / b["wall"] for a, b in zip(runs["falnb"], runs["fal-client"], strict=True)
-    )
-    print(f"  falnb / fal-client wall (paired median): {ratio:.2f}")
+    print(f"  falnb / fal-client wall (paired median): {paired('falnb', 'fal-client'):.2f}")
+    print(f"  falnb / httpx floor wall (paired median): {paired('falnb', 'httpx'):.2f}")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from falnb.local.webhooks import Webhooks
 
 __all__ = [
+    "POSITION_REFRESH",
     "Failure",
     "Job",
     "JobManager",
@@ -48,6 +49,9 @@ __all__ = [
 log = logging.getLogger("falnb.local")
 
 Status = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED"]
+#: How often a queued request's status stream re-reads its queue position (seconds): a
+#: change of position is news, but not worth an event per job started ahead of it.
+POSITION_REFRESH = 0.5
 Output = dict[str, Any]
 
 
@@ -214,6 +218,9 @@ class Job:
     options: dict[str, str] = field(default_factory=dict)
     deadline: float | None = None  # time.monotonic()
     status: Status = "IN_QUEUE"
+    ticket: int = 0
+    """Its number in the queue's order: the queued jobs' tickets are consecutive, so its
+    position is its ticket minus the first one's (O(1), however long the queue)."""
     started_at: float | None = None
     finished_at: float | None = None
     output: Output | None = None
@@ -291,6 +298,7 @@ class JobManager:
         self.log_window_seconds = log_window_seconds
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: deque[Job] = deque()
+        self._next_ticket = 0
         self._wakeup: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._workers: list[asyncio.Task[None]] = []
@@ -374,6 +382,8 @@ class JobManager:
         self._jobs[request_id] = job
         self._forget_old()
         async with self._wakeup:
+            job.ticket = self._next_ticket
+            self._next_ticket += 1
             self._queue.append(job)
             self._wakeup.notify()
         return job
@@ -386,11 +396,10 @@ class JobManager:
         return list(self._jobs)
 
     def position(self, job: Job) -> int:
-        """0-based place in the queue (0 = next to start)."""
-        try:
-            return self._queue.index(job)
-        except ValueError:
+        """0-based place in the queue (0 = next to start; also once it has left it)."""
+        if job.status != "IN_QUEUE" or not self._queue:
             return 0
+        return max(0, job.ticket - self._queue[0].ticket)
 
     @property
     def queued(self) -> int:
@@ -407,7 +416,7 @@ class JobManager:
             return True
         if job in self._queue:
             self._queue.remove(job)
-            self._queue_moved()
+            self._renumber()
         elif job.task is not None:
             job.task.cancel()
         self._complete(job, failure=CANCELLED)
@@ -451,7 +460,6 @@ class JobManager:
             async with self._wakeup:
                 await self._wakeup.wait_for(lambda: bool(self._queue))
                 job = self._queue.popleft()
-            self._queue_moved()
             await self._run(job)
 
     async def _run(self, job: Job) -> None:
@@ -513,10 +521,17 @@ class JobManager:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _queue_moved(self) -> None:
-        """Queue positions changed: wake status streams of queued jobs."""
-        for queued in self._queue:
-            queued.notify()
+    def _renumber(self) -> None:
+        """A job left the middle of the queue: close the gap in the tickets behind it.
+
+        Queued jobs' status streams are not woken when the queue moves (that would be every
+        queued stream at every start); they re-read their position every
+        :data:`POSITION_REFRESH` seconds instead.
+        """
+        first = self._queue[0].ticket if self._queue else self._next_ticket
+        for place, queued in enumerate(self._queue):
+            queued.ticket = first + place
+        self._next_ticket = first + len(self._queue)
 
     def _forget_old(self) -> None:
         while len(self._jobs) > self.keep:

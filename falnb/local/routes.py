@@ -30,6 +30,7 @@ from falnb.local.appoutput import sniff_content_type
 from falnb.local.bodies import BodyTooLargeError, InvalidJSONError, loads_strict, read_limited
 from falnb.local.gateway import RequestInfo
 from falnb.local.jobs import (
+    POSITION_REFRESH,
     START_TIMEOUT,
     Failure,
     Job,
@@ -491,9 +492,11 @@ class _Routes:
     async def _status_events(
         self, job: Job, *, with_logs: bool, drop: bool
     ) -> AsyncIterator[bytes]:
-        """Current status at once, then one event per change or batch of new logs."""
+        """Current status at once, then one event per change or batch of new logs; a queued
+        request's new position is sent when it re-reads it (every ``POSITION_REFRESH``)."""
         sent_logs = 0
         last: tuple[str, int] | None = None
+        quiet_since = time.monotonic()
         while True:
             changed = job.changed  # taken before reading, so no change slips between
             new_logs, next_index = job.logs_since(sent_logs) if with_logs else ([], sent_logs)
@@ -504,11 +507,17 @@ class _Routes:
                 )
                 yield _sse(body)
                 last, sent_logs = (job.status, position), next_index
+                quiet_since = time.monotonic()
                 if job.done or drop:
                     return
             closing = self.state.jobs.closing
-            if not await wait_any([changed, closing], self.state.ping_interval):
+            wait = self.state.ping_interval - (time.monotonic() - quiet_since)
+            if job.status == "IN_QUEUE":
+                wait = min(wait, POSITION_REFRESH)
+            woken = await wait_any([changed, closing], max(0.0, wait))
+            if not woken and time.monotonic() - quiet_since >= self.state.ping_interval:
                 yield b": ping\n\n"
+                quiet_since = time.monotonic()
             if closing.is_set():
                 return
 

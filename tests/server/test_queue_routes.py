@@ -145,6 +145,41 @@ def test_queue_positions_are_real_and_fifo(make_server: Callable[..., LocalServe
     assert order == [0, 1, 2, 3]
 
 
+def test_a_queued_stream_follows_its_position(make_server: Callable[..., LocalServer]) -> None:
+    """Positions stay right as jobs start, a job ahead is cancelled and more join behind; the
+    stream of the last one sends each new place (re-read, not woken per start) in order."""
+    gates = [threading.Event() for _ in range(5)]
+
+    def blocked(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
+        assert gates[arguments["n"]].wait(10)
+        return {}
+
+    server = make_server(concurrency=1, registry=Registry([Endpoint("t/blocked", handler=blocked)]))
+    with httpx.Client(base_url=server.base_url, headers=auth(server), timeout=10) as http:
+        bodies = [submit(http, "t/blocked", {"n": n}) for n in range(4)]
+        assert [b["queue_position"] for b in bodies] == [0, 0, 1, 2]
+        assert http.put(bodies[1]["cancel_url"]).status_code == 202  # from the middle
+        behind = submit(http, "t/blocked", {"n": 4})
+        assert behind["queue_position"] == 2  # after 2 and 3: the gap is closed
+        assert [status(http, b).json()["queue_position"] for b in bodies[2:]] == [0, 1]
+        running = {1: 0, 0: 2}  # at each place of job 3, the job that runs ahead of it
+        positions: list[int] = []
+        with http.stream("GET", bodies[3]["status_url"] + "/stream") as response:
+            for line in response.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                event = json.loads(line[len("data: ") :])
+                if event["status"] != "IN_QUEUE":
+                    assert event["status"] == "IN_PROGRESS"
+                    break
+                positions.append(event["queue_position"])
+                gates[running[positions[-1]]].set()  # the queue moves up by one
+        assert positions == [1, 0]
+        gates[3].set()
+        gates[4].set()
+        assert stream_events(http, behind["status_url"])[-1]["status"] == "COMPLETED"
+
+
 def test_concurrency_bounds_running_requests(make_server: Callable[..., LocalServer]) -> None:
     gate = threading.Event()
     running = 0
