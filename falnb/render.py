@@ -11,7 +11,9 @@ Saved outputs must stay visible where HTML is sanitized (GitHub strips ``style``
 carries one ``image/jpeg``/``png`` that such renderers pick (the image, a contact sheet of
 several, or a video's poster frame), and the HTML degrades: sizes are attributes, not only
 styles; a ``<video>`` holds its poster as fallback content; every ``<img>`` has alt text; a
-caption line names each video or audio file with its length and size.
+caption line names each video or audio file with its length and size. When the lock holds the
+endpoint's ``%fal seedcheck`` verdict, its badge (text that keeps its meaning unstyled) sits
+under the output.
 """
 
 from __future__ import annotations
@@ -338,6 +340,10 @@ def mimebundle(result: Result) -> tuple[dict[str, Any], dict[str, Any]]:
             f"{html.escape(text)}</pre>"
         )
         plain = f"{summary}\n\n{text}"
+    check = result.seedcheck
+    if check is not None:
+        # The endpoint's verdict from the lock: does this output's seed reproduce it?
+        parts.append(f'<div class="falnb-seed-verdict" style="margin:4px 0">{check.badge()}</div>')
     cost = cost_line(result)
     if cost is not None:
         parts.append(
@@ -347,6 +353,8 @@ def mimebundle(result: Result) -> tuple[dict[str, Any], dict[str, Any]]:
     parts.append(_json_view(result, open_=not files and text is None))
     if not files and text is None:
         plain = f"{summary}\n{json.dumps(_shorten(result.json), indent=2, default=str)}"
+    if check is not None:
+        plain = f"{plain}\nseed: {check.verdict} (%fal seedcheck)"
     if cost is not None:
         plain = f"{plain}\n{cost}"
     data["text/plain"] = plain

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from falnb.pricing import Price
+    from falnb.seedchecks import SeedCheck
 
 __all__ = ["MediaFile", "Result", "decode_data_uri", "find_files", "jsonable"]
 
@@ -150,6 +151,9 @@ class Result:
         self.logs = list(logs or [])
         self._output = output
         self._media = dict(media or {})
+        #: The endpoint's ``%fal seedcheck`` verdict from the lock when it ran (None: never
+        #: checked); shown as a badge under the result.
+        self.seedcheck: SeedCheck | None = None
         #: Set by the magics when a live view already shows this result (see _ipython_display_).
         self._shown_in_cell: int | None = None
 

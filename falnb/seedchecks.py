@@ -10,8 +10,10 @@ say whether the endpoint is ``exact``, ``near`` or ``ignores seed``.
 same-seed outputs differ by a perceptual distance under ``threshold`` (mean absolute
 difference of 64x64 greyscale thumbnails, 0 to 1), less than another seed's. ``ignores seed``:
 the same seed does not reproduce the output, or another seed gives the very same one. The
-three runs are real requests (never replayed from the lock); the verdict is written to the
-lock (``seedcheck:<endpoint>``) and shown as a badge under the endpoint's sweep grids.
+three runs are real requests (each one sent, none replayed from another); the verdict is
+written to the lock (``seedcheck:<endpoint>``), replayed from there by a re-run with the same
+arguments and seed (record once/none), and shown as a badge under the endpoint's sweep grids
+and single results.
 """
 
 from __future__ import annotations
@@ -23,25 +25,31 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from falnb.repro.modes import resolve_mode
+from falnb.repro.recorder import seedcheck_key as lock_key
 from falnb.sweeps import Failed, Sweep, SweepJob
 
 if TYPE_CHECKING:
     from falnb._settings import TargetName
+    from falnb.repro.lockfile import Entry
     from falnb.result import Result
     from falnb.session import Session
 
-__all__ = ["NEAR", "SeedCheck", "Verdict", "distance", "lock_key", "recorded", "seedcheck"]
+__all__ = [
+    "NEAR",
+    "SeedCheck",
+    "Verdict",
+    "distance",
+    "from_entry",
+    "lock_key",
+    "recorded",
+    "seedcheck",
+]
 
 Verdict = Literal["exact", "near", "ignores seed"]
 #: Same-seed outputs closer than this (0 to 1) are "near".
 NEAR = 0.02
 _THUMB = 64
 _BADGE_COLOURS = {"exact": "#1e7e34", "near": "#9a6700", "ignores seed": "#b00020"}
-
-
-def lock_key(endpoint: str) -> str:
-    """Where an endpoint's verdict lives in the lock."""
-    return f"seedcheck:{endpoint.strip('/')}"
 
 
 @dataclass(frozen=True)
@@ -216,9 +224,13 @@ def _record(session: Session, check: SeedCheck) -> None:
 def recorded(session: Session, endpoint: str) -> SeedCheck | None:
     """The verdict the lock holds for ``endpoint`` (None: never checked)."""
     try:
-        entry = session.recorder.lock.get(lock_key(endpoint))
+        return from_entry(session.recorder.lock.get(lock_key(endpoint)))
     except OSError:
         return None
+
+
+def from_entry(entry: Entry | None) -> SeedCheck | None:
+    """The verdict in a ``seedcheck:<endpoint>`` lock entry (None: none, or not readable)."""
     found = (
         entry.result.get("seedcheck")
         if entry is not None and isinstance(entry.result, dict)

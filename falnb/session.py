@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from falnb import _runtime
 from falnb._progress import NullProgress, Progress
@@ -80,6 +80,9 @@ from falnb.repro.modes import MODES as RECORD_MODES
 from falnb.repro.modes import RecordMode
 from falnb.result import Result, binary_output, find_files
 from falnb.schemas import InvalidArgumentsError, Schemas
+
+if TYPE_CHECKING:
+    from falnb.seedchecks import SeedCheck
 
 __all__ = [
     "Call",
@@ -413,6 +416,7 @@ class Session:
             price=price,
             replayed=True,
         )
+        result.seedcheck = _seedcheck(call)
         self.usage.add(result)
         return result
 
@@ -712,7 +716,7 @@ class Session:
         price = None
         if run.billable_units is not None:
             price = self.prices.get(self.client_for(call.target), call.endpoint)
-        return Result(
+        result = Result(
             endpoint=call.endpoint,
             arguments=call.arguments,
             output=output,
@@ -724,6 +728,8 @@ class Session:
             billable_units=run.billable_units,
             price=price,
         )
+        result.seedcheck = _seedcheck(call)
+        return result
 
     def record(self, call: Call, result: Result, media: dict[str, bytes] | None = None) -> None:
         """Write the result, its pinned seed and its media to the lock (per ``call.record``).
@@ -850,6 +856,16 @@ class Session:
         key = self._key(call)
         if key is not None:
             self._pending.pop(key, None)
+
+
+def _seedcheck(call: Call) -> SeedCheck | None:
+    """The endpoint's seedcheck verdict in the lock, read along with the call's own entry."""
+    entry = call.recorded.seedcheck if call.recorded is not None else None
+    if entry is None:
+        return None
+    from falnb.seedchecks import from_entry  # the sweep engine's layer; only when checked
+
+    return from_entry(entry)
 
 
 def _recorded_billing(billing: Any, endpoint: str) -> tuple[float | None, Price | None]:

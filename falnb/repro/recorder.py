@@ -51,7 +51,7 @@ from falnb.repro.modes import RecordMode
 from falnb.repro.store import MediaIntegrityError, MediaRef, MediaStore, OfflineError
 from falnb.repro.urls import LOCAL_SCHEME, is_fetchable, portable, portable_url, scrub
 
-__all__ = ["Lookup", "Recorder", "ReplayMissError", "find_media"]
+__all__ = ["Lookup", "Recorder", "ReplayMissError", "find_media", "seedcheck_key"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ class Lookup:
     cell: str | None = None
     media_cap: int | None = field(default_factory=resolve_cap)
     """Bytes per file that go into ``falnb-media/`` (None: all, 0: none)."""
+    seedcheck: Entry | None = None
+    """The endpoint's ``%fal seedcheck`` verdict, when the lock holds one (see falnb.seedchecks)."""
 
     @property
     def hit(self) -> bool:
@@ -97,6 +99,11 @@ class Lookup:
     @property
     def recording(self) -> bool:
         return self.mode not in ("off", "none")
+
+
+def seedcheck_key(endpoint: str) -> str:
+    """Where an endpoint's seedcheck verdict lives in the lock."""
+    return f"seedcheck:{endpoint.strip('/')}"
 
 
 def find_media(result: Any) -> list[tuple[str, str | None]]:
@@ -201,7 +208,8 @@ class Recorder:
         endpoint = endpoint.strip("/")
         canonical = canonical_arguments(arguments, url_hashes=url_hashes)
         fp = fingerprint(endpoint, arguments, url_hashes=url_hashes)
-        call = Lookup(endpoint, canonical, fp, mode, entries.get(fp), cell, cap)
+        checked = entries.get(seedcheck_key(endpoint))
+        call = Lookup(endpoint, canonical, fp, mode, entries.get(fp), cell, cap, checked)
         if mode == "none" and not call.hit:
             raise ReplayMissError(self._miss_message(call))
         return call
