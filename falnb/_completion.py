@@ -52,6 +52,11 @@ def spot(text: str) -> Spot | None:
             return None
         words = line[1].split()
         current = "" if not line[1] or line[1][-1].isspace() else words[-1]
+        if words[:1] == ["form"]:  # %fal form ENDPOINT: the id, then %%fal options only
+            words = words[1:]
+            if len(words) == 0 or (len(words) == 1 and current):
+                return Spot("endpoint")
+            return None
         if len(words) == 0 or (len(words) == 1 and current):
             return Spot("endpoint")
         endpoint = words[0]
