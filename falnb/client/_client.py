@@ -589,6 +589,17 @@ class AsyncClient:
         """
         return _RealtimeContext(self, endpoint, options)
 
+    async def realtime_token(self, endpoint: str, expiration: int = 120) -> str:
+        """A short-lived token that opens ``endpoint``'s realtime socket and nothing else.
+
+        Minted with the key (``POST {rest}/tokens/``, scoped to the app's alias, expiring
+        after ``expiration`` seconds), for code that must not hold the key: a browser opens
+        ``realtime_socket_url(...)?fal_jwt_token=<token>`` itself.
+        """
+        from falnb.client.realtime import fetch_token
+
+        return await self._on_loop(lambda t: fetch_token(t, endpoint, expiration))
+
 
 async def _apply(fn: Callable[[Transport], Awaitable[T]], client: AsyncClient) -> T:
     return await fn(client._transport())
@@ -789,3 +800,8 @@ class SyncClient:
         from falnb.client.realtime import connect_realtime_sync
 
         return connect_realtime_sync(self._async._transport(), endpoint, **options)
+
+    def realtime_token(self, endpoint: str, expiration: int = 120) -> str:
+        """A short-lived token that opens ``endpoint``'s realtime socket and nothing else
+        (see :meth:`AsyncClient.realtime_token`)."""
+        return self._run(self._async.realtime_token(endpoint, expiration))

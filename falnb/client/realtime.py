@@ -30,7 +30,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import msgpack
@@ -48,11 +48,15 @@ from falnb._protocol import endpoint_alias
 from falnb.client._transport import USER_AGENT, Transport, redact_url
 from falnb.client.errors import RealtimeError
 
+if TYPE_CHECKING:
+    from falnb._settings import Target
+
 __all__ = [
     "AsyncRealtimeConnection",
     "RealtimeConnection",
     "connect_realtime",
     "connect_realtime_sync",
+    "realtime_socket_url",
 ]
 
 logger = logging.getLogger("falnb.client")
@@ -90,6 +94,11 @@ def _socket_url(base: str, endpoint_id: str, path: str) -> str:
     suffix = "/" + path.strip("/") if path.strip("/") else ""
     # As fal's JS client: an id that already ends with the path does not get it twice.
     return url if not suffix or url.endswith(suffix) else url + suffix
+
+
+def realtime_socket_url(target: Target, endpoint_id: str, path: str = "/realtime") -> str:
+    """The realtime socket's URL for ``endpoint_id`` on ``target``, without credentials."""
+    return _socket_url(target.realtime_url, endpoint_id, path)
 
 
 def _parse_token(body: Any) -> str:
@@ -215,7 +224,7 @@ class AsyncRealtimeConnection:
 
     async def _handshake(self) -> tuple[str, dict[str, str]]:
         target = self.transport.target
-        url = _socket_url(target.realtime_url, self.endpoint_id, self.path)
+        url = realtime_socket_url(target, self.endpoint_id, self.path)
         query: dict[str, str] = {}
         headers: dict[str, str] = {}
         if self.use_jwt:

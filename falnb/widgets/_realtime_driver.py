@@ -26,12 +26,20 @@ from websockets.exceptions import ConnectionClosed
 from falnb import _runtime
 from falnb._values import sniff_image_type
 from falnb.client.errors import FalError, RealtimeError
+from falnb.client.realtime import realtime_socket_url
 
 if TYPE_CHECKING:
     from falnb.client import AsyncClient
     from falnb.client._client import LoopRealtimeConnection
 
-__all__ = ["Frame", "RealtimeDriver", "Report", "frame_from_result", "sniff_image_type"]
+__all__ = [
+    "Frame",
+    "RealtimeDriver",
+    "Report",
+    "describe_failure",
+    "frame_from_result",
+    "sniff_image_type",
+]
 
 logger = logging.getLogger("falnb.widgets")
 
@@ -117,7 +125,7 @@ async def frame_from_result(
     )
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     """One line for the widget; FalError messages are already redacted and readable."""
     if isinstance(exc, RealtimeError) and exc.error == "TIMEOUT":
         return "the server ended the idle session; the next change reconnects"
@@ -183,6 +191,16 @@ class RealtimeDriver:
     def report(self) -> Report:
         return self._report
 
+    # -- what a browser needs to connect itself (loop thread) --------------------------------
+
+    def socket_url(self) -> str:
+        """The endpoint's realtime socket URL, without credentials."""
+        return realtime_socket_url(self.client.target, self.endpoint)
+
+    async def mint_token(self, expiration: int) -> str:
+        """A token for this endpoint only, expiring after ``expiration`` seconds."""
+        return await self.client.realtime_token(self.endpoint, expiration)
+
     # -- loop thread -----------------------------------------------------------------------
 
     def _publish(self, **changes: Any) -> None:
@@ -239,9 +257,11 @@ class RealtimeDriver:
         self._watching = False
         exc = watch.exception()
         if isinstance(exc, RealtimeError) and exc.error == "TIMEOUT":
-            self._publish(status="idle", error=_describe(exc))
+            self._publish(status="idle", error=describe_failure(exc))
         elif exc is not None:
-            self._publish(status="error", error=_describe(exc), errors=self._report.errors + 1)
+            self._publish(
+                status="error", error=describe_failure(exc), errors=self._report.errors + 1
+            )
         if exc is not None or watch.result() is None:
             await self._drop_connection()
 
@@ -278,12 +298,12 @@ class RealtimeDriver:
         return None
 
     def _fail(self, exc: BaseException) -> None:
-        logger.debug("realtime exchange with %s failed: %s", self.endpoint, _describe(exc))
-        self._publish(status="error", error=_describe(exc), errors=self._report.errors + 1)
+        logger.debug("realtime exchange with %s failed: %s", self.endpoint, describe_failure(exc))
+        self._publish(status="error", error=describe_failure(exc), errors=self._report.errors + 1)
 
     async def _exchange_once(self, inputs: dict[str, Any]) -> None:
         connection = await self._ensure_connection()
-        payload = await self._prepare(inputs)
+        payload = await self.prepare(inputs)
         self._publish(status="busy")
         loop = asyncio.get_running_loop()
         started = self._last_send = loop.time()
@@ -337,7 +357,7 @@ class RealtimeDriver:
             with contextlib.suppress(Exception):
                 await context.__aexit__(None, None, None)
 
-    async def _prepare(self, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def prepare(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Image bytes for ``*_url`` inputs go up to the CDN once; the URL is reused."""
         prepared: dict[str, Any] = {}
         for name, value in inputs.items():

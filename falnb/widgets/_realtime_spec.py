@@ -7,6 +7,8 @@ The values follow ipywidgets.interact's abbreviations: ``(min, max[, step])`` is
 a Dropdown, a bool a Checkbox. ``{name}`` (or ``{obj.attr}``, ``{d['k']}``, ``$name``) as a
 whole value is a fixed input taken from the namespace, as is; inside a quoted string it is
 its text. Any other Python literal (numbers, None) is a fixed input as written.
+``transport=auto|browser|kernel`` is not an input: it picks how frames travel (see
+:mod:`falnb.widgets.realtime`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,17 @@ import ipywidgets
 from falnb._protocol import is_endpoint_id
 from falnb._references import InterpolationError, lookup, substitute_text, whole_reference
 
-__all__ = ["RealtimeSpec", "control_for", "parse_realtime_line"]
+__all__ = ["TRANSPORTS", "RealtimeSpec", "control_for", "parse_realtime_line"]
+
+#: How a realtime widget's frames travel: chosen for the page, the browser's own socket, or
+#: through the kernel.
+TRANSPORTS = ("auto", "browser", "kernel")
 
 USAGE = (
     "usage: %fal realtime <owner/alias> name=value ... where a value is (min, max[, step]) "
     'for a slider, "text" for a text box, [a, b] for a dropdown, True/False for a checkbox, '
-    "{variable} for a fixed input from the notebook, or a number for a fixed input"
+    "{variable} for a fixed input from the notebook, or a number for a fixed input; "
+    "transport=auto|browser|kernel picks how frames travel"
 )
 _NAME = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*")
 _CLOSERS = {"(": ")", "[": "]", "{": "}"}
@@ -40,6 +47,9 @@ class RealtimeSpec:
     endpoint: str
     base: dict[str, Any] = field(default_factory=dict)
     controls: dict[str, ipywidgets.ValueWidget] = field(default_factory=dict)
+    transport: str = "auto"
+    #: The controls as written (interact abbreviations): the widget's JS draws these.
+    abbreviations: dict[str, Any] = field(default_factory=dict)
 
 
 def _value_end(text: str, start: int) -> int:
@@ -151,6 +161,11 @@ def parse_realtime_line(line: str, namespace: Mapping[str, Any]) -> RealtimeSpec
     for name, raw in _pairs(rest):
         if name in spec.base or name in spec.controls:
             raise ValueError(f"{name} is given twice")
+        if name == "transport":
+            spec.transport = raw.strip("'\"")
+            if spec.transport not in TRANSPORTS:
+                raise ValueError(f"transport={raw} is not one of {', '.join(TRANSPORTS)}")
+            continue
         reference = whole_reference(raw)
         if reference is not None:
             expr, dollar = reference
@@ -174,4 +189,5 @@ def parse_realtime_line(line: str, namespace: Mapping[str, Any]) -> RealtimeSpec
             spec.base[name] = value
         else:
             spec.controls[name] = control
+            spec.abbreviations[name] = value
     return spec

@@ -1,9 +1,16 @@
-// The live picture of a realtime widget: the latest frame (a binary Bytes trait, shown
-// through a blob URL), what produced it, and the connection's state, fps and latency.
-// Frames are decoded off-screen and swapped in whole, so the picture never flickers.
+// The live picture of a realtime widget: the latest frame, what produced it, the connection's
+// state, fps and latency, and which transport carries the frames. Frames come either from the
+// kernel (the binary "frame" trait, shown through a blob URL) or, browser-direct, from the
+// widget's own socket (_direct.js); either way they are decoded off-screen and swapped in
+// whole, so the picture never flickers. Controls listed in "controls_spec" are drawn here:
+// browser-direct their moves go straight to the socket, and the kernel hears where they rest.
 // The view also tells the kernel when a hand is on the controls (a pointer held down in the
 // widget, or a text box in it being edited): the kernel re-emits the cell's output with the
 // last frame once things settle, which re-renders this view, so it must not happen mid-drag.
+import { DirectSocket } from "./_direct.js";
+
+// Browser-direct, the kernel hears a drawn control's value once it rests this long.
+const VALUES_AFTER = 300;
 
 const LABELS = {
   idle: "idle",
@@ -79,7 +86,110 @@ function watchHands(model, el) {
   return { gone, stop };
 }
 
-function render({ model, el }) {
+// As Python's repr, so a caption reads the same whichever side drew the frame.
+function pyRepr(value, integer) {
+  let text;
+  if (typeof value === "string") text = `'${value}'`;
+  else if (typeof value === "boolean") text = value ? "True" : "False";
+  else if (value === null || value === undefined) text = "None";
+  else if (typeof value === "number") {
+    text = Number.isInteger(value) && !integer ? value.toFixed(1) : String(value);
+  } else text = JSON.stringify(value);
+  return text.length <= 40 ? text : `${text.slice(0, 37)}...`;
+}
+
+// A slider value on its step's grid, with the step's decimals (0.1 + 0.2 reads 0.3).
+function onGrid(raw, spec) {
+  const step = spec.step || 1;
+  const value = spec.min + Math.round((raw - spec.min) / step) * step;
+  if (spec.integer) return Math.round(value);
+  const decimals = (String(step).split(".")[1] || "").length;
+  return Number(Math.min(Math.max(value, spec.min), spec.max).toFixed(decimals));
+}
+
+// The controls of "controls_spec", each writing model "values"; returns sync(values).
+function drawControls(model, parent, onMove) {
+  const specs = model.get("controls_spec") || [];
+  const box = element("div", "falnb-realtime-drawn", parent);
+  box.hidden = specs.length === 0;
+  // Keys pressed in a control are the control's (arrows move a slider), not JupyterLab's.
+  box.dataset.lmSuppressShortcuts = "true";
+  const syncers = [];
+  const move = (name, value) => {
+    model.set("values", { ...model.get("values"), [name]: value });
+    onMove();
+  };
+  for (const spec of specs) {
+    const row = element("label", `falnb-realtime-control falnb-realtime-${spec.kind}`, box);
+    row.dataset.name = spec.name;
+    element("span", "falnb-realtime-name", row).textContent = spec.label;
+    let input;
+    if (spec.kind === "slider") {
+      input = element("input", "falnb-realtime-input", row);
+      input.type = "range";
+      input.min = String(spec.min);
+      input.max = String(spec.max);
+      input.step = String(spec.step);
+      const readout = element("span", "falnb-realtime-readout", row);
+      const show = (value) => {
+        readout.textContent = pyRepr(value, spec.integer);
+      };
+      input.addEventListener("input", () => {
+        const value = onGrid(Number(input.value), spec);
+        show(value);
+        move(spec.name, value);
+      });
+      syncers.push((values) => {
+        if (!(spec.name in values)) return;
+        if (Number(input.value) !== values[spec.name]) input.value = String(values[spec.name]);
+        show(values[spec.name]);
+      });
+    } else if (spec.kind === "checkbox") {
+      input = element("input", "falnb-realtime-input", row);
+      input.type = "checkbox";
+      input.addEventListener("change", () => move(spec.name, input.checked));
+      syncers.push((values) => {
+        if (spec.name in values) input.checked = Boolean(values[spec.name]);
+      });
+    } else if (spec.kind === "dropdown") {
+      input = element("select", "falnb-realtime-input", row);
+      spec.options.forEach(([label], i) => {
+        const option = element("option", "", input);
+        option.value = String(i);
+        option.textContent = label;
+      });
+      input.addEventListener("change", () => move(spec.name, spec.options[input.value][1]));
+      syncers.push((values) => {
+        const i = spec.options.findIndex(([, v]) => v === values[spec.name]);
+        if (i >= 0) input.value = String(i);
+      });
+    } else {
+      input = element("input", "falnb-realtime-input", row);
+      input.type = "text";
+      input.addEventListener("input", () => move(spec.name, input.value));
+      syncers.push((values) => {
+        if (spec.name in values && input.value !== values[spec.name]) {
+          input.value = String(values[spec.name]);
+        }
+      });
+    }
+  }
+  const integers = new Set(specs.filter((s) => s.integer).map((s) => s.name));
+  return {
+    sync: (values) => {
+      for (const sync of syncers) sync(values);
+    },
+    label: (inputs) =>
+      Object.keys(model.get("values"))
+        .filter((name) => name in inputs)
+        .map((name) => `${name}=${pyRepr(inputs[name], integers.has(name))}`)
+        .join(", "),
+  };
+}
+
+const TRANSPORT_LABELS = { browser: "browser-direct", kernel: "via kernel", "": "via kernel" };
+
+function render({ model, el }, socket) {
   const root = element("div", "falnb-realtime-view", el);
   const picture = element("div", "falnb-realtime-picture", root);
   const img = element("img", "falnb-realtime-frame", picture);
@@ -93,33 +203,35 @@ function render({ model, el }) {
   const status = element("span", "falnb-realtime-status", bar);
   const fps = element("span", "falnb-realtime-fps", bar);
   const latency = element("span", "falnb-realtime-latency", bar);
+  const transport = element("span", "falnb-realtime-transport", bar);
   const error = element("div", "falnb-realtime-error", root);
 
   let shownUrl = null;
   let pending = 0;
   const hands = watchHands(model, el);
 
-  async function showFrame() {
-    if (hands.gone()) {
-      model.off("change:frame", showFrame); // an orphaned view: nobody sees it any more
-      return;
-    }
-    const data = model.get("frame");
-    if (!data || data.byteLength === 0) return;
+  // Browser-direct the socket has the move already; the kernel hears where the control rests.
+  let valuesTimer = null;
+  const onMove = () => {
+    clearTimeout(valuesTimer);
+    if (socket?.direct) valuesTimer = setTimeout(() => model.save_changes(), VALUES_AFTER);
+    else model.save_changes();
+  };
+  const controls = drawControls(model, root, onMove);
+  controls.sync(model.get("values"));
+
+  async function show(url, frames, label, owned) {
     const ticket = ++pending;
-    const frames = model.get("frames");
-    const label = model.get("frame_label");
-    const url = URL.createObjectURL(new Blob([data], { type: model.get("frame_type") }));
     const next = new Image();
     next.src = url;
     try {
       await next.decode();
     } catch {
-      URL.revokeObjectURL(url);
+      if (owned) URL.revokeObjectURL(url);
       return;
     }
     if (ticket !== pending) {
-      URL.revokeObjectURL(url); // a newer frame is already on its way
+      if (owned) URL.revokeObjectURL(url); // a newer frame is already on its way
       return;
     }
     img.src = url;
@@ -128,33 +240,80 @@ function render({ model, el }) {
     img.dataset.frames = String(frames);
     caption.textContent = label;
     if (shownUrl) URL.revokeObjectURL(shownUrl);
-    shownUrl = url;
+    shownUrl = owned ? url : null;
+  }
+
+  function showFrame() {
+    if (hands.gone()) {
+      model.off("change:frame", showFrame); // an orphaned view: nobody sees it any more
+      return;
+    }
+    const data = model.get("frame");
+    if (!data || data.byteLength === 0) return;
+    const url = URL.createObjectURL(new Blob([data], { type: model.get("frame_type") }));
+    show(url, model.get("frames"), model.get("frame_label"), true);
+  }
+
+  function showDirect(frame) {
+    if (hands.gone()) return;
+    const label = controls.label(frame.inputs);
+    if (frame.bytes) {
+      const url = URL.createObjectURL(new Blob([frame.bytes], { type: frame.type }));
+      show(url, socket.frames, label, true);
+    } else {
+      show(frame.url, socket.frames, label, false);
+    }
   }
 
   function update() {
-    const state = model.get("status");
+    const direct = socket?.direct;
+    const state = direct ? socket.state : model.get("status");
     root.dataset.status = state;
+    root.dataset.transport = model.get("transport_in_use") || "undecided";
     endpoint.textContent = model.get("endpoint");
     status.textContent = LABELS[state] || state;
-    const rate = model.get("fps");
+    const rate = direct ? socket.fps : model.get("fps");
     fps.textContent = rate > 0 ? `${rate.toFixed(1)} fps` : "";
-    const ms = model.get("latency_ms");
+    const ms = direct ? socket.latency : model.get("latency_ms");
     latency.textContent = ms > 0 ? `${Math.round(ms)} ms` : "";
-    const message = model.get("error");
+    transport.textContent = TRANSPORT_LABELS[model.get("transport_in_use")] || "";
+    const message = direct || socket?.error ? socket.error : model.get("error");
     error.textContent = message;
     error.hidden = !message;
   }
 
+  const unsubscribe = socket
+    ? socket.subscribe((event) => {
+        if (event.type === "frame") showDirect(event.frame);
+        update();
+      })
+    : () => {};
+  const onValues = () => controls.sync(model.get("values"));
   model.on("change:frame", showFrame);
-  for (const name of ["status", "fps", "latency_ms", "error", "endpoint"]) {
+  model.on("change:values", onValues);
+  for (const name of ["status", "fps", "latency_ms", "error", "endpoint", "transport_in_use"]) {
     model.on(`change:${name}`, update);
   }
   update();
   showFrame();
   return () => {
+    unsubscribe();
+    clearTimeout(valuesTimer);
     hands.stop();
     if (shownUrl) URL.revokeObjectURL(shownUrl);
   };
 }
 
-export default { render };
+// A factory: anywidget calls it once per model, so the model's one socket is shared by its
+// views (the model objects the hooks get are per-view proxies, no key to share it by).
+export default () => {
+  let socket = null;
+  return {
+    initialize({ model }) {
+      if (model.get("transport") === "kernel") return undefined;
+      socket = new DirectSocket(model);
+      return () => socket.close();
+    },
+    render: (props) => render(props, socket),
+  };
+};

@@ -1,0 +1,224 @@
+"""Realtime straight from the browser, in JupyterLab + Chromium (issue 17).
+
+The widget's JS asks the kernel for a token scoped to the one app, opens the realtime socket
+itself and draws its own slider; frames never cross the kernel. Forced to the kernel path (or
+when the direct socket fails) the same widget works through the kernel. The key never reaches
+the page: not the DOM, not anything the kernel sends it, not a URL it opens, not the saved
+notebook; the token the page holds opens that one app only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import nbformat
+from labkit import run_all, wait_until
+from playwright.sync_api import expect
+from test_realtime_browser import (
+    PICTURE,
+    direct_frame,
+    settled_on,
+    shown_frame,
+    wait_until_saved,
+)
+from websockets.sync.client import connect
+
+CELL = (
+    PICTURE
+    + """
+import falnb.widgets.realtime
+from falnb.widgets import Realtime
+
+falnb.widgets.realtime.TOKEN_EXPIRATION = {expiration}
+realtime = Realtime(
+    "local/image-to-image",
+    base={{"image_url": picture(), "prompt": "a watercolor fox", "seed": 3}},
+    controls={{"strength": (0.0, 1.0, 0.1)}},
+    transport="{transport}",
+)
+realtime"""
+)
+SLIDER = ".falnb-realtime-drawn input[type=range]"
+CAPTION = ".falnb-realtime-caption"
+TRANSPORT = ".falnb-realtime-transport"
+
+
+class Sockets:
+    """Every WebSocket the page opens, and what each carried (text as sent, bytes decoded)."""
+
+    def __init__(self, page: Any, server: Any) -> None:
+        self.server = server
+        self.opened: list[Any] = []
+        self.payloads: list[str] = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws: Any) -> None:
+        self.opened.append(ws)
+        for event in ("framesent", "framereceived"):
+            ws.on(event, self._frame)
+
+    def _frame(self, payload: str | bytes) -> None:
+        if isinstance(payload, bytes):
+            payload = payload.decode("latin-1")
+        self.payloads.append(payload)
+
+    def realtime(self) -> list[Any]:
+        """The sockets the page opened to the falnb server itself (not to JupyterLab)."""
+        origin = "ws" + self.server.base_url[len("http") :]
+        return [ws for ws in self.opened if ws.url.startswith(origin)]
+
+
+def drag(page: Any, fraction: float) -> float:
+    """Drag the widget's own slider from its handle to ``fraction`` of the track, in small
+    moves as a hand would; the value its readout shows after."""
+    box = page.locator(SLIDER).bounding_box()
+    assert box is not None
+    value = float(page.locator(SLIDER).input_value())
+    y = box["y"] + box["height"] / 2
+    inset = 8  # half the handle: its centre travels the track less the handle's width
+    width = box["width"] - 2 * inset
+    x0, x1 = box["x"] + inset + width * value, box["x"] + inset + width * fraction
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(x0 + (x1 - x0) * step / 10, y)
+    page.mouse.up()
+    return float(page.locator(".falnb-realtime-readout").text_content() or "nan")
+
+
+def open_widget(
+    open_notebook: Callable[[str, list[str]], Any],
+    name: str,
+    transport: str,
+    *,
+    expiration: int = 120,
+    extra: tuple[str, ...] = (),
+) -> Any:
+    cell = CELL.format(transport=transport, expiration=expiration)
+    return open_notebook(name, [cell, *extra])
+
+
+def test_browser_direct_frames_skip_the_kernel_and_the_key_stays_there(
+    open_notebook: Callable[[str, list[str]], Any], page: Any, falnb_server: Any, lab: Any
+) -> None:
+    sockets = Sockets(page, falnb_server)
+    open_widget(
+        open_notebook,
+        "direct.ipynb",
+        "auto",
+        expiration=4,
+        extra=('print("heard", realtime.controls["strength"].value)',),
+    )
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
+    expect(page.locator(".falnb-realtime-frame")).to_be_visible(timeout=60_000)
+    expect(page.locator(TRANSPORT)).to_have_text("browser-direct", timeout=30_000)
+    expect(page.locator(CAPTION)).to_have_text("strength=0.5")
+    (socket,) = sockets.realtime()
+    query = parse_qs(urlsplit(socket.url).query)
+    token = query["fal_jwt_token"][0]
+    assert urlsplit(socket.url).path == "/local/image-to-image/realtime"
+
+    # The slider drawn by the widget's JS drives the frame through the page's own socket.
+    falnb_server.clear_journal()
+    received = len(sockets.payloads)
+    final = drag(page, 0.8)
+    assert final == 0.8
+    expect(page.locator(CAPTION)).to_have_text("strength=0.8", timeout=30_000)
+    expect(page.locator(".falnb-realtime-status")).to_have_text("live")
+    assert shown_frame(page) == direct_frame(falnb_server, 0.8)
+    assert len(sockets.payloads) > received
+    # The kernel sent no input: its own realtime connection carried nothing (the journal has
+    # no new realtime handshake from it, and the page's socket is still the only one).
+    assert sockets.realtime() == [socket]
+
+    # The saved still follows the browser's frame; the kernel heard where the slider rests.
+    output = settled_on(page, 0.8)
+    assert base64.b64decode(output["data"]["image/jpeg"]) == shown_frame(page)
+    page.evaluate(
+        "() => { const nb = window.jupyterapp.shell.currentWidget.content;"
+        " nb.activeCellIndex = 1; window.jupyterapp.commands.execute('notebook:run-cell'); }"
+    )
+    expect(page.locator(".jp-Cell").nth(1).locator(".jp-OutputArea")).to_have_text(
+        "heard 0.8", timeout=30_000
+    )
+
+    # The token is refreshed before it expires (4 s here): the JS asks, the kernel mints.
+    def minted() -> int:
+        return sum(1 for e in falnb_server.journal() if e["path"].endswith("/tokens/"))
+
+    wait_until(minted, timeout=20, what="a token refreshed before it expires")
+
+    # The key is nowhere in the page; the token only in the socket URL and its custom message.
+    key = falnb_server.key
+    assert key not in page.content()
+    assert all(key not in payload for payload in sockets.payloads)
+    assert all(key not in ws.url for ws in sockets.opened)
+    assert token not in page.content()
+    page.evaluate("window.jupyterapp.commands.execute('docmanager:save')")
+    path = lab.root / "direct.ipynb"
+    wait_until_saved(path, lambda o: "strength=0.8)" in o)
+    saved = path.read_text()
+    assert key not in saved
+    assert token not in saved
+    notebook = nbformat.reads(saved, as_version=4)
+    assert "fal_jwt_token" not in json.dumps(notebook.metadata)
+
+    # The token opens this app only: another app refuses it.
+    base = "ws" + falnb_server.base_url[len("http") :]
+    with connect(f"{base}/local/realtime-echo/realtime?fal_jwt_token={token}") as other:
+        assert json.loads(other.recv(timeout=10)) == {"status": "error", "error": "Unauthorized"}
+
+
+def test_the_kernel_path_when_forced(
+    open_notebook: Callable[[str, list[str]], Any], page: Any, falnb_server: Any
+) -> None:
+    sockets = Sockets(page, falnb_server)
+    open_widget(open_notebook, "kernel.ipynb", "kernel")
+    run_all(page)
+    expect(page.locator(".falnb-realtime-frame")).to_be_visible(timeout=60_000)
+    expect(page.locator(".falnb-realtime-view[data-transport=kernel]")).to_have_count(1)
+    expect(page.locator(TRANSPORT)).to_have_text("via kernel")
+    first = shown_frame(page)
+    final = drag(page, 0.7)
+    assert final == 0.7
+    expect(page.locator(CAPTION)).to_have_text("strength=0.7", timeout=30_000)
+    frame = shown_frame(page)
+    assert frame != first
+    assert frame == direct_frame(falnb_server, 0.7)
+    assert sockets.realtime() == []  # every frame came through the kernel
+
+
+def test_auto_falls_back_to_the_kernel_when_the_direct_socket_fails(
+    open_notebook: Callable[[str, list[str]], Any], page: Any, falnb_server: Any
+) -> None:
+    # The page's socket is closed before any answer (a proxy or a firewall in the way).
+    origin = "ws" + falnb_server.base_url[len("http") :]
+    tried: list[str] = []
+
+    def refuse(ws: Any) -> None:
+        tried.append(ws.url)
+        ws.close(code=1011)
+
+    page.route_web_socket(f"{origin}/**", refuse)
+    open_widget(open_notebook, "fallback.ipynb", "auto")
+    run_all(page)
+    expect(page.locator(".falnb-realtime-frame")).to_be_visible(timeout=60_000)
+    # The JS tried its own socket, saw it fail, and handed the frames back to the kernel.
+    expect(page.locator(".falnb-realtime-view[data-transport=kernel]")).to_have_count(
+        1, timeout=30_000
+    )
+    assert len(tried) == 1
+    assert tried[0].startswith(f"{origin}/local/image-to-image/realtime?fal_jwt_token=")
+    expect(page.locator(TRANSPORT)).to_have_text("via kernel")
+    first = shown_frame(page)
+    final = drag(page, 0.6)
+    assert final == 0.6
+    expect(page.locator(CAPTION)).to_have_text("strength=0.6", timeout=30_000)
+    frame = shown_frame(page)
+    assert frame != first
+    assert frame == direct_frame(falnb_server, 0.6)
+    expect(page.locator(".falnb-realtime-error")).to_be_hidden()
