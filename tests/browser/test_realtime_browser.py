@@ -50,6 +50,8 @@ realtime"""
 )
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "browser"
 FRAME = ".falnb-realtime-frame"
+#: The first slider the widget's own JS drew (interact abbreviations, %fal realtime lines).
+SLIDER = ".falnb-realtime-drawn input[type=range]"
 # The still: the widget cell's second output.
 STILL = ".jp-Notebook .jp-Cell >> nth=0 >> .jp-OutputArea-child >> nth=1"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -128,6 +130,24 @@ def drag_slider(page: Any, fraction: float, midway: Callable[[float], None] | No
             midway(float(readout.text_content() or "nan"))
     page.mouse.up()
     return float(readout.text_content() or "nan")
+
+
+def drag_drawn_slider(page: Any, fraction: float) -> float:
+    """Drag the slider the widget's JS drew from its handle to ``fraction`` of the track, in small
+    moves as a hand would; the value its readout shows after."""
+    box = page.locator(SLIDER).bounding_box()
+    assert box is not None
+    value = float(page.locator(SLIDER).input_value())
+    y = box["y"] + box["height"] / 2
+    inset = 8  # half the handle: its centre travels the track less the handle's width
+    width = box["width"] - 2 * inset
+    x0, x1 = box["x"] + inset + width * value, box["x"] + inset + width * fraction
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for step in range(1, 11):
+        page.mouse.move(x0 + (x1 - x0) * step / 10, y)
+    page.mouse.up()
+    return float(page.locator(".falnb-realtime-readout").text_content() or "nan")
 
 
 def settled_on(page: Any, value: float) -> dict[str, Any]:
@@ -266,16 +286,14 @@ def test_a_realtime_line_with_a_variable_image_shows_frames_of_that_image(
         expect(cell.locator(".jp-OutputArea")).not_to_contain_text(leak)
     # The still saved after the live view is hidden while the view shows.
     expect(cell.locator(".jp-OutputArea-child").nth(1)).to_be_hidden()
-    # The line's slider (0.0..1.0 by 0.05) and text box drive the frame.
-    expect(page.locator(".widget-slider .widget-label").first).to_have_text("strength")
-    expect(page.locator(".falnb-realtime-controls input[type=text]")).to_have_value(
-        "a watercolor fox"
-    )
-    final = drag_slider(page, 0.85)
+    # The line's slider (0.0..1.0 by 0.05) and text box, drawn by the widget's JS, drive it.
+    expect(page.locator(".falnb-realtime-slider .falnb-realtime-name")).to_have_text("strength")
+    expect(page.locator(".falnb-realtime-drawn input[type=text]")).to_have_value("a watercolor fox")
+    final = drag_drawn_slider(page, 0.85)
     assert 0.7 <= final <= 1.0
     assert round(final / 0.05) * 0.05 == pytest.approx(final)
     expect(caption).to_have_text(f"strength={final}, prompt='a watercolor fox'", timeout=30_000)
     assert shown_frame(page) != first
-    page.locator(".falnb-realtime").first.screenshot(
+    page.locator(".falnb-realtime-view").first.screenshot(
         path=str(ARTIFACTS / f"realtime-line-{frontend}.png")
     )

@@ -21,6 +21,7 @@ from playwright.sync_api import expect
 from test_realtime_browser import (
     PICTURE,
     direct_frame,
+    drag_drawn_slider,
     settled_on,
     shown_frame,
     wait_until_saved,
@@ -42,7 +43,6 @@ realtime = Realtime(
 )
 realtime"""
 )
-SLIDER = ".falnb-realtime-drawn input[type=range]"
 CAPTION = ".falnb-realtime-caption"
 TRANSPORT = ".falnb-realtime-transport"
 
@@ -70,24 +70,6 @@ class Sockets:
         """The sockets the page opened to the falnb server itself (not to JupyterLab)."""
         origin = "ws" + self.server.base_url[len("http") :]
         return [ws for ws in self.opened if ws.url.startswith(origin)]
-
-
-def drag(page: Any, fraction: float) -> float:
-    """Drag the widget's own slider from its handle to ``fraction`` of the track, in small
-    moves as a hand would; the value its readout shows after."""
-    box = page.locator(SLIDER).bounding_box()
-    assert box is not None
-    value = float(page.locator(SLIDER).input_value())
-    y = box["y"] + box["height"] / 2
-    inset = 8  # half the handle: its centre travels the track less the handle's width
-    width = box["width"] - 2 * inset
-    x0, x1 = box["x"] + inset + width * value, box["x"] + inset + width * fraction
-    page.mouse.move(x0, y)
-    page.mouse.down()
-    for step in range(1, 11):
-        page.mouse.move(x0 + (x1 - x0) * step / 10, y)
-    page.mouse.up()
-    return float(page.locator(".falnb-realtime-readout").text_content() or "nan")
 
 
 def open_widget(
@@ -125,7 +107,7 @@ def test_browser_direct_frames_skip_the_kernel_and_the_key_stays_there(
     # The slider drawn by the widget's JS drives the frame through the page's own socket.
     falnb_server.clear_journal()
     received = len(sockets.payloads)
-    final = drag(page, 0.8)
+    final = drag_drawn_slider(page, 0.8)
     assert final == 0.8
     expect(page.locator(CAPTION)).to_have_text("strength=0.8", timeout=30_000)
     expect(page.locator(".falnb-realtime-status")).to_have_text("live")
@@ -183,7 +165,7 @@ def test_the_kernel_path_when_forced(
     expect(page.locator(".falnb-realtime-view[data-transport=kernel]")).to_have_count(1)
     expect(page.locator(TRANSPORT)).to_have_text("via kernel")
     first = shown_frame(page)
-    final = drag(page, 0.7)
+    final = drag_drawn_slider(page, 0.7)
     assert final == 0.7
     expect(page.locator(CAPTION)).to_have_text("strength=0.7", timeout=30_000)
     frame = shown_frame(page)
@@ -215,7 +197,7 @@ def test_auto_falls_back_to_the_kernel_when_the_direct_socket_fails(
     assert tried[0].startswith(f"{origin}/local/image-to-image/realtime?fal_jwt_token=")
     expect(page.locator(TRANSPORT)).to_have_text("via kernel")
     first = shown_frame(page)
-    final = drag(page, 0.6)
+    final = drag_drawn_slider(page, 0.6)
     assert final == 0.6
     expect(page.locator(CAPTION)).to_have_text("strength=0.6", timeout=30_000)
     frame = shown_frame(page)
