@@ -158,10 +158,14 @@ def parse_realtime_line(line: str, namespace: Mapping[str, Any]) -> RealtimeSpec
     if not is_endpoint_id(endpoint):
         raise ValueError(f"{endpoint!r} is not an endpoint id like 'owner/alias'; {USAGE}")
     spec = RealtimeSpec(endpoint)
+    transport_given = False
     for name, raw in _pairs(rest):
         if name in spec.base or name in spec.controls:
             raise ValueError(f"{name} is given twice")
         if name == "transport":
+            if transport_given:
+                raise ValueError("transport is given twice")
+            transport_given = True
             spec.transport = raw.strip("'\"")
             if spec.transport not in TRANSPORTS:
                 raise ValueError(f"transport={raw} is not one of {', '.join(TRANSPORTS)}")
