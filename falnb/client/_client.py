@@ -589,16 +589,20 @@ class AsyncClient:
         """
         return _RealtimeContext(self, endpoint, options)
 
-    async def realtime_token(self, endpoint: str, expiration: int = 120) -> str:
+    async def _realtime_token(self, endpoint: str, expiration: int = 120) -> str:
+        from falnb.client.realtime import fetch_token
+
+        return await fetch_token(self._transport(), endpoint, expiration)
+
+    @_front(_realtime_token)
+    async def realtime_token(self, call: Coroutine[Any, Any, str]) -> str:
         """A short-lived token that opens ``endpoint``'s realtime socket and nothing else.
 
         Minted with the key (``POST {rest}/tokens/``, scoped to the app's alias, expiring
         after ``expiration`` seconds), for code that must not hold the key: a browser opens
         ``realtime_socket_url(...)?fal_jwt_token=<token>`` itself.
         """
-        from falnb.client.realtime import fetch_token
-
-        return await self._on_loop(lambda t: fetch_token(t, endpoint, expiration))
+        return await _runtime.run_async(call)
 
 
 async def _apply(fn: Callable[[Transport], Awaitable[T]], client: AsyncClient) -> T:
@@ -801,7 +805,8 @@ class SyncClient:
 
         return connect_realtime_sync(self._async._transport(), endpoint, **options)
 
-    def realtime_token(self, endpoint: str, expiration: int = 120) -> str:
+    @_front(AsyncClient._realtime_token)
+    def realtime_token(self, call: Coroutine[Any, Any, str]) -> str:
         """A short-lived token that opens ``endpoint``'s realtime socket and nothing else
         (see :meth:`AsyncClient.realtime_token`)."""
-        return self._run(self._async.realtime_token(endpoint, expiration))
+        return _runtime.run(call)

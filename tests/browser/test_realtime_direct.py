@@ -155,6 +155,16 @@ def test_browser_direct_frames_skip_the_kernel_and_the_key_stays_there(
         assert json.loads(other.recv(timeout=10)) == {"status": "error", "error": "Unauthorized"}
 
 
+def drag_follows(page: Any, server: Any, value: float) -> None:
+    """Drag the drawn slider to ``value``: the picture changes to that value's frame."""
+    first = shown_frame(page)
+    assert drag_drawn_slider(page, value) == value
+    expect(page.locator(CAPTION)).to_have_text(f"strength={value}", timeout=30_000)
+    frame = shown_frame(page)
+    assert frame != first
+    assert frame == direct_frame(server, value)
+
+
 def test_the_kernel_path_when_forced(
     open_notebook: Callable[[str, list[str]], Any], page: Any, falnb_server: Any
 ) -> None:
@@ -164,13 +174,7 @@ def test_the_kernel_path_when_forced(
     expect(page.locator(".falnb-realtime-frame")).to_be_visible(timeout=60_000)
     expect(page.locator(".falnb-realtime-view[data-transport=kernel]")).to_have_count(1)
     expect(page.locator(TRANSPORT)).to_have_text("via kernel")
-    first = shown_frame(page)
-    final = drag_drawn_slider(page, 0.7)
-    assert final == 0.7
-    expect(page.locator(CAPTION)).to_have_text("strength=0.7", timeout=30_000)
-    frame = shown_frame(page)
-    assert frame != first
-    assert frame == direct_frame(falnb_server, 0.7)
+    drag_follows(page, falnb_server, 0.7)
     assert sockets.realtime() == []  # every frame came through the kernel
 
 
@@ -196,11 +200,5 @@ def test_auto_falls_back_to_the_kernel_when_the_direct_socket_fails(
     assert len(tried) == 1
     assert tried[0].startswith(f"{origin}/local/image-to-image/realtime?fal_jwt_token=")
     expect(page.locator(TRANSPORT)).to_have_text("via kernel")
-    first = shown_frame(page)
-    final = drag_drawn_slider(page, 0.6)
-    assert final == 0.6
-    expect(page.locator(CAPTION)).to_have_text("strength=0.6", timeout=30_000)
-    frame = shown_frame(page)
-    assert frame != first
-    assert frame == direct_frame(falnb_server, 0.6)
+    drag_follows(page, falnb_server, 0.6)
     expect(page.locator(".falnb-realtime-error")).to_be_hidden()
