@@ -25,6 +25,7 @@ from . import _args
 
 __all__ = [
     "FILE",
+    "IMAGE_OPTIONS",
     "Choice",
     "Field",
     "Flag",
@@ -37,6 +38,8 @@ __all__ = [
     "Prompt",
     "Seed",
     "Text",
+    "image_output",
+    "media_output",
     "output_schema",
 ]
 
@@ -270,3 +273,38 @@ def output_schema(title: str, **properties: dict[str, Any]) -> dict[str, Any]:
         "required": list(properties),
         "x-fal-order-properties": list(properties),
     }
+
+
+def image_output(title: str) -> dict[str, Any]:
+    """fal's image models' output: ``{images, timings, seed, has_nsfw_concepts, prompt}``."""
+    return output_schema(
+        title,
+        images={"type": "array", "items": FILE},
+        timings={"type": "object"},
+        seed={"type": "integer"},
+        has_nsfw_concepts={"type": "array", "items": {"type": "boolean"}},
+        prompt={"type": "string"},
+    )
+
+
+def media_output(title: str, field: str) -> dict[str, Any]:
+    """One generated file and how it was made: ``{<field>: File, seed, timings, prompt}``."""
+    return output_schema(
+        title,
+        **{field: FILE},
+        seed={"type": "integer"},
+        timings={"type": "object"},
+        prompt={"type": "string"},
+    )
+
+
+#: What fal's image models take after their own fields: the format, data URIs instead of CDN
+#: URLs, and the flux fields a local painter accepts and ignores.
+IMAGE_OPTIONS: tuple[Field, ...] = (
+    Choice("output_format", "The image format", choices=("jpeg", "png"), default="jpeg"),
+    Flag("sync_mode", "Return the images as data URIs instead of CDN URLs"),
+    Ignored("guidance_scale"),
+    Ignored("enable_safety_checker", type="boolean"),
+    Ignored("acceleration", type="string"),
+    Ignored("negative_prompt", type="string"),
+)

@@ -24,6 +24,7 @@ __all__ = [
     "deliver",
     "encode_image",
     "fetch_bytes",
+    "image_answer",
     "image_file",
     "read_image_url",
 ]
@@ -73,6 +74,19 @@ def image_file(
     file = deliver(ctx, data, _CONTENT_TYPES[fmt], f"{file_name}.{extension}", sync_mode=sync_mode)
     height, width = pixels.shape[:2]
     return {**file, "width": width, "height": height}
+
+
+def image_answer(
+    images: list[dict[str, Any]], timings: dict[str, float], seed: int, prompt: str
+) -> dict[str, Any]:
+    """An image model's answer (``_inputs.image_output``'s shape): nothing is flagged NSFW."""
+    return {
+        "images": images,
+        "timings": timings,
+        "seed": seed,
+        "has_nsfw_concepts": [False] * len(images),
+        "prompt": prompt,
+    }
 
 
 def decode_image(data: bytes, field: str = "image_url") -> Image.Image:

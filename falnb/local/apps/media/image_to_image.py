@@ -24,10 +24,7 @@ from falnb.local.registry import Context
 from . import _args
 from ._grade import to_uint8
 from ._inputs import (
-    FILE,
-    Choice,
-    Flag,
-    Ignored,
+    IMAGE_OPTIONS,
     ImageSize,
     ImageUrl,
     Inputs,
@@ -35,9 +32,9 @@ from ._inputs import (
     Number,
     Prompt,
     Seed,
-    output_schema,
+    image_output,
 )
-from ._media import decode_image, encode_image, fetch_bytes, image_file
+from ._media import decode_image, encode_image, fetch_bytes, image_answer, image_file
 from ._noise import Array
 from ._prompt import rng_for
 from ._restyle import restyle, to_float
@@ -55,21 +52,9 @@ INPUT = Inputs(
     Integer("num_inference_steps", "Denoising steps", default=28, low=1, high=50),
     Seed(),
     ImageSize(description="A preset name or {width, height}; absent: the input image's size"),
-    Choice("output_format", "The image format", choices=("jpeg", "png"), default="jpeg"),
-    Flag("sync_mode", "Return the images as data URIs instead of CDN URLs"),
-    Ignored("guidance_scale"),
-    Ignored("enable_safety_checker", type="boolean"),
-    Ignored("acceleration", type="string"),
-    Ignored("negative_prompt", type="string"),
+    *IMAGE_OPTIONS,
 )
-OUTPUT = output_schema(
-    "ImageToImageOutput",
-    images={"type": "array", "items": FILE},
-    timings={"type": "object"},
-    seed={"type": "integer"},
-    has_nsfw_concepts={"type": "array", "items": {"type": "boolean"}},
-    prompt={"type": "string"},
-)
+OUTPUT = image_output("ImageToImageOutput")
 
 
 class _ImageCache:
@@ -162,13 +147,7 @@ def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
         images.append(image_file(ctx, pixels, fmt, f"image_{index}", sync_mode=sync_mode))
     height, width = source.shape[:2]
     ctx.bill(num_images * width * height / 1e6)  # per megapixel of output
-    return {
-        "images": images,
-        "timings": timer.timings(),
-        "seed": seed,
-        "has_nsfw_concepts": [False] * num_images,
-        "prompt": prompt,
-    }
+    return image_answer(images, timer.timings(), seed, prompt)
 
 
 def image_to_image_realtime(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from falnb.local.registry import Context
 
-from ._inputs import FILE, Flag, Ignored, Inputs, Number, Prompt, Seed, output_schema
+from ._inputs import Flag, Ignored, Inputs, Number, Prompt, Seed, media_output
 from ._media import deliver
 from ._noise import Array
 from ._prompt import rng_for, words
@@ -37,13 +37,7 @@ INPUT = Inputs(
     Flag("sync_mode", "Return the audio as a data URI instead of a CDN URL"),
     Ignored("negative_prompt", type="string"),
 )
-OUTPUT = output_schema(
-    "TextToAudioOutput",
-    audio=FILE,
-    seed={"type": "integer"},
-    timings={"type": "object"},
-    prompt={"type": "string"},
-)
+OUTPUT = media_output("TextToAudioOutput", "audio")
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)

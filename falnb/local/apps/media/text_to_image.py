@@ -16,19 +16,8 @@ import numpy as np
 from falnb.local.registry import Context
 
 from ._grade import grade, to_uint8
-from ._inputs import (
-    FILE,
-    Choice,
-    Flag,
-    Ignored,
-    ImageSize,
-    Inputs,
-    Integer,
-    Prompt,
-    Seed,
-    output_schema,
-)
-from ._media import image_file
+from ._inputs import IMAGE_OPTIONS, ImageSize, Inputs, Integer, Prompt, Seed, image_output
+from ._media import image_answer, image_file
 from ._noise import Array, fbm2d
 from ._prompt import rng_for, style_for
 from ._sampler import sample
@@ -44,21 +33,9 @@ INPUT = Inputs(
     Integer("num_images", "How many images to make", default=1, low=1, high=4),
     Seed(),
     Integer("num_inference_steps", "Denoising steps", default=28, low=1, high=50),
-    Choice("output_format", "The image format", choices=("jpeg", "png"), default="jpeg"),
-    Flag("sync_mode", "Return the images as data URIs instead of CDN URLs"),
-    Ignored("guidance_scale"),
-    Ignored("enable_safety_checker", type="boolean"),
-    Ignored("acceleration", type="string"),
-    Ignored("negative_prompt", type="string"),
+    *IMAGE_OPTIONS,
 )
-OUTPUT = output_schema(
-    "TextToImageOutput",
-    images={"type": "array", "items": FILE},
-    timings={"type": "object"},
-    seed={"type": "integer"},
-    has_nsfw_concepts={"type": "array", "items": {"type": "boolean"}},
-    prompt={"type": "string"},
-)
+OUTPUT = image_output("TextToImageOutput")
 
 
 def paint(prompt: str, seed: int, width: int, height: int) -> Array:
@@ -92,10 +69,4 @@ def text_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
         pixels = generate(ctx, prompt, seed + index, width, height, num_steps=num_steps)
         images.append(image_file(ctx, pixels, fmt, f"image_{index}", sync_mode=sync_mode))
     ctx.bill(num_images)  # per image, as flux
-    return {
-        "images": images,
-        "timings": timer.timings(),
-        "seed": seed,
-        "has_nsfw_concepts": [False] * num_images,
-        "prompt": prompt,
-    }
+    return image_answer(images, timer.timings(), seed, prompt)

@@ -19,7 +19,6 @@ from falnb.local.registry import Context
 
 from ._grade import grade, to_uint8
 from ._inputs import (
-    FILE,
     Choice,
     Flag,
     Ignored,
@@ -29,7 +28,7 @@ from ._inputs import (
     Number,
     Prompt,
     Seed,
-    output_schema,
+    media_output,
 )
 from ._media import deliver
 from ._prompt import rng_for, style_for
@@ -56,13 +55,7 @@ INPUT = Inputs(
     Ignored("negative_prompt", type="string"),
     Ignored("cfg_scale"),
 )
-OUTPUT = output_schema(
-    "TextToVideoOutput",
-    video=FILE,
-    seed={"type": "integer"},
-    timings={"type": "object"},
-    prompt={"type": "string"},
-)
+OUTPUT = media_output("TextToVideoOutput", "video")
 
 
 def encode_mp4(frames: list[np.ndarray[Any, np.dtype[np.uint8]]], fps: int) -> bytes:
