@@ -8,12 +8,27 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import httpx
 
-__all__ = ["free_port", "healthy", "serve_command", "stop_process", "target_env"]
+if TYPE_CHECKING:
+    from falnb.local import LocalServer
+    from falnb.local.faults import FaultRule
+
+__all__ = [
+    "accepted",
+    "free_port",
+    "healthy",
+    "run_captured",
+    "serve_command",
+    "start_serve",
+    "stop_process",
+    "target_env",
+    "wait_healed",
+]
 
 
 def free_port() -> int:
@@ -28,6 +43,20 @@ def healthy(base_url: str, *, timeout: float = 2.0) -> bool:
         return httpx.get(f"{base_url}/_falnb/health", timeout=timeout).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def run_captured(
+    argv: list[str],
+    *,
+    cwd: Path | str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` to its end, its output captured as text (``check``: a failure raises)."""
+    return subprocess.run(
+        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=check
+    )
 
 
 def serve_command(*args: str) -> list[str]:
@@ -65,3 +94,14 @@ def target_env(base_url: str, key: str) -> dict[str, str]:
         "FALNB_CDN_URL": f"{base_url}/_cdn",
         "FALNB_REALTIME_URL": "ws" + base_url[len("http") :],
     }
+
+
+def accepted(server: LocalServer, endpoint: str) -> int:
+    """How many submissions to ``endpoint`` the server accepted (each one would be paid for)."""
+    return len(server.journal.accepted_submissions(endpoint))
+
+
+def wait_healed(rules: list[FaultRule]) -> None:
+    """Wait until every fault rule's time is up (the blip is over)."""
+    while not all(rule.healed() for rule in rules):
+        time.sleep(0.05)

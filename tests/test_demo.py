@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 from PIL import Image
+
+from tests.kit import run_captured
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 # Two of the examples (tests/notebook/test_examples.py runs them all): `make demo` passes every one.
@@ -19,14 +20,11 @@ CHOSEN = [NOTEBOOKS / "01-quickstart.ipynb", NOTEBOOKS / "07-your-own-model.ipyn
 def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "FALNB_"))}
     env["FALNB_CACHE_DIR"] = str(tmp_path / "cache")
-    done = subprocess.run(
+    done = run_captured(
         [sys.executable, "-m", "falnb.cli", "demo", "--notebook", *map(str, CHOSEN)],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=180,
-        check=True,
     )
     assert "using the embedded local server" in done.stderr
     assert done.stderr.count("falnb: no FAL_KEY") == 1
@@ -62,7 +60,7 @@ def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
         assert "127.0.0.1" not in (output / name).read_text()
     assert "iopub.execute_input" not in (output / "01-quickstart.ipynb").read_text()  # no times
     shutil.rmtree(tmp_path / "cache")
-    verify = subprocess.run(
+    verify = run_captured(
         [
             sys.executable,
             "-m",
@@ -73,8 +71,6 @@ def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
         ],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
         timeout=180,
         check=False,
     )

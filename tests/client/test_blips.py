@@ -21,6 +21,7 @@ from falnb.client._status import Reconnecting, Status
 from falnb.client.queue import Deadline
 from falnb.local import LocalServer
 from falnb.local.faults import FaultRule
+from tests.kit import accepted
 
 
 def patient(reconnect: float) -> RetryPolicy:
@@ -50,10 +51,6 @@ def status_blip(server: LocalServer, seconds: float) -> list[FaultRule]:
         ),
         server.faults.add("reset", path_contains="/status", duration=seconds),
     ]
-
-
-def accepted(server: LocalServer, endpoint: str) -> int:
-    return len(server.journal.accepted_submissions(endpoint))
 
 
 def test_a_blip_shorter_than_the_budget_is_ridden_out_and_shown(

@@ -20,7 +20,8 @@ SMALL = {"width": 32, "height": 24}
 TWO_IMAGES = {"prompt": "a red sun", "image_size": SMALL, "num_images": 2, "num_inference_steps": 1}
 
 
-def _session(client: SyncClient, tmp_path: Path) -> Session:
+def priced_session(client: SyncClient, tmp_path: Path) -> Session:
+    """A session recording to a notebook in ``tmp_path``, with the server's prices."""
     session = Session(client, recorder=Recorder.default(tmp_path / "n.ipynb"))
     session.prices = Prices(tmp_path / "prices.json")
     return session
@@ -33,7 +34,7 @@ def _pricing_asks(server: LocalServer) -> int:
 def test_a_run_costs_its_units_times_the_unit_price_and_shows_it(
     client: SyncClient, server: LocalServer, tmp_path: Path
 ) -> None:
-    result = _session(client, tmp_path).run("local/text-to-image", TWO_IMAGES, seed=1)
+    result = priced_session(client, tmp_path).run("local/text-to-image", TWO_IMAGES, seed=1)
     assert result.units == 2.0
     assert result.price is not None
     assert (result.price.unit, result.price.unit_price) == ("image", 0.025)
@@ -56,9 +57,9 @@ def test_a_run_costs_its_units_times_the_unit_price_and_shows_it(
 def test_a_replay_costs_nothing_and_says_what_the_recorded_run_cost(
     client: SyncClient, server: LocalServer, tmp_path: Path
 ) -> None:
-    sent = _session(client, tmp_path).run("local/text-to-image", TWO_IMAGES, seed=1)
+    sent = priced_session(client, tmp_path).run("local/text-to-image", TWO_IMAGES, seed=1)
     server.journal.clear()
-    again = _session(client, tmp_path)  # a new kernel on the same notebook
+    again = priced_session(client, tmp_path)  # a new kernel on the same notebook
     replayed = again.run("local/text-to-image", TWO_IMAGES, seed=1)
     assert replayed.replayed
     assert replayed.cost == 0.0
@@ -74,18 +75,18 @@ def test_a_replay_costs_nothing_and_says_what_the_recorded_run_cost(
 def test_a_price_is_asked_once_per_session_and_kept_on_disk_with_an_age(
     client: SyncClient, server: LocalServer, tmp_path: Path
 ) -> None:
-    session = _session(client, tmp_path)
+    session = priced_session(client, tmp_path)
     session.config.record = "off"
     for n in range(3):
         assert session.run("local/echo", {"n": n}).cost == pytest.approx(0.01)
     assert _pricing_asks(server) == 1
     # A new session reads the disk cache while it is fresh ...
-    fresh = _session(client, tmp_path)
+    fresh = priced_session(client, tmp_path)
     fresh.config.record = "off"
     assert fresh.run("local/echo", {"n": 9}).cost == pytest.approx(0.01)
     assert _pricing_asks(server) == 1
     # ... and asks again once it is older than its age.
-    stale = _session(client, tmp_path)
+    stale = priced_session(client, tmp_path)
     stale.config.record = "off"
     stale.prices = Prices(tmp_path / "prices.json", max_age=0.0)
     assert stale.run("local/echo", {"n": 10}).cost == pytest.approx(0.01)
@@ -96,7 +97,9 @@ def test_without_a_price_the_units_alone_are_shown(
     client: SyncClient, server: LocalServer, tmp_path: Path
 ) -> None:
     # local/stream-text is in no pricing document: its run bills one unit of unknown price.
-    result = _session(client, tmp_path).run("local/stream-text", {"prompt": "a b", "delay": 0})
+    result = priced_session(client, tmp_path).run(
+        "local/stream-text", {"prompt": "a b", "delay": 0}
+    )
     assert result.units == 1.0
     assert result.price is None
     assert result.cost is None
@@ -106,8 +109,8 @@ def test_without_a_price_the_units_alone_are_shown(
 def test_usage_sums_this_sessions_requests_per_endpoint_with_replays_free(
     client: SyncClient, server: LocalServer, tmp_path: Path
 ) -> None:
-    _session(client, tmp_path).run("local/text-to-image", TWO_IMAGES, seed=1)  # recorded
-    session = _session(client, tmp_path)
+    priced_session(client, tmp_path).run("local/text-to-image", TWO_IMAGES, seed=1)  # recorded
+    session = priced_session(client, tmp_path)
     session.run("local/text-to-image", TWO_IMAGES, seed=1)  # replayed: free
     session.run("local/text-to-image", {**TWO_IMAGES, "num_images": 1}, seed=2)
     session.run("local/echo", {"a": 1})
@@ -144,7 +147,7 @@ def test_the_budget_refuses_a_call_that_would_pass_it_and_sends_nothing(
 ) -> None:
     from falnb.pricing import BudgetExceededError
 
-    session = _session(client, tmp_path)
+    session = priced_session(client, tmp_path)
     session.config.budget = 0.06
     session.run("local/text-to-image", TWO_IMAGES, seed=1)  # $0.05: fits
     server.journal.clear()

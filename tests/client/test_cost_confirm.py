@@ -10,18 +10,7 @@ import pytest
 
 from falnb import SyncClient
 from falnb.local import LocalServer
-from falnb.pricing import Prices
-from falnb.repro import Recorder
-from falnb.session import Session
-
-SMALL = {"width": 32, "height": 24}
-TWO_IMAGES = {"prompt": "a red sun", "image_size": SMALL, "num_images": 2, "num_inference_steps": 1}
-
-
-def _session(client: SyncClient, tmp_path: Path) -> Session:
-    session = Session(client, recorder=Recorder.default(tmp_path / "n.ipynb"))
-    session.prices = Prices(tmp_path / "prices.json")
-    return session
+from tests.client.test_cost import TWO_IMAGES, priced_session
 
 
 def test_a_sweep_above_the_threshold_shows_its_estimate_and_runs_when_asked_again(
@@ -30,7 +19,7 @@ def test_a_sweep_above_the_threshold_shows_its_estimate_and_runs_when_asked_agai
     import falnb
     from falnb.pricing import ConfirmationRequiredError
 
-    session = _session(client, tmp_path)
+    session = priced_session(client, tmp_path)
     session.config.confirm_above = 0.15
     base = {**TWO_IMAGES, "num_images": 2}
     # A first seed recorded: its job in the sweep replays for free.
@@ -70,7 +59,7 @@ def test_on_fals_cloud_a_sweep_above_a_dollar_asks_by_default(
         cdn_url=f"{base}/_cdn",
     )
     with SyncClient(cloud) as client:
-        session = _session(client, tmp_path)
+        session = priced_session(client, tmp_path)
         session.config.record = "off"
         many = [{"n": n} for n in range(101)]  # 101 x $0.01 = $1.01
         with pytest.raises(ConfirmationRequiredError, match=r"101 jobs would cost about \$1\.01"):

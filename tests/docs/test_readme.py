@@ -36,7 +36,7 @@ import pytest
 from dockernel import Ran, embedded_env, make_fixtures, run_cells
 from docsource import ROOT, is_synopsis, readme_blocks, readme_prose, readme_spans
 
-from tests.kit import free_port
+from tests.kit import free_port, run_captured
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -562,12 +562,10 @@ def test_falnb_command(command: str, kernel_run: Run, served: Served) -> None:
         )
         assert (ok.status_code, ok.json(), bad.status_code) == (200, {"a": 1}, 401)
     else:
-        done = subprocess.run(
+        done = run_captured(
             falnb_argv(*spec.argv),
             cwd=kernel_run.folder,
             env=embedded_env(kernel_run.cache),
-            capture_output=True,
-            text=True,
             timeout=120,
             check=False,
         )
@@ -586,14 +584,10 @@ def test_falnb_serve_urls_point_falnb_at_it(served: Served, tmp_path: Path) -> N
                 env[name] = value.strip("'")
     code = "import falnb; print(falnb.upload_file('photo.png'))"
     make_fixtures(tmp_path)
-    done = subprocess.run(
+    done = run_captured(
         [sys.executable, "-c", code],
         cwd=tmp_path,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
     )
     assert done.stdout.startswith(f"http://127.0.0.1:{served.port}/"), done.stdout
     assert "embedded" not in done.stderr, done.stderr

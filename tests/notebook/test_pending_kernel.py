@@ -6,7 +6,6 @@ duration) between cells. The server's journal says what was submitted.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +18,7 @@ from nbkit import RecordingClient
 from falnb.local import LocalServer
 from falnb.local.faults import FaultRule
 from falnb.repro import LockFile
+from tests.kit import accepted, wait_healed
 
 SLOW_CELL = "%%fal local/slow\nduration: 1\nsteps: 2"
 RunCell = Callable[..., Any]
@@ -51,10 +51,6 @@ def error_text(cell: Any) -> str:
     return "\n".join(error.traceback)
 
 
-def accepted(server: LocalServer, endpoint: str) -> int:
-    return len(server.journal.accepted_submissions(endpoint))
-
-
 def status_blip(server: LocalServer, seconds: float) -> list[FaultRule]:
     """Status polls and streams refused (reset, or a gateway 503) and streams cut, for a while."""
     return [
@@ -65,11 +61,6 @@ def status_blip(server: LocalServer, seconds: float) -> list[FaultRule]:
         ),
         server.faults.add("reset", path_contains="/status", duration=seconds),
     ]
-
-
-def wait_healed(rules: list[FaultRule]) -> None:
-    while not all(rule.healed() for rule in rules):
-        time.sleep(0.05)
 
 
 def test_a_blip_longer_than_the_wait_is_picked_up_by_the_rerun(

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from falnb.local import LocalServer
 from falnb.local.faults import FaultRule
 from falnb.repro import LockFile, LockWriteError, MediaStore, Recorder
 from falnb.session import Session
+from tests.kit import accepted, wait_healed
 
 SLOW = {"duration": 0.5, "steps": 2}
 IMAGE = {"prompt": "a lighthouse", "image_size": "square", "num_inference_steps": 2}
@@ -40,10 +40,6 @@ def session(client: SyncClient, recorder: Recorder) -> Session:
     return Session(client, recorder=recorder)
 
 
-def accepted(server: LocalServer, endpoint: str) -> int:
-    return len(server.journal.accepted_submissions(endpoint))
-
-
 def status_blip(server: LocalServer, seconds: float) -> list[FaultRule]:
     """Every status request refused (reset) or answered 503 by the gateway, for ``seconds``."""
     return [
@@ -52,11 +48,6 @@ def status_blip(server: LocalServer, seconds: float) -> list[FaultRule]:
         ),
         server.faults.add("reset", path_contains="/status", duration=seconds),
     ]
-
-
-def wait_healed(rules: list[FaultRule]) -> None:
-    while not all(rule.healed() for rule in rules):
-        time.sleep(0.05)
 
 
 # -- blips --------------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ import importlib
 import io
 import logging
 import os
-import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,6 +23,7 @@ from falnb import AsyncClient, HTTPError, SyncClient, ValidationError, _runtime
 from falnb.client import InProgress
 from falnb.local import AppError, Context, LocalServer
 from falnb.local.apps import default_registry
+from tests.kit import run_captured
 
 Fn = Callable[..., Any]
 Register = Callable[..., Callable[[Fn], Fn]]
@@ -424,23 +424,16 @@ def test_readme_example_runs_through_the_client(my_models: Any, client: SyncClie
 def test_serve_app_list_includes_the_example(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("falnb")
     command = [str(script)] if script.exists() else [sys.executable, "-m", "falnb.cli"]
-    listed = subprocess.run(
+    listed = run_captured(
         [*command, "serve", "--app", "examples.my_models", "--list"],
         cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
     ).stdout
     assert "me/posterize" in listed
     assert "Posterizes image_url" in listed
     assert "local/text-to-image" in listed
-    missing = subprocess.run(
+    missing = run_captured(
         [*command, "serve", "--app", "examples.nope", "--list"],
         cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
         check=False,
     )
     assert missing.returncode != 0
@@ -460,13 +453,10 @@ def test_readme_flow_on_the_embedded_server() -> None:
         "print(result['images'][0]['width'], result['images'][0]['height'])\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("FAL_", "FALNB_"))}
-    done = subprocess.run(
+    done = run_captured(
         [sys.executable, "-c", code],
         cwd=REPO,
         env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
         check=False,
     )
     assert done.returncode == 0, done.stderr
