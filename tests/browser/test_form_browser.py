@@ -1,6 +1,6 @@
-"""``%fal form`` in JupyterLab + headless Chromium, filled in as a person does: Run with the
-prompt left empty marks it and sends nothing; then a typed prompt, a slider moved by the
-keyboard and a choice picked run as one submission with exactly those arguments, the result
+"""``%fal form`` in JupyterLab and Notebook 7 + headless Chromium, filled in as a person does:
+Run with the prompt left empty marks it and sends nothing; then a typed prompt, a dragged
+slider and a picked choice run as one submission with exactly those arguments, the result
 renders inside the form, and "Copy as cell" shows the cell that ran."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from labkit import FalnbServer, LabServer, run_all, screenshot, wait_until
+from labkit import FRONTENDS, FalnbServer, LabServer, run_all, screenshot, wait_until
 from playwright.sync_api import expect
 
 T2I = "local/text-to-image"
@@ -28,11 +28,14 @@ def submissions(server: FalnbServer) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(240)  # a loaded 2-core machine: JupyterLab alone can take 40 s to load
+@pytest.mark.parametrize("frontend", FRONTENDS, indirect=True)
 def test_a_form_filled_in_runs_once_with_exactly_its_values(
-    open_notebook: Any, lab: LabServer, falnb_server: FalnbServer
+    open_notebook: Any, lab: LabServer, falnb_server: FalnbServer, frontend: str
 ) -> None:
     falnb_server.clear_journal()
-    page = open_notebook("form.ipynb", ["import falnb", f"%fal form {T2I} --seed 11"])
+    # Each front end's own prompt: the lab's lock would replay the other's run for free.
+    prompt = f"{PROMPT} in {frontend}"
+    page = open_notebook(f"form-{frontend}.ipynb", ["import falnb", f"%fal form {T2I} --seed 11"])
     run_all(page)
     form = page.locator(".falnb-form")
     expect(form).to_be_visible(timeout=60_000)
@@ -44,10 +47,16 @@ def test_a_form_filled_in_runs_once_with_exactly_its_values(
     expect(form.locator(".falnb-field-prompt.falnb-form-bad")).to_have_count(1)
     assert submissions(falnb_server) == []
 
-    form.locator(".falnb-field-prompt textarea").fill(PROMPT)
-    handle = form.locator(".falnb-field-num_images .noUi-handle")
-    handle.focus()
-    handle.press("ArrowRight")
+    form.locator(".falnb-field-prompt textarea").fill(prompt)
+    # Drag the num_images handle (1..4) to a third of its track: 2.
+    track = form.locator(".falnb-field-num_images .noUi-target").bounding_box()
+    knob = form.locator(".falnb-field-num_images .noUi-handle").bounding_box()
+    assert track is not None and knob is not None
+    middle = knob["y"] + knob["height"] / 2
+    page.mouse.move(knob["x"] + knob["width"] / 2, middle)
+    page.mouse.down()
+    page.mouse.move(track["x"] + track["width"] / 3, middle, steps=8)
+    page.mouse.up()
     expect(form.locator(".falnb-field-num_images .widget-readout")).to_have_text("2")
     form.locator(".falnb-field-output_format select").select_option("png")
     # Both reached the kernel before Run is pressed: the cell the form stands for says so.
@@ -64,7 +73,7 @@ def test_a_form_filled_in_runs_once_with_exactly_its_values(
         what="the slider and the choice to reach the kernel",
     )
     assert shown_cell() == "\n".join(
-        [f"%%fal {T2I} --seed 11", f"prompt: {PROMPT}", "num_images: 2", "output_format: png"]
+        [f"%%fal {T2I} --seed 11", f"prompt: {prompt}", "num_images: 2", "output_format: png"]
     )
 
     run.click()
@@ -73,11 +82,11 @@ def test_a_form_filled_in_runs_once_with_exactly_its_values(
     expect(form.locator(".falnb-form-error")).to_have_count(0)
     expect(output).to_contain_text("2 images")  # the result's own caption and cost line
     expect(run).to_be_enabled()
-    screenshot(page, "form-ran")
+    screenshot(page, f"form-ran-{frontend}")
 
     [sent] = submissions(falnb_server)
     assert sent["body"] == {
-        "prompt": PROMPT,
+        "prompt": prompt,
         "num_images": 2,
         "output_format": "png",
         "seed": 11,
