@@ -51,7 +51,8 @@ def test_a_form_filled_in_runs_once_with_exactly_its_values(
     # Drag the num_images handle (1..4) to a third of its track: 2.
     track = form.locator(".falnb-field-num_images .noUi-target").bounding_box()
     knob = form.locator(".falnb-field-num_images .noUi-handle").bounding_box()
-    assert track is not None and knob is not None
+    assert track is not None
+    assert knob is not None
     middle = knob["y"] + knob["height"] / 2
     page.mouse.move(knob["x"] + knob["width"] / 2, middle)
     page.mouse.down()
