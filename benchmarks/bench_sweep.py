@@ -81,7 +81,7 @@ async def _bare(base: str, key: str, arguments: list[dict[str, Any]], in_flight:
 
 
 def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[str, float]:
-    arguments = [{"duration": args.seconds, "steps": 1, "i": i} for i in range(args.jobs)]
+    arguments = [{"duration": args.seconds, "steps": 1, "seed": i} for i in range(args.jobs)]
     if which == "httpx":
         import asyncio
 

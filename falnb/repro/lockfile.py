@@ -22,15 +22,17 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Generic, Literal, TypeVar, cast
 
 from filelock import FileLock
 
@@ -57,6 +59,9 @@ _ABOUT = (
     "falnb-media/ beside it, which holds the media it needs (falnb lock show / verify / gc)."
 )
 
+T = TypeVar("T")
+#: A queued :meth:`LockFile.update`: the fingerprint and the change to its entry.
+_Change = tuple[str, Callable[["Entry | None"], "Entry | None"]]
 EntryStatus = Literal["pending", "completed", "failed", "cancelled"]
 #: Room a write probe asks for beyond the current file: a pending entry, or a modest result.
 _PROBE_SLACK = 64 * 1024
@@ -179,8 +184,67 @@ def _mutex_path(lock_path: Path) -> Path:
     return lock_path.with_name(f".{lock_path.name}.flock")  # nowhere else to put it
 
 
+class _Batches(Generic[T]):
+    """Work that threads hand in at once, done in batches: while one thread runs a batch, the
+    others' items queue up, and the next of them runs them all. :meth:`do` returns (or raises
+    its item's own error) once a batch holding its item has run, never earlier."""
+
+    def __init__(self, run: Callable[[list[T]], list[Exception | None]]) -> None:
+        self._run = run  # one error (or None) per item
+        self._queued: list[_Item[T]] = []
+        self._running = False
+        self._turn = threading.Condition()
+
+    def do(self, value: T) -> None:
+        mine = _Item(value)
+        with self._turn:
+            self._queued.append(mine)
+            while self._running and not mine.done:
+                self._turn.wait()
+            runner = not mine.done
+            if runner:
+                self._running = True  # this thread runs the batch, its own item included
+                batch, self._queued = self._queued, []
+        if runner:
+            self._run_batch(batch, mine)
+        if mine.error is not None:
+            raise mine.error
+
+    def _run_batch(self, batch: list[_Item[T]], mine: _Item[T]) -> None:
+        try:
+            errors = self._run([item.value for item in batch])
+        except BaseException:
+            # This thread was interrupted (a KeyboardInterrupt): the others' items wait for
+            # the next runner.
+            with self._turn:
+                self._queued[:0] = [item for item in batch if item is not mine]
+                self._running = False
+                self._turn.notify_all()
+            raise
+        with self._turn:
+            for item, error in zip(batch, errors, strict=True):
+                # Each thread raises an error object of its own (tracebacks are per raise).
+                item.error = error if error is None or item is mine else copy.copy(error)
+                item.done = True
+            self._running = False
+            self._turn.notify_all()
+
+
+class _Item(Generic[T]):
+    def __init__(self, value: T) -> None:
+        self.value = value
+        self.done = False
+        self.error: Exception | None = None
+
+
 class LockFile:
-    """A lock file on disk. Reads are lock-free (writes replace the file atomically)."""
+    """A lock file on disk. Reads are lock-free (writes replace the file atomically).
+
+    Updates from many threads at once (a sweep's jobs) are group-committed: while one thread
+    writes, the others' changes queue up, and the next write applies them all, with one
+    rewrite and one fsync. Each :meth:`update` still returns only once its change is durable.
+    Write probes (:meth:`check_writable`) are shared the same way.
+    """
 
     def __init__(self, path: str | os.PathLike[str], *, secrets: Iterable[str] = ()) -> None:
         self.path = Path(path)
@@ -190,6 +254,8 @@ class LockFile:
         # redacting and would mangle ordinary text.
         parts = {part for s in secrets for part in (s, *s.split(":", 1)) if len(part) >= 8}
         self._secrets = tuple(sorted(parts, key=len, reverse=True))
+        self._updates = _Batches[_Change](self._commit)
+        self._probes = _Batches[None](lambda batch: [self._probe()] * len(batch))
 
     def __repr__(self) -> str:
         return f"LockFile({str(self.path)!r})"
@@ -221,13 +287,29 @@ class LockFile:
             entries[fingerprint] = entry
 
     def update(self, fingerprint: str, change: Callable[[Entry | None], Entry | None]) -> None:
-        """Replace the entry with ``change(current)`` (None deletes it), atomically."""
-        with self.edit() as entries:
-            new = change(entries.get(fingerprint))
-            if new is None:
-                entries.pop(fingerprint, None)
-            else:
-                entries[fingerprint] = new
+        """Replace the entry with ``change(current)`` (None deletes it), atomically; returns
+        once it is on the disk (written with whatever other threads queued meanwhile)."""
+        self._updates.do((fingerprint, change))
+
+    def _commit(self, batch: list[_Change]) -> list[Exception | None]:
+        """Apply every change of ``batch`` and write once: each change's error, or the
+        write's for all of them."""
+        errors: list[Exception | None] = [None] * len(batch)
+        try:
+            with self.edit() as entries:
+                for index, (fingerprint, change) in enumerate(batch):
+                    try:
+                        new = change(entries.get(fingerprint))
+                    except Exception as exc:  # noqa: BLE001 - its own caller raises it
+                        errors[index] = exc
+                        continue
+                    if new is None:
+                        entries.pop(fingerprint, None)
+                    else:
+                        entries[fingerprint] = new
+        except Exception as exc:  # noqa: BLE001 - raised in every thread of the batch
+            return [error or exc for error in errors]
+        return errors
 
     @contextlib.contextmanager
     def edit(self) -> Iterator[dict[str, Entry]]:
@@ -249,7 +331,11 @@ class LockFile:
 
         Probes what a write does: the directory, the inter-process lock beside the file, and
         room on the disk for the file as written plus an entry (a temporary file, removed).
+        Threads asking at once share a probe that starts after they asked.
         """
+        self._probes.do(None)
+
+    def _probe(self) -> LockWriteError | None:
         try:
             if self.path.is_dir():
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.path))
@@ -268,7 +354,8 @@ class LockFile:
                     with contextlib.suppress(OSError):
                         os.unlink(tmp)
         except OSError as exc:
-            raise _write_error(self.path, exc) from None
+            return _write_error(self.path, exc)
+        return None
 
     def _lock(self) -> FileLock:
         """The inter-process lock, made on first use."""

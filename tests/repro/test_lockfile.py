@@ -1,15 +1,26 @@
-"""The lock file: round trip, stable text, corrupt files, secrets, two writing processes."""
+"""The lock file: round trip, stable text, corrupt files, secrets, two writing processes,
+group-committed updates from many threads."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from falnb.repro import Entry, LockFile, LockFileError, MediaRef, default_lock_path
+from falnb.repro import (
+    Entry,
+    LockFile,
+    LockFileError,
+    LockWriteError,
+    MediaRef,
+    default_lock_path,
+)
 
 
 def _entry(n: int, **kw: object) -> Entry:
@@ -105,3 +116,61 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     assert entries["b-000"].result == {"i": 0}
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+class _CountingLock(LockFile):
+    """A lock file that counts its whole-file writes (and makes each take a while, as a
+    big lock on a slow disk does, so updates from other threads pile up meanwhile)."""
+
+    writes = 0
+
+    def _write(self, entries: Mapping[str, Entry]) -> None:
+        type(self).writes += 1
+        time.sleep(0.02)
+        super()._write(entries)
+
+
+def test_updates_from_many_threads_are_group_committed(tmp_path: Path) -> None:
+    """32 threads updating at once: every change is on the disk when its update returns,
+    and they share far fewer writes than 32 (one rewrite and fsync per batch)."""
+    lock = _CountingLock(tmp_path / "falnb.lock")
+    start = threading.Barrier(32)
+    seen: dict[int, bool] = {}
+
+    def one(n: int) -> None:
+        start.wait()
+        lock.update(f"fp-{n:02d}", lambda _current: _entry(n))
+        seen[n] = f"fp-{n:02d}" in LockFile(lock.path).entries()  # durable on return
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert seen == dict.fromkeys(range(32), True)
+    assert len(LockFile(lock.path).entries()) == 32
+    assert 2 <= _CountingLock.writes <= 16
+
+
+def test_a_refused_group_write_fails_every_update_in_it(tmp_path: Path) -> None:
+    """A lock that cannot be written: each thread's update raises its own LockWriteError."""
+    (tmp_path / "falnb.lock").mkdir()
+    lock = LockFile(tmp_path / "falnb.lock")
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def one(n: int) -> None:
+        start.wait()
+        try:
+            lock.update(f"fp-{n}", lambda _current: _entry(n))
+        except LockWriteError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(errors) == 8
+    assert len({id(e) for e in errors}) == 8  # not one object raised in eight threads
+    assert all("it is a directory" in str(e) for e in errors)
