@@ -92,3 +92,38 @@ def test_a_form_filled_in_runs_once_with_exactly_its_values(
         "output_format": "png",
         "seed": 11,
     }
+
+
+@pytest.mark.timeout(240)
+def test_a_forms_run_shows_live_progress_whose_cancel_stops_it(
+    open_notebook: Any, falnb_server: FalnbServer
+) -> None:
+    falnb_server.clear_journal()
+    page = open_notebook("form-cancel.ipynb", ["import falnb", "%fal form local/slow"])
+    run_all(page)
+    form = page.locator(".falnb-form")
+    expect(form).to_be_visible(timeout=60_000)
+    form.locator(".falnb-field-duration input").fill("30")
+    form.locator(".falnb-field-duration input").press("Enter")
+    copy = form.get_by_role("button", name="Copy as cell")
+    cell = form.locator(".falnb-form-cell textarea")
+
+    def shown_cell() -> str:
+        copy.click()
+        return str(cell.input_value())
+
+    wait_until(lambda: "duration: 30" in shown_cell(), timeout=20, what="the duration to arrive")
+    form.get_by_role("button", name="Run").click()
+    view = form.locator(".falnb-form-output .falnb-progress")
+    expect(view.locator(".falnb-progress-status")).to_have_text("running", timeout=30_000)
+    expect(view.locator(".falnb-progress-logs")).to_contain_text("step")
+    screenshot(page, "form-running")
+    view.locator(".falnb-progress-cancel").click()
+    # The form's own thread ran it, so the kernel was free to take the click at once.
+    expect(form.locator(".falnb-form-error")).to_contain_text("Cancelled", timeout=25_000)
+    expect(form.locator(".falnb-form-output")).to_contain_text("local/slow: cancelled")
+    expect(form.get_by_role("button", name="Run")).to_be_enabled()
+    cancels = [
+        e for e in falnb_server.journal() if e["method"] == "PUT" and e["path"].endswith("/cancel")
+    ]
+    assert [e["status"] for e in cancels] == [202], cancels  # accepted while the job ran
