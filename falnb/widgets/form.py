@@ -251,7 +251,7 @@ class _OutputHandle:
         return self
 
     def update(self, data: dict[str, Any], metadata: Any = None, raw: bool = True) -> None:  # noqa: ARG002 - display handle's signature
-        self.final = "text/html" in data or any(k.startswith("image/") for k in data)
+        self.final = True  # the view ends with the result (or a failed line) in its place
         item = {"output_type": "display_data", "data": data, "metadata": metadata or {}}
         self.output.outputs = (item,)
 
