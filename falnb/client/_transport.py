@@ -29,7 +29,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -57,6 +57,8 @@ from falnb.client.errors import (
 )
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from falnb._settings import Target
 
 __all__ = [
@@ -272,6 +274,19 @@ def _accepted_by_server(response: httpx.Response) -> bool:
     return "x-fal-request-id" in response.headers
 
 
+class RequestParts(TypedDict, total=False):
+    """What one HTTP request is made of, as :meth:`Transport.request` and ``stream`` take it
+    (the defaults are :meth:`Transport._build`'s)."""
+
+    json: Any
+    content: bytes | None
+    params: Mapping[str, str] | None
+    headers: Mapping[str, str] | None
+    #: Whether the key goes along (not to a signed URL, a CDN token's host or a webhook).
+    auth: bool
+    timeout: httpx.Timeout | float | object | None
+
+
 class Transport:
     """An ``httpx.AsyncClient`` that knows fal's auth and retry rules.
 
@@ -338,16 +353,11 @@ class Transport:
         method: str,
         url: str,
         *,
-        json: Any = None,
-        content: bytes | None = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        auth: bool = True,
         creates_work: bool = False,
         retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float | object | None = httpx.USE_CLIENT_DEFAULT,
         raise_for_status: bool = True,
         final_app_errors: bool = False,
+        **parts: Unpack[RequestParts],
     ) -> httpx.Response:
         """Send with retries; return the 2xx response or raise the matching ``HTTPError``.
 
@@ -355,17 +365,7 @@ class Transport:
         did not accept them. ``final_app_errors`` marks reads whose 5xx with a request id is the
         app's own recorded answer (a queue result replays it), so retrying cannot change it.
         """
-        request = functools.partial(
-            self._build,
-            method,
-            url,
-            json=json,
-            content=content,
-            params=params,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-        )
+        request = functools.partial(self._build, method, url, **parts)
         return await self._send(
             request,
             retry or self.retry,
@@ -381,28 +381,15 @@ class Transport:
         method: str,
         url: str,
         *,
-        json: Any = None,
-        params: Mapping[str, str] | None = None,
-        headers: Mapping[str, str] | None = None,
-        auth: bool = True,
         creates_work: bool = False,
         retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float | object | None = httpx.USE_CLIENT_DEFAULT,
+        **parts: Unpack[RequestParts],
     ) -> AsyncIterator[httpx.Response]:
         """Open a streaming response (SSE) with the same retry rules for opening it.
 
         Errors are raised before any body is read, from the status and the JSON error body.
         """
-        request = functools.partial(
-            self._build,
-            method,
-            url,
-            json=json,
-            params=params,
-            headers=headers,
-            auth=auth,
-            timeout=timeout,
-        )
+        request = functools.partial(self._build, method, url, **parts)
         response = await self._send(
             request, retry or self.retry, stream=True, creates_work=creates_work
         )

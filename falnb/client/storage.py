@@ -190,16 +190,22 @@ async def _gather_parts(
         raise
 
 
-async def _upload_cdn(
-    transport: Transport,
-    data: bytes,
-    content_type: str,
-    file_name: str,
-    *,
-    multipart_threshold: int,
-    chunk_size: int,
-    lifecycle: dict[str, str],
-) -> str:
+@dataclass(frozen=True)
+class _Upload:
+    """One upload, as both storage routes take it."""
+
+    data: bytes
+    content_type: str
+    file_name: str
+    multipart_threshold: int
+    chunk_size: int
+    #: The file's lifecycle preference headers (expiry, ACL).
+    lifecycle: dict[str, str]
+
+
+async def _upload_cdn(transport: Transport, upload: _Upload) -> str:
+    data, content_type, file_name = upload.data, upload.content_type, upload.file_name
+    lifecycle = upload.lifecycle
     token = await _cdn_token(transport)
     headers = {
         "Authorization": token.header(),
@@ -208,7 +214,7 @@ async def _upload_cdn(
         "Accept": "application/json",
         **lifecycle,
     }
-    if len(data) <= multipart_threshold:
+    if len(data) <= upload.multipart_threshold:
         response = await transport.request(
             "POST",
             f"{transport.target.cdn_url}/files/upload",
@@ -240,7 +246,7 @@ async def _upload_cdn(
         )
         return {"partNumber": number, "etag": response.headers["etag"]}
 
-    parts = await _gather_parts(_chunks(data, chunk_size), put)
+    parts = await _gather_parts(_chunks(data, upload.chunk_size), put)
     await transport.request(
         "POST",
         f"{access_url}/multipart/{upload_id}/complete",
@@ -257,17 +263,10 @@ def _with_path(url: str, suffix: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
 
 
-async def _upload_rest(
-    transport: Transport,
-    data: bytes,
-    content_type: str,
-    file_name: str,
-    *,
-    multipart_threshold: int,
-    chunk_size: int,
-    lifecycle: dict[str, str],
-) -> str:
-    multipart = len(data) > multipart_threshold
+async def _upload_rest(transport: Transport, upload: _Upload) -> str:
+    data, content_type, file_name = upload.data, upload.content_type, upload.file_name
+    lifecycle = upload.lifecycle
+    multipart = len(data) > upload.multipart_threshold
     initiated = await transport.request(
         "POST",
         f"{transport.target.rest_url}/storage/upload/"
@@ -288,7 +287,7 @@ async def _upload_rest(
         part = response.json()
         return {"partNumber": number, "etag": str(part.get("etag") or response.headers["etag"])}
 
-    parts = await _gather_parts(_chunks(data, chunk_size), put)
+    parts = await _gather_parts(_chunks(data, upload.chunk_size), put)
     await transport.request(
         "POST", _with_path(upload_url, "/complete"), json={"parts": parts}, auth=False
     )
@@ -318,19 +317,22 @@ async def upload(
     """
     content_type = content_type or _guess_type(file_name)
     name = file_name or _default_name(content_type)
-    options: dict[str, Any] = {
-        "multipart_threshold": multipart_threshold,
-        "chunk_size": chunk_size,
-        "lifecycle": lifecycle_headers(storage_settings, upload=True),
-    }
+    prepared = _Upload(
+        bytes(data),
+        content_type,
+        name,
+        multipart_threshold,
+        chunk_size,
+        lifecycle_headers(storage_settings, upload=True),
+    )
     try:
-        return await _upload_cdn(transport, bytes(data), content_type, name, **options)
+        return await _upload_cdn(transport, prepared)
     except (FalError, httpx.HTTPError, KeyError, ValueError) as exc:
         # A refused token is likely stale or revoked: fetch a fresh one next time.
         _forget_token(transport)
         logger.info("CDN upload failed (%s); falling back to REST storage", type(exc).__name__)
         try:
-            return await _upload_rest(transport, bytes(data), content_type, name, **options)
+            return await _upload_rest(transport, prepared)
         except (KeyError, ValueError) as rest_exc:
             raise FalError(f"storage answered an unexpected body: {rest_exc}") from exc
 
