@@ -7,9 +7,13 @@ Run: ``.venv/bin/python benchmarks/bench_realtime_browser.py [--seconds S] [--ra
 It starts ``falnb serve`` and JupyterLab on loopback, opens a notebook holding a ``Realtime``
 widget in headless Chromium, focuses the slider and presses ArrowRight at ``--rate`` Hz. In the
 page, a MutationObserver timestamps every change of the frame's ``<img src>``; each key press
-is answered by the first frame showing its value or a newer one (latest wins). The same
-server then runs the client-level measurements of ``bench_realtime.py`` (direct connection
-and widget in this process), and the figures are printed side by side with ratios.
+is answered by the first frame showing its value or a newer one (latest wins). Two widgets
+are measured in one run, one after the other in the same JupyterLab: ``kernel``, an ipywidgets
+slider on the kernel path (every move and frame crosses the kernel), and ``bdirect``, the
+widget's own slider on its own socket (browser-direct, issue 17: moves and frames skip the
+kernel). The same server then runs the client-level measurements of ``bench_realtime.py``
+(direct connection and widget in this process), and the figures are printed side by side
+with ratios, and the machine's load average before and after.
 
 ``--hops`` also timestamps every hop on one clock (the page's ``performance.timeOrigin +
 now()`` and the kernel's ``time.time()``, both this machine's wall clock) and prints where a
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import secrets
 import statistics
@@ -56,6 +61,8 @@ from labkit import (  # noqa: E402 - the browser tests' helpers, reused as they 
 from falnb import SyncClient, Target  # noqa: E402
 
 STEP = 0.001
+# Today's kernel path: an ipywidgets slider bound from Python; every move and frame crosses
+# the kernel.
 CELL = f"""\
 from pathlib import Path
 from ipywidgets import FloatSlider, Layout
@@ -67,8 +74,24 @@ realtime = Realtime(
     "{bench_realtime.ENDPOINT}",
     base={{"image": Path("bench.png").read_bytes(), "prompt": "a fox", "seed": 3}},
     controls={{"strength": slider}},
+    transport="kernel",
 )
 realtime"""
+# Browser-direct: the widget draws its own slider and opens its own socket (auto picks it:
+# the browser runs on the server's machine).
+DIRECT_CELL = f"""\
+from pathlib import Path
+from falnb.widgets import Realtime
+
+realtime = Realtime(
+    "{bench_realtime.ENDPOINT}",
+    base={{"image": Path("bench.png").read_bytes(), "prompt": "a fox", "seed": 3}},
+    controls={{"strength": (0.0, 1.0, {STEP})}},
+)
+realtime.controls["strength"].value = 0.0
+realtime"""
+IPYWIDGETS_SLIDER = ".widget-slider .noUi-handle"
+DRAWN_SLIDER = ".falnb-realtime-drawn input[type=range]"
 
 # Timestamps in the page's own clock: key presses, and every new frame with its caption (set
 # in the same task as the src, so it names the value the frame answers).
@@ -195,11 +218,16 @@ def answered(keys: list[float], frames: list[tuple[float, int]]) -> list[float]:
 
 
 def in_browser(
-    lab: LabServer, seconds: float, rate: float, *, hops: bool = False
+    lab: LabServer, seconds: float, rate: float, *, hops: bool = False, direct: bool = False
 ) -> tuple[float, list[float], int, dict[str, Any]]:
-    """fps, slider-to-frame latencies (s), key presses and (with ``hops``) the raw hop log."""
+    """fps, slider-to-frame latencies (s), key presses and (with ``hops``) the raw hop log.
+
+    ``direct``: the browser-direct widget (its own slider and socket) instead of the kernel
+    path's; hop probes are for the kernel path only.
+    """
+    hops = hops and not direct
     cell = KERNEL_PROBES + CELL.removesuffix("realtime") + KERNEL_PROBES_AFTER + "realtime"
-    write_notebook(lab.root, "bench.ipynb", [cell if hops else CELL])
+    write_notebook(lab.root, "bench.ipynb", [DIRECT_CELL if direct else cell if hops else CELL])
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
@@ -209,7 +237,10 @@ def in_browser(
         expect(page.get_by_text(IDLE)).to_be_visible(timeout=60_000)
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         expect(page.locator(".falnb-realtime-frame")).to_be_visible(timeout=60_000)
-        page.locator(".widget-slider .noUi-handle").first.focus()
+        if direct:
+            transport = page.locator(".falnb-realtime-transport")
+            expect(transport).to_have_text("browser-direct", timeout=60_000)
+        page.locator(DRAWN_SLIDER if direct else IPYWIDGETS_SLIDER).first.focus()
         page.evaluate(INSTALL)
         if hops:
             page.evaluate(PAGE_PROBES)
@@ -315,12 +346,15 @@ def main() -> None:
         return
     image = bench_realtime.picture(args.size)
     browser: dict[str, tuple[float, list[float], int, dict[str, Any]]] = {}
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="falnb-bench-") as tmp:
         directory = Path(tmp)
         server = start_server(directory)
         try:
-            for name in ("browser", "nodelay") if args.lab_nodelay else ("browser",):
-                browser[name] = lab_run(server, directory / name, image, args, name == "nodelay")
+            browser.update(lab_run(server, directory / "lab", image, args, nodelay=False))
+            if args.lab_nodelay:
+                runs = lab_run(server, directory / "nodelay", image, args, nodelay=True)
+                browser["nodelay"] = runs["kernel"]
             with SyncClient(Target.local(server.base_url, server.key)) as client:
                 fps_direct, lat_direct = bench_realtime.direct(client, image, args.seconds)
                 fps_widget, lat_widget, _, _ = bench_realtime.widget(
@@ -331,8 +365,20 @@ def main() -> None:
     levels = {"direct": (fps_direct, lat_direct), "widget": (fps_widget, lat_widget)}
     levels.update({name: (fps, latencies) for name, (fps, latencies, _, _) in browser.items()})
     report(args, levels)
-    presses = browser["browser"][2]
-    print(f"  browser: {presses} ArrowRight presses at {args.rate:g} Hz (latest wins)")
+    presses = browser["kernel"][2], browser["bdirect"][2]
+    print(
+        f"  kernel, bdirect: {presses[0]}, {presses[1]} ArrowRight presses at {args.rate:g} Hz"
+        " (latest wins); kernel = ipywidgets slider through the kernel, bdirect = the"
+        " widget's own slider and socket (browser-direct)"
+    )
+    load_after = os.getloadavg()
+    print(
+        "  load average (1, 5, 15 min) before "
+        + ", ".join(f"{x:.2f}" for x in load_before)
+        + "; after "
+        + ", ".join(f"{x:.2f}" for x in load_after)
+        + f"; {os.cpu_count()} CPUs"
+    )
     if args.lab_nodelay:
         print("  nodelay: the same in a JupyterLab whose kernel websockets set TCP_NODELAY")
     for name, (_, latencies, _, raw) in browser.items():
@@ -341,16 +387,20 @@ def main() -> None:
 
 
 def lab_run(
-    server: FalnbServer, directory: Path, image: bytes, args: Any, nodelay: bool
-) -> tuple[float, list[float], int, dict[str, Any]]:
-    """One JupyterLab (optionally with TCP_NODELAY) and one in_browser run in it."""
+    server: FalnbServer, directory: Path, image: bytes, args: Any, *, nodelay: bool
+) -> dict[str, tuple[float, list[float], int, dict[str, Any]]]:
+    """One JupyterLab (optionally with TCP_NODELAY): the kernel path's run in it, then (not
+    with ``nodelay``) the browser-direct one."""
     if nodelay:
         (directory / "home" / "config").mkdir(parents=True)
         (directory / "home" / "config" / "jupyter_server_config.py").write_text(NODELAY_CONFIG)
     lab = start_lab(server, directory / "root", directory / "home")
     try:
         (lab.root / "bench.png").write_bytes(image)
-        return in_browser(lab, args.seconds, args.rate, hops=args.hops)
+        runs = {"kernel": in_browser(lab, args.seconds, args.rate, hops=args.hops)}
+        if not nodelay:
+            runs["bdirect"] = in_browser(lab, args.seconds, args.rate, direct=True)
+        return runs
     finally:
         stop_process(lab.process)
 
@@ -376,12 +426,19 @@ def report(args: Any, levels: dict[str, tuple[float, list[float]]]) -> None:
             f"  {name:<7}: {fps:6.1f} fps   latency median {medians[name]:6.1f} ms"
             f"  p95 {p95:6.1f} ms"
         )
-    fps_d, fps_w, fps_b = (levels[name][0] for name in ("direct", "widget", "browser"))
+    fps = {name: levels[name][0] for name in levels}
     print(
-        f"  ratios : browser/widget fps {fps_b / fps_w:.2f}, median latency"
-        f" {medians['browser'] / medians['widget']:.2f};"
-        f" browser/direct fps {fps_b / fps_d:.2f},"
-        f" median latency {medians['browser'] / medians['direct']:.2f}"
+        f"  ratios : bdirect/kernel fps {fps['bdirect'] / fps['kernel']:.2f}, median latency"
+        f" {medians['bdirect'] / medians['kernel']:.2f};"
+        f" kernel/widget fps {fps['kernel'] / fps['widget']:.2f},"
+        f" median latency {medians['kernel'] / medians['widget']:.2f};"
+        f" bdirect/direct fps {fps['bdirect'] / fps['direct']:.2f},"
+        f" median latency {medians['bdirect'] / medians['direct']:.2f}"
+    )
+    goals = fps["bdirect"] >= 30.0, medians["bdirect"] <= 50.0
+    print(
+        f"  goals  : browser-direct >= 30 fps {'met' if goals[0] else 'NOT met'},"
+        f" slider-to-frame median <= 50 ms {'met' if goals[1] else 'NOT met'}"
     )
 
 

@@ -50,7 +50,10 @@ __all__ = [
 USAGE = """\
 %%fal ENDPOINT [options]      the body holds the arguments: YAML/JSON, or text (-> prompt)
 %fal ENDPOINT [key=value ...] [options]
-%fal endpoints | config [key=value ...] | status [request_id] | realtime ENDPOINT ... | --help
+%fal endpoints | config [key=value ...] | status [request_id] | --help
+%fal realtime ENDPOINT [name=value ...] [transport=auto|browser|kernel]
+                              a live picture with sliders: (min, max[, step]) a slider, "text"
+                              a text box; transport: how frames travel (default auto)
 %fal seedcheck ENDPOINT [key=value ...] [--seed N]   does the seed hold? exact / near / ignores
 %fal usage                    this session's requests: count, units and cost per endpoint
 %fal form ENDPOINT [options]  an input form from the endpoint's schema: Run runs it as the

@@ -98,6 +98,15 @@ function pyRepr(value, integer) {
   return text.length <= 40 ? text : `${text.slice(0, 37)}...`;
 }
 
+const KEY_STEPS = {
+  ArrowRight: 1,
+  ArrowUp: 1,
+  ArrowLeft: -1,
+  ArrowDown: -1,
+  PageUp: 10,
+  PageDown: -10,
+};
+
 // A slider value on its step's grid, with the step's decimals (0.1 + 0.2 reads 0.3).
 function onGrid(raw, spec) {
   const step = spec.step || 1;
@@ -138,6 +147,15 @@ function drawControls(model, parent, onMove) {
         const value = onGrid(Number(input.value), spec);
         show(value);
         move(spec.name, value);
+      });
+      // Arrow keys step the slider here: JupyterLab keeps their default action for itself
+      // (as ipywidgets' own slider, this one handles its keys).
+      input.addEventListener("keydown", (event) => {
+        const steps = KEY_STEPS[event.key];
+        if (!steps) return;
+        event.preventDefault();
+        input.value = String(onGrid(Number(input.value) + steps * spec.step, spec));
+        input.dispatchEvent(new Event("input"));
       });
       syncers.push((values) => {
         if (!(spec.name in values)) return;

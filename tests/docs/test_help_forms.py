@@ -206,10 +206,15 @@ EXAMPLES: dict[str, list[Example]] = {
             before="%fal local/echo prompt='what it cost' --quiet",
         ),
     ],
-    "%fal realtime ENDPOINT ...": [
+    "%fal realtime ENDPOINT [name=value ...] [transport=auto|browser|kernel]": [
         Example(
             '%fal realtime local/image-to-image strength=(0.0, 1.0, 0.05) prompt="a watercolor fox"'
             ' image_url="$photo_url"',
+            realtime_frame,
+        ),
+        Example(
+            '%fal realtime local/image-to-image strength=(0.0, 1.0, 0.05) prompt="a watercolor fox"'
+            ' image_url="$photo_url" transport=kernel',
             realtime_frame,
         ),
     ],
