@@ -5,14 +5,18 @@ Import as ``from tests.kit import ...``; folder kits (``nbkit``, ``labkit``) bui
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import httpx
+
+from falnb.client import Completed, InProgress, Status
 
 if TYPE_CHECKING:
     from falnb.local import LocalServer
@@ -22,8 +26,10 @@ __all__ = [
     "accepted",
     "free_port",
     "healthy",
+    "log_messages",
     "run_captured",
     "serve_command",
+    "serving",
     "start_serve",
     "stop_process",
     "target_env",
@@ -72,6 +78,25 @@ def start_serve(port: int, key: str, log: IO[bytes] | Path) -> subprocess.Popen[
     )
 
 
+@contextlib.contextmanager
+def serving(key: str, log_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``falnb serve`` with ``key`` on a free port, healthy, until the block ends: its base URL
+    and process (its output goes to ``log_dir/serve.log``)."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with (log_dir / "serve.log").open("wb") as log:
+        process = start_serve(port, key, log)
+        try:
+            deadline = time.monotonic() + 30
+            while not healthy(base_url, timeout=1):
+                assert process.poll() is None, f"falnb serve exited: see {log_dir / 'serve.log'}"
+                assert time.monotonic() < deadline, "falnb serve did not become healthy"
+                time.sleep(0.05)
+            yield base_url, process
+        finally:
+            stop_process(process)
+
+
 def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:
     """Terminate ``process``, killing it if it does not end in time."""
     if process.poll() is None:
@@ -105,3 +130,13 @@ def wait_healed(rules: list[FaultRule]) -> None:
     """Wait until every fault rule's time is up (the blip is over)."""
     while not all(rule.healed() for rule in rules):
         time.sleep(0.05)
+
+
+def log_messages(statuses: list[Status]) -> list[str]:
+    """The log lines a request's status updates carried, in order."""
+    return [
+        line["message"]
+        for status in statuses
+        if isinstance(status, (InProgress, Completed))
+        for line in status.logs or []
+    ]

@@ -44,7 +44,7 @@ from labkit import (  # noqa: F401 - re-exported for browser tests
 )
 from playwright.sync_api import expect, sync_playwright
 
-from tests.kit import free_port, healthy, start_serve, stop_process
+from tests.kit import serving, stop_process
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -63,16 +63,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def falnb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FalnbServer]:
     """``falnb serve`` on a free loopback port with a known key."""
-    port, key = free_port(), "browser-" + secrets.token_hex(8)
-    log = (tmp_path_factory.mktemp("falnb-serve") / "serve.log").open("wb")
-    process = start_serve(port, key, log)
-    server = FalnbServer(f"http://127.0.0.1:{port}", key, process)
-    try:
-        wait_until(lambda: healthy(server.base_url), timeout=30, what="falnb serve")
-        yield server
-    finally:
-        stop_process(process)
-        log.close()
+    key = "browser-" + secrets.token_hex(8)
+    with serving(key, tmp_path_factory.mktemp("falnb-serve")) as (base_url, process):
+        yield FalnbServer(base_url, key, process)
 
 
 @pytest.fixture(scope="session")

@@ -22,17 +22,9 @@ from falnb import (
     ValidationError,
 )
 from falnb.local import LocalServer
+from tests.kit import log_messages
 
 SLOW = {"duration": 0.6, "steps": 4}
-
-
-def log_messages(statuses: list[Status]) -> list[str]:
-    return [
-        line["message"]
-        for status in statuses
-        if isinstance(status, (InProgress, Completed))
-        for line in status.logs or []
-    ]
 
 
 @pytest.fixture

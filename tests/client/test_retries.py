@@ -13,7 +13,6 @@ from falnb import (
     ConnectionFailedError,
     FalError,
     HTTPError,
-    InProgress,
     RateLimitedError,
     RetryPolicy,
     Status,
@@ -21,19 +20,11 @@ from falnb import (
     Target,
 )
 from falnb.local import LocalServer
+from tests.kit import log_messages
 
 SLOW = {"duration": 0.5, "steps": 5}
 STEPS = [f"step {i}/5" for i in range(1, 6)]
 FAST = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05)
-
-
-def messages(updates: list[Status]) -> list[str]:
-    return [
-        line["message"]
-        for status in updates
-        if isinstance(status, (InProgress, Completed))
-        for line in status.logs or []
-    ]
 
 
 def test_429_waits_retry_after_then_succeeds(client: SyncClient, server: LocalServer) -> None:
@@ -99,7 +90,7 @@ def test_dropped_status_stream_is_resumed(client: SyncClient, server: LocalServe
     )
     assert result["steps"] == 5
     assert rule.fired == 2
-    assert messages(updates) == STEPS
+    assert log_messages(updates) == STEPS
     opened = server.journal.entries(path_contains=f"{enqueued[0]}/status/stream")
     assert len(opened) == 3
 
@@ -118,7 +109,7 @@ def test_refused_status_stream_falls_back_to_polling(
         on_queue_update=updates.append,
     )
     assert result["steps"] == 5
-    assert messages(updates) == STEPS
+    assert log_messages(updates) == STEPS
     assert isinstance(updates[-1], Completed)
     polls = [
         e

@@ -25,7 +25,7 @@ from nbkit import running_kernel
 from falnb.cli import main as falnb_main
 from falnb.repro import LockFile, MediaFolder, MediaStore
 from tests.conftest import wait_until
-from tests.kit import free_port, healthy, start_serve, stop_process, target_env
+from tests.kit import free_port, serving, target_env
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
 
@@ -76,16 +76,9 @@ class Serve:
 
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
-    port, key = free_port(), "repro-" + secrets.token_hex(12)
-    log = (tmp_path_factory.mktemp("serve") / "serve.log").open("wb")
-    process = start_serve(port, key, log)
-    server = Serve(f"http://127.0.0.1:{port}", key)
-    try:
-        wait_until(lambda: healthy(server.base_url), timeout=30, what="falnb serve")
-        yield server
-    finally:
-        stop_process(process)
-        log.close()
+    key = "repro-" + secrets.token_hex(12)
+    with serving(key, tmp_path_factory.mktemp("serve")) as (base_url, _process):
+        yield Serve(base_url, key)
 
 
 @pytest.fixture
