@@ -72,8 +72,10 @@ PY_OLDEST ?= python3.10
 test-oldest:
 	$(MAKE) --no-print-directory test-python PY=$(PY_OLDEST)
 
+# Every side-by-side figure (benchmarks/suite.py): writes benchmarks/results/latest.json and the
+# README's table. BENCH_ARGS=--quick checks the plumbing in seconds; --no-browser skips Chromium.
 bench: $(STAMP)
-	@for bench in benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench || exit 1; done
+	$(BIN)/python benchmarks/suite.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-oldest .venv-python3.* .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,100 +1,203 @@
-"""falnb's client beside the official fal-client, on the same local server (figures, not pass/fail).
+"""falnb's client beside the official fal-client and a bare floor, on one local server.
 
-Run: ``.venv/bin/python benchmarks/bench_client.py [--runs N] [--jobs N]``.
+Run: ``.venv/bin/python benchmarks/bench_client.py [--jobs 200] [--lanes 4] [--runs 1000]``
+(``make bench`` runs it as part of ``benchmarks/suite.py``).
 
-Prints, for each client: the median and p95 latency of a direct run of ``local/echo``, the
-median latency of subscribe (submit, follow the status, fetch the result), and the wall time of
-N concurrent subscribes; then falnb / fal-client ratios (below 1.0: falnb is faster).
-fal-client polls its status every 0.1 s; falnb follows fal's SSE status stream.
+* completion latency: ``--jobs`` queued jobs of ``local/slow`` lasting 0.2-0.5 s, each run by
+  falnb's ``subscribe``, fal-client's ``subscribe`` and a bare httpx + httpx-sse loop (submit,
+  follow ``/status/stream``, fetch the result: the least any client can do, so the floor), in
+  rotating order, ``--lanes`` jobs in flight. Latency is submit to result in hand; overhead is
+  that minus the job's own duration. Status requests per job come from the server's journal.
+* sequential runs: ``--runs`` direct ``run`` calls of ``local/echo`` one after another, in
+  blocks of 50 alternating between the clients; per-run time is each block's mean.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import statistics
+import json
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
-import fal_client
-import fal_client.client as fal_module
+import httpx
+from httpx_sse import connect_sse
 
-from falnb import AsyncClient, SyncClient, _runtime
-from falnb.local import LocalServer
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import Server, median, p95, paired, paired_ratio, serve  # noqa: E402
+
+SLOW = "local/slow"
+ECHO = "local/echo"
+BLOCK = 50
 
 
-def latencies(call: Callable[[], Any], runs: int) -> list[float]:
-    call()  # warm the connection pool
-    out = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - start)
+def durations(jobs: int) -> list[float]:
+    """``jobs`` durations spread over 0.2-0.5 s, shuffled deterministically."""
+    spread = [round(0.2 + 0.3 * k / max(1, jobs - 1), 3) for k in range(jobs)]
+    return [spread[(k * 37) % jobs] for k in range(jobs)] if jobs % 37 else spread
+
+
+def floor_subscribe(http: httpx.Client, base: str, arguments: dict[str, Any]) -> Any:
+    """Submit, read the status stream until COMPLETED, fetch the result: nothing else."""
+    submitted = http.post(f"{base}/_queue/{SLOW}", json=arguments).json()
+    with connect_sse(http, "GET", f"{submitted['status_url']}/stream") as events:
+        for event in events.iter_sse():
+            if json.loads(event.data).get("status") == "COMPLETED":
+                break
+    return http.get(submitted["response_url"]).json()
+
+
+def status_requests(journal: list[dict[str, Any]]) -> Counter[str]:
+    """Status requests (polls and streams) per client, told apart by their User-Agent."""
+    counts: Counter[str] = Counter()
+    for entry in journal:
+        if "/status" in entry["path"]:
+            counts[client_of(entry["headers"].get("user-agent", ""))] += 1
+    return counts
+
+
+def client_of(agent: str) -> str:
+    if agent.startswith("falnb"):
+        return "falnb"
+    if agent.startswith("fal-client"):
+        return "fal-client"
+    return "floor" if agent.startswith("python-httpx") else agent
+
+
+def completion(server: Server, jobs: int, lanes: int) -> dict[str, Any]:
+    """Completion latency of queued jobs, three contenders paired job by job."""
+    import fal_client
+
+    from falnb import SyncClient
+
+    server.point_fal_client()
+    ours = SyncClient(server.target())
+    theirs = fal_client.SyncClient(key=server.key)
+    floor = httpx.Client(headers=server.auth, timeout=60)
+    base = server.base_url
+    calls: dict[str, Callable[[dict[str, Any]], Any]] = {
+        "falnb": lambda a: ours.subscribe(SLOW, a),
+        "fal-client": lambda a: theirs.subscribe(SLOW, a),
+        "floor": lambda a: floor_subscribe(floor, base, a),
+    }
+    for call in calls.values():  # warm every connection pool and import
+        call({"duration": 0, "steps": 1})
+    spans = durations(jobs)
+
+    def timed(name: str) -> Callable[[int], float]:
+        def one(index: int) -> float:
+            arguments = {"duration": spans[index], "steps": 1, "i": index}
+            start = time.perf_counter()
+            result = calls[name](arguments)
+            elapsed = time.perf_counter() - start
+            assert result["duration"] == spans[index], result
+            return elapsed
+
+        return one
+
+    contenders = {name: timed(name) for name in calls}
+    server.clear_journal()
+    with ThreadPoolExecutor(max_workers=lanes) as pool:
+        rounds = list(pool.map(lambda i: paired(contenders, 1, start=i), range(jobs)))
+    counts = status_requests(server.journal())
+    ours.close()
+    floor.close()
+    latency = {name: [r[name][0] for r in rounds] for name in calls}
+    overhead = {name: [t - d for t, d in zip(values, spans)] for name, values in latency.items()}
+    out: dict[str, Any] = {"jobs": jobs, "lanes": lanes, "job_seconds": [0.2, 0.5]}
+    for name in calls:
+        out[name] = {
+            "latency_p50_ms": median(latency[name]) * 1000,
+            "latency_p95_ms": p95(latency[name]) * 1000,
+            "overhead_p50_ms": median(overhead[name]) * 1000,
+            "overhead_p95_ms": p95(overhead[name]) * 1000,
+            "status_requests_per_job": counts[name] / jobs,
+        }
+    for other in ("floor", "fal-client"):
+        out[f"falnb/{other}"] = {
+            "latency": paired_ratio(latency["falnb"], latency[other]),
+            "overhead_p50": out["falnb"]["overhead_p50_ms"] / out[other]["overhead_p50_ms"],
+        }
     return out
 
 
-def p95(values: list[float]) -> float:
-    return sorted(values)[int(len(values) * 0.95) - 1]
+def sequential_runs(server: Server, runs: int) -> dict[str, Any]:
+    """``runs`` direct runs per client, one after another, in alternating blocks."""
+    import fal_client
+
+    from falnb import SyncClient
+
+    server.point_fal_client()
+    ours = SyncClient(server.target())
+    theirs = fal_client.SyncClient(key=server.key)
+    arguments = {"prompt": "a red fox", "seed": 7}
+    clients: dict[str, Any] = {"falnb": ours, "fal-client": theirs}
+    for client in clients.values():
+        for _ in range(20):  # warm up: connection pool, imports, the server's caches
+            client.run(ECHO, arguments)
+
+    def block(name: str) -> Callable[[int], float]:
+        run = clients[name].run
+
+        def one(_index: int) -> float:
+            start = time.perf_counter()
+            for _ in range(BLOCK):
+                run(ECHO, arguments)
+            return (time.perf_counter() - start) / BLOCK
+
+        return one
+
+    blocks = max(2, runs // BLOCK)
+    times = paired({name: block(name) for name in clients}, blocks)
+    ours.close()
+    out: dict[str, Any] = {"runs": blocks * BLOCK}
+    for name, values in times.items():
+        out[name] = {"per_run_ms": median(values) * 1000, "total_s": sum(values) * BLOCK}
+    out["falnb/fal-client"] = paired_ratio(times["falnb"], times["fal-client"])
+    return out
 
 
-def point_fal_client_at(server: LocalServer) -> None:
-    base = server.base_url
-    fal_module.RUN_URL_FORMAT = f"{base}/"
-    fal_module.QUEUE_URL_FORMAT = f"{base}/_queue/"
-    fal_module.REALTIME_URL_FORMAT = base.replace("http", "ws", 1) + "/"
-    fal_module.REST_URL = f"{base}/_rest"
-    fal_module.CDN_URL = f"{base}/_cdn"
+def print_completion(figures: dict[str, Any]) -> None:
+    print(
+        f"completion of {figures['jobs']} jobs of 0.2-0.5 s, {figures['lanes']} in flight:"
+        "  latency p50 / p95, overhead p50 / p95 (ms), status requests per job"
+    )
+    for name in ("falnb", "fal-client", "floor"):
+        row = figures[name]
+        print(
+            f"  {name:<10} {row['latency_p50_ms']:7.1f} {row['latency_p95_ms']:7.1f}"
+            f"   {row['overhead_p50_ms']:6.1f} {row['overhead_p95_ms']:6.1f}"
+            f"   {row['status_requests_per_job']:5.2f}"
+        )
+    for other in ("floor", "fal-client"):
+        ratio = figures[f"falnb/{other}"]
+        print(
+            f"  falnb / {other}: latency {ratio['latency']:.3f} (paired median),"
+            f" overhead p50 {ratio['overhead_p50']:.2f}"
+        )
+
+
+def print_runs(figures: dict[str, Any]) -> None:
+    print(f"{figures['runs']} sequential runs of {ECHO}, per run (median of blocks):")
+    for name in ("falnb", "fal-client"):
+        print(f"  {name:<10} {figures[name]['per_run_ms']:6.3f} ms")
+    print(f"  falnb / fal-client: {figures['falnb/fal-client']:.2f} (paired median)")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--jobs", type=int, default=100)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--lanes", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=1000)
     args = parser.parse_args()
-
-    with LocalServer(concurrency=8) as server:
-        point_fal_client_at(server)
-        theirs = fal_client.SyncClient(key=server.key)
-        theirs_async = fal_client.AsyncClient(key=server.key)
-        ours = SyncClient(server.target)
-        ours_async = AsyncClient(server.target)
-        arguments = {"prompt": "a red fox"}
-        slow = {"duration": 0.3, "steps": 3}
-
-        rows: dict[str, dict[str, float]] = {}
-        for name, client in (("falnb", ours), ("fal-client", theirs)):
-            run = latencies(lambda c=client: c.run("local/echo", arguments), args.runs)
-            sub = latencies(lambda c=client: c.subscribe("local/slow", slow), 20)
-            rows[name] = {
-                "run median ms": statistics.median(run) * 1000,
-                "run p95 ms": p95(run) * 1000,
-                "subscribe 0.3 s job, median ms": statistics.median(sub) * 1000,
-            }
-
-        async def ours_many() -> None:
-            await asyncio.gather(
-                *(ours_async.subscribe("local/echo", {"i": i}) for i in range(args.jobs))
-            )
-
-        async def theirs_many() -> None:
-            await asyncio.gather(
-                *(theirs_async.subscribe("local/echo", {"i": i}) for i in range(args.jobs))
-            )
-
-        start = time.perf_counter()
-        _runtime.run(ours_many())
-        rows["falnb"][f"{args.jobs} concurrent subscribes, s"] = time.perf_counter() - start
-        start = time.perf_counter()
-        asyncio.run(theirs_many())
-        rows["fal-client"][f"{args.jobs} concurrent subscribes, s"] = time.perf_counter() - start
-        ours.close()
-
-    width = max(len(k) for k in rows["falnb"])
-    print(f"{'':<{width}}  {'falnb':>10}  {'fal-client':>10}  {'ratio':>6}")
-    for key, value in rows["falnb"].items():
-        other = rows["fal-client"][key]
-        print(f"{key:<{width}}  {value:>10.2f}  {other:>10.2f}  {value / other:>6.2f}")
+    with serve(concurrency=args.lanes * 3) as server:
+        print_completion(completion(server, args.jobs, args.lanes))
+        print_runs(sequential_runs(server, args.runs))
 
 
 if __name__ == "__main__":

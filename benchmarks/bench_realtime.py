@@ -4,6 +4,10 @@ Run: ``.venv/bin/python benchmarks/bench_realtime.py [--seconds S] [--rate HZ] [
 
 * direct: back-to-back send/recv on one realtime connection to ``local/image-to-image``
   (the ceiling: one input in flight, no widget);
+* echo: round trips per second on ``local/realtime-echo`` (no model: the transport alone),
+  falnb's ``realtime`` connection beside a bare websockets + msgpack loop (token, socket,
+  pack, send, receive, unpack), paired block by block (``echo_round_trips``, also run by
+  ``benchmarks/suite.py``);
 * widget: a ``Realtime`` widget whose slider changes at ``--rate`` Hz (a fast drag), measured
   from each change to the first frame that answers it or a newer value (latest wins), plus
   how many changes were coalesced away.
@@ -17,18 +21,27 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
+import sys
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from ipywidgets import FloatSlider
 from PIL import Image
 
-from falnb import SyncClient
-from falnb.local import LocalServer
-from falnb.widgets._realtime_driver import Report
-from falnb.widgets.realtime import Realtime
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import median, paired, paired_ratio, serve  # noqa: E402
+
+from falnb import SyncClient, Target  # noqa: E402
+from falnb.local import LocalServer  # noqa: E402
+from falnb.widgets._realtime_driver import Report  # noqa: E402
+from falnb.widgets.realtime import Realtime  # noqa: E402
 
 ENDPOINT = "local/image-to-image"
+ECHO = "local/realtime-echo"
 
 
 def picture(size: int) -> bytes:
@@ -59,6 +72,62 @@ def direct(client: SyncClient, image: bytes, seconds: float) -> tuple[float, lis
             i += 1
         elapsed = time.perf_counter() - started
     return len(latencies) / elapsed, latencies
+
+
+def echo_round_trips(target: Target, seconds: float, blocks: int) -> dict[str, Any]:
+    """Round trips per second on the echo app: falnb beside a bare websockets + msgpack loop.
+
+    Each block gives each contender ``seconds`` of back-to-back round trips on one open
+    connection (opened before the block, so the handshake is not timed); order alternates.
+    """
+    import httpx
+    import msgpack
+    from websockets.sync.client import connect
+
+    message = {"prompt": "a fox", "seed": 3, "strength": 0.5}
+    token = httpx.post(
+        f"{target.rest_url}/tokens/",
+        json={"allowed_apps": ["realtime-echo"], "token_expiration": 600},
+        headers={"Authorization": f"Key {target.key.reveal()}"},
+    ).json()
+    bare = connect(f"{target.realtime_url}/{ECHO}/realtime?fal_jwt_token={token}")
+    client = SyncClient(target)
+    ours = client.realtime(ECHO)
+
+    def falnb_loop() -> int:
+        ours.send(message)
+        return 0 if ours.recv(timeout=30) is None else 1
+
+    def bare_loop() -> int:
+        bare.send(msgpack.packb(message))
+        frame = bare.recv(timeout=30)
+        while isinstance(frame, str):  # the server's JSON meta messages (timings)
+            frame = bare.recv(timeout=30)
+        return 1 if msgpack.unpackb(frame)["seed"] == 3 else 0
+
+    def block(loop: Callable[[], int]) -> Callable[[int], float]:
+        def one(_index: int) -> float:
+            done, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                done += loop()
+            return done / (time.perf_counter() - start)
+
+        return one
+
+    for loop in (falnb_loop, bare_loop):  # warm up both sockets
+        for _ in range(50):
+            loop()
+    rates = paired({"falnb": block(falnb_loop), "bare": block(bare_loop)}, blocks)
+    ours.close()
+    bare.close()
+    client.close()
+    return {
+        "seconds_per_block": seconds,
+        "blocks": blocks,
+        "falnb_per_s": median(rates["falnb"]),
+        "bare_per_s": median(rates["bare"]),
+        "falnb/bare": paired_ratio(rates["falnb"], rates["bare"]),
+    }
 
 
 def widget(
@@ -146,6 +215,13 @@ def main() -> None:
     print(
         f"  ratios : fps widget/direct {fps_widget / fps_direct:.2f},"
         f" median latency widget/direct {w_med / d_med:.2f}"
+    )
+    with serve() as remote:  # its own process, as a client meets a server
+        echo = echo_round_trips(remote.target(), 1.0, 6)
+    print(
+        f"  echo   : {echo['falnb_per_s']:6.0f} round trips/s falnb,"
+        f" {echo['bare_per_s']:6.0f} bare websockets + msgpack;"
+        f" falnb/bare {echo['falnb/bare']:.2f} (paired median)"
     )
 
 

@@ -1,0 +1,174 @@
+"""What a notebook pays: replaying locked calls, saved bytes per image, import time.
+
+Run: ``.venv/bin/python benchmarks/bench_notebook.py [--replays 100] [--imports 7]``
+(``make bench`` runs it as part of ``benchmarks/suite.py``).
+
+* replay: ``--replays`` calls of ``local/echo`` recorded to a lock, then run again by a fresh
+  Session on that lock; the wall time of the second pass and the requests the server saw
+  during it (its journal: zero means the replay never touched the network).
+* notebook bytes: a real kernel (nbclient) runs ``%%fal local/text-to-image`` for two
+  1024x1024 images; the saved .ipynb's growth over the unexecuted one, per image.
+* import: ``import falnb`` then ``%load_ext falnb`` in fresh processes that already have
+  IPython's shell (as a kernel has), and ``import falnb`` alone in a bare interpreter; the
+  median of ``--imports`` processes each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _harness import Server, median, serve  # noqa: E402
+
+IMAGES = 2
+CELL = f"""%%fal local/text-to-image --seed 7
+prompt: a red fox in the snow, golden light
+image_size: square_hd
+num_images: {IMAGES}"""
+
+
+def replay(server: Server, calls: int) -> dict[str, Any]:
+    """Record ``calls`` echo calls, then time a fresh Session replaying them from the lock."""
+    from falnb import SyncClient
+    from falnb.repro import LockFile, MediaStore, Recorder
+    from falnb.session import Session
+
+    with tempfile.TemporaryDirectory(prefix="falnb-bench-") as tmp:
+        folder = Path(tmp)
+
+        def session() -> Session:
+            recorder = Recorder(LockFile(folder / "falnb.lock"), MediaStore(folder / "media"))
+            return Session(SyncClient(server.target()), recorder=recorder)
+
+        inputs = [{"prompt": f"a fox, take {i}", "seed": i} for i in range(calls)]
+        first = session()
+        for arguments in inputs:
+            first.run("local/echo", arguments)
+        server.clear_journal()
+        again = session()
+        start = time.perf_counter()
+        results = [again.run("local/echo", arguments) for arguments in inputs]
+        seconds = time.perf_counter() - start
+        requests = len(server.journal())
+    assert all(result.replayed for result in results), "a call was not replayed"
+    return {"calls": calls, "seconds": seconds, "requests": requests}
+
+
+@contextmanager
+def kernel_env(server: Server, lock: Path) -> Iterator[None]:
+    """Kernels started meanwhile target ``server`` and write ``lock`` (as the tests' do)."""
+    sys.path.insert(0, str(HERE.parent / "tests" / "notebook"))
+    from nbkit import kernel_env as env_of
+
+    saved = dict(os.environ)
+    os.environ.update(env_of(server), FALNB_LOCK=str(lock))
+    for name in ("JPY_SESSION_NAME", "FALNB_PROGRESS", "VSCODE_PID"):
+        os.environ.pop(name, None)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def notebook_bytes(server: Server) -> dict[str, Any]:
+    """Bytes a saved notebook grows by per 1024x1024 image a ``%%fal`` cell shows."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    notebook.cells = [nbformat.v4.new_code_cell("import falnb"), nbformat.v4.new_code_cell(CELL)]
+    with tempfile.TemporaryDirectory(prefix="falnb-bench-") as tmp:
+        folder = Path(tmp)
+        before = len(nbformat.writes(notebook).encode())
+        with kernel_env(server, folder / "falnb.lock"):
+            client = NotebookClient(
+                notebook,
+                timeout=300,
+                kernel_name="python3",
+                resources={"metadata": {"path": tmp}},
+            )
+            client.execute()
+        path = folder / "saved.ipynb"
+        nbformat.write(notebook, path)
+        after = path.stat().st_size
+    outputs = notebook.cells[1].outputs
+    assert outputs and outputs[-1].output_type in ("display_data", "execute_result"), outputs
+    return {
+        "images": IMAGES,
+        "side": 1024,
+        "bytes_per_image": (after - before) / IMAGES,
+        "notebook_bytes": after,
+    }
+
+
+KERNEL_IMPORT = """\
+import time
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+start = time.perf_counter()
+import falnb
+imported = time.perf_counter()
+shell.run_line_magic("load_ext", "falnb")
+print(imported - start, time.perf_counter() - start)
+"""
+
+BARE_IMPORT = """\
+import time
+start = time.perf_counter()
+import falnb
+print(time.perf_counter() - start)
+"""
+
+
+def import_time(processes: int) -> dict[str, Any]:
+    """Seconds to ``import falnb`` (+ ``%load_ext falnb``), each in a fresh interpreter."""
+
+    def fresh(code: str) -> list[float]:
+        out = subprocess.run(
+            [sys.executable, "-c", code], check=True, capture_output=True, text=True
+        )
+        return [float(value) for value in out.stdout.split()]
+
+    fresh(KERNEL_IMPORT)  # warm the OS page cache and the bytecode caches
+    kernel, bare = [], []
+    for _ in range(processes):  # alternate, so both see the same machine
+        kernel.append(fresh(KERNEL_IMPORT))
+        bare.append(fresh(BARE_IMPORT)[0])
+    return {
+        "processes": processes,
+        "import_s": median([k[0] for k in kernel]),
+        "import_and_load_ext_s": median([k[1] for k in kernel]),
+        "bare_import_s": median(bare),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--replays", type=int, default=100)
+    parser.add_argument("--imports", type=int, default=7)
+    args = parser.parse_args()
+    with serve() as server:
+        figures = {
+            "replay": replay(server, args.replays),
+            "notebook_bytes": notebook_bytes(server),
+        }
+    figures["import"] = import_time(args.imports)
+    print(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
