@@ -29,7 +29,7 @@ from httpx_sse import connect_sse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import Server, median, p95, paired, paired_ratio, serve  # noqa: E402
+from _harness import Server, median, p95, paired, paired_ratio, serve
 
 SLOW = "local/slow"
 ECHO = "local/echo"
@@ -108,7 +108,10 @@ def completion(server: Server, jobs: int, lanes: int) -> dict[str, Any]:
     ours.close()
     floor.close()
     latency = {name: [r[name][0] for r in rounds] for name in calls}
-    overhead = {name: [t - d for t, d in zip(values, spans)] for name, values in latency.items()}
+    overhead = {
+        name: [t - d for t, d in zip(values, spans, strict=True)]
+        for name, values in latency.items()
+    }
     out: dict[str, Any] = {"jobs": jobs, "lanes": lanes, "job_seconds": [0.2, 0.5]}
     for name in calls:
         out[name] = {

@@ -106,7 +106,8 @@ def notebook_bytes(server: Server) -> dict[str, Any]:
         nbformat.write(notebook, path)
         after = path.stat().st_size
     outputs = notebook.cells[1].outputs
-    assert outputs and outputs[-1].output_type in ("display_data", "execute_result"), outputs
+    assert outputs, "the %%fal cell showed nothing"
+    assert outputs[-1].output_type in ("display_data", "execute_result"), outputs
     return {
         "images": IMAGES,
         "side": 1024,

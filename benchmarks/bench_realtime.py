@@ -33,12 +33,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import median, paired, paired_ratio, serve  # noqa: E402
+from _harness import median, paired, paired_ratio, serve
 
-from falnb import SyncClient, Target  # noqa: E402
-from falnb.local import LocalServer  # noqa: E402
-from falnb.widgets._realtime_driver import Report  # noqa: E402
-from falnb.widgets.realtime import Realtime  # noqa: E402
+from falnb import SyncClient, Target
+from falnb.local import LocalServer
+from falnb.widgets._realtime_driver import Report
+from falnb.widgets.realtime import Realtime
 
 ENDPOINT = "local/image-to-image"
 ECHO = "local/realtime-echo"

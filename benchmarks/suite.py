@@ -19,7 +19,7 @@ plumbing; its figures say so and are not worth quoting.
 from __future__ import annotations
 
 import argparse
-import datetime
+import datetime as dt
 import json
 import re
 import subprocess
@@ -83,7 +83,7 @@ NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 
 
 def parse_sweep(text: str) -> dict[str, Any]:
-    """bench_sweep.py's printed figures: each client's wall and × ideal, the paired ratio."""
+    """bench_sweep.py's printed figures: each client's wall and x ideal, the paired ratio."""
     out: dict[str, Any] = {"output": text}
     if match := re.search(rf"ideal {NUMBER} s", text):
         out["ideal_s"] = float(match.group(1))
@@ -197,15 +197,15 @@ def table(report: dict[str, Any]) -> str:
             f" | {_ms(f['latency_p50_ms'])} / {_ms(f['latency_p95_ms'])}"
             f" | floor (httpx + httpx-sse) {_ms(b['latency_p50_ms'])} / {_ms(b['latency_p95_ms'])};"
             f" fal-client {_ms(t['latency_p50_ms'])} / {_ms(t['latency_p95_ms'])}"
-            f" | {ratio['latency']:.2f}× floor, {c['falnb/fal-client']['latency']:.2f}× fal-client"
-            f" | {_goal(ratio['latency'] <= 1.5, '≤ 1.5× floor')} |"
+            f" | {ratio['latency']:.2f}x floor, {c['falnb/fal-client']['latency']:.2f}x fal-client"
+            f" | {_goal(ratio['latency'] <= 1.5, '≤ 1.5x floor')} |"
         )
         row(
             "| of which overhead (latency minus the job's duration), p50 / p95"
             f" | {_ms(f['overhead_p50_ms'])} / {_ms(f['overhead_p95_ms'])}"
             f" | floor {_ms(b['overhead_p50_ms'])} / {_ms(b['overhead_p95_ms'])};"
             f" fal-client {_ms(t['overhead_p50_ms'])} / {_ms(t['overhead_p95_ms'])}"
-            f" | {ratio['overhead_p50']:.2f}× floor | |"
+            f" | {ratio['overhead_p50']:.2f}x floor | |"
         )
         row(
             "| status requests per job (server journal)"
@@ -216,27 +216,28 @@ def table(report: dict[str, Any]) -> str:
         ratio = s["falnb/fal-client"]
         row(
             f"| {s['runs']} sequential `run` calls, per call | {_ms(s['falnb']['per_run_ms'])}"
-            f" | fal-client {_ms(s['fal-client']['per_run_ms'])} | {ratio:.2f}×"
-            f" | {_goal(ratio <= 1.0, '≤ 1.0×')} |"
+            f" | fal-client {_ms(s['fal-client']['per_run_ms'])} | {ratio:.2f}x"
+            f" | {_goal(ratio <= 1.0, '≤ 1.0x')} |"
         )
     if (w := r.get("sweep")) and "falnb" in w:
         row(
             f"| {w['output'].splitlines()[0]} | {w['falnb']['wall_s']:.1f} s"
-            f" ({w['falnb']['x_ideal']:.1f}× ideal) | fal-client, thread pool:"
-            f" {w['fal-client']['wall_s']:.1f} s ({w['fal-client']['x_ideal']:.1f}× ideal)"
-            f" | {w['falnb/fal-client']:.2f}× | |"
+            f" ({w['falnb']['x_ideal']:.1f}x ideal) | fal-client, thread pool:"
+            f" {w['fal-client']['wall_s']:.1f} s ({w['fal-client']['x_ideal']:.1f}x ideal)"
+            f" | {w['falnb/fal-client']:.2f}x | |"
         )
     if e := r.get("realtime"):
         ratio = e["falnb/bare"]
         row(
             "| realtime round trips per second, `local/realtime-echo`"
             f" | {e['falnb_per_s']:.0f} | bare websockets + msgpack {e['bare_per_s']:.0f}"
-            f" | {ratio:.2f}× | {_goal(ratio >= 0.9, '≥ 0.9×')} |"
+            f" | {ratio:.2f}x | {_goal(ratio >= 0.9, '≥ 0.9x')} |"
         )
     if (b := r.get("browser")) and "skipped" not in b:
         for name, level in b["levels"].items():
             row(
-                f"| realtime `local/image-to-image`, {name} (JupyterLab + Chromium run): fps, latency p50 / p95"
+                f"| realtime `local/image-to-image`, {name} (in the JupyterLab run):"
+                " fps, latency p50 / p95"
                 f" | {level['fps']:.1f} fps, {_ms(level['latency_p50_ms'])}"
                 f" / {_ms(level['latency_p95_ms'])} | | | |"
             )
@@ -280,7 +281,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     report: dict[str, Any] = {
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "quick": args.quick,
         "machine": machine(),
     }
