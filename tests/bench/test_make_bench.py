@@ -28,9 +28,9 @@ def test_quick_mode_writes_the_json_and_the_readme_table(tmp_path: Path) -> None
     readme.write_text(f"{before}{BEGIN}\nstale table\n{END}{after}")
     latest = tmp_path / "results" / "latest.json"
 
+    options = ["--quick", "--no-browser", "--json", str(latest), "--readme", str(readme)]
     subprocess.run(
-        [sys.executable, str(SUITE), "--quick", "--no-browser"]
-        + ["--json", str(latest), "--readme", str(readme)],
+        [sys.executable, str(SUITE), *options],
         check=True,
         timeout=600,
         cwd=tmp_path,
