@@ -32,12 +32,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Generic, Literal, TypeVar, cast
-
-from filelock import FileLock
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 from falnb.repro.errors import LockFileError, LockWriteError
 from falnb.repro.store import MediaRef, default_cache_dir
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = [
     "FORMAT_VERSION",
@@ -360,6 +361,8 @@ class LockFile:
     def _lock(self) -> FileLock:
         """The inter-process lock, made on first use."""
         if self._mutex is None:
+            from filelock import FileLock  # only a writer needs it: not at import time
+
             self._mutex = FileLock(str(_mutex_path(self.path)))
         return self._mutex
 

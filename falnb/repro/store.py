@@ -30,8 +30,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from falnb import _runtime
 from falnb._paths import shown
 from falnb._values import sha256_hex
@@ -275,6 +273,8 @@ class MediaStore:
         if entry in self.registered_locks(existing_only=False):
             return
         self.root.mkdir(parents=True, exist_ok=True)
+        from filelock import FileLock  # only a writer needs it: not at import time
+
         with FileLock(str(self.root / ".locks.txt.flock")):
             current = self.registered_locks(existing_only=False)
             if entry not in current:
