@@ -130,38 +130,65 @@ def completion(server: Server, jobs: int, lanes: int) -> dict[str, Any]:
 
 
 def sequential_runs(server: Server, runs: int) -> dict[str, Any]:
-    """``runs`` direct runs per client, one after another, in alternating blocks."""
+    """``runs`` direct runs per contender, one after another, in alternating blocks.
+
+    Beside falnb and fal-client, two bare httpx loops show where the time goes: a sync
+    ``httpx.Client`` (what fal-client's sync client is built on) and an ``httpx.AsyncClient``
+    driven from this thread through falnb's event-loop thread (what falnb's sync front does,
+    minus falnb). CPU is the whole client process's, per run: load on the machine stretches
+    wall time but not that.
+    """
     import fal_client
 
-    from falnb import SyncClient
+    from falnb import SyncClient, _runtime
 
     server.point_fal_client()
     ours = SyncClient(server.target())
     theirs = fal_client.SyncClient(key=server.key)
     arguments = {"prompt": "a red fox", "seed": 7}
-    clients: dict[str, Any] = {"falnb": ours, "fal-client": theirs}
-    for client in clients.values():
-        for _ in range(20):  # warm up: connection pool, imports, the server's caches
-            client.run(ECHO, arguments)
+    url = f"{server.base_url}/{ECHO}"
+    sync_http = httpx.Client(headers=server.auth)
+    async_http = httpx.AsyncClient(headers=server.auth)
 
-    def block(name: str) -> Callable[[int], float]:
-        run = clients[name].run
+    async def async_post() -> Any:
+        return (await async_http.post(url, json=arguments)).json()
 
-        def one(_index: int) -> float:
-            start = time.perf_counter()
+    calls: dict[str, Callable[[], Any]] = {
+        "falnb": lambda: ours.run(ECHO, arguments),
+        "fal-client": lambda: theirs.run(ECHO, arguments),
+        "httpx.Client": lambda: sync_http.post(url, json=arguments).json(),
+        "httpx.AsyncClient via falnb's loop": lambda: _runtime.run(async_post()),
+    }
+    for call in calls.values():
+        for _ in range(20):  # warm up: connection pools, imports, the server's caches
+            assert call()["seed"] == 7
+
+    def block(name: str) -> Callable[[int], tuple[float, float]]:
+        call = calls[name]
+
+        def one(_index: int) -> tuple[float, float]:
+            start, cpu = time.perf_counter(), time.process_time()
             for _ in range(BLOCK):
-                run(ECHO, arguments)
-            return (time.perf_counter() - start) / BLOCK
+                call()
+            return (time.perf_counter() - start) / BLOCK, (time.process_time() - cpu) / BLOCK
 
         return one
 
     blocks = max(2, runs // BLOCK)
-    times = paired({name: block(name) for name in clients}, blocks)
+    times = paired({name: block(name) for name in calls}, blocks)
     ours.close()
+    sync_http.close()
+    _runtime.run(async_http.aclose())
     out: dict[str, Any] = {"runs": blocks * BLOCK}
     for name, values in times.items():
-        out[name] = {"per_run_ms": median(values) * 1000, "total_s": sum(values) * BLOCK}
-    out["falnb/fal-client"] = paired_ratio(times["falnb"], times["fal-client"])
+        out[name] = {
+            "per_run_ms": median([wall for wall, _ in values]) * 1000,
+            "cpu_per_run_ms": median([cpu for _, cpu in values]) * 1000,
+        }
+    walls = {name: [wall for wall, _ in values] for name, values in times.items()}
+    cpus = {name: [cpu for _, cpu in values] for name, values in times.items()}
+    out["falnb/fal-client"] = paired_ratio(walls["falnb"], walls["fal-client"])
+    out["falnb/fal-client cpu"] = paired_ratio(cpus["falnb"], cpus["fal-client"])
     return out
 
 
@@ -186,10 +213,14 @@ def print_completion(figures: dict[str, Any]) -> None:
 
 
 def print_runs(figures: dict[str, Any]) -> None:
-    print(f"{figures['runs']} sequential runs of {ECHO}, per run (median of blocks):")
-    for name in ("falnb", "fal-client"):
-        print(f"  {name:<10} {figures[name]['per_run_ms']:6.3f} ms")
-    print(f"  falnb / fal-client: {figures['falnb/fal-client']:.2f} (paired median)")
+    print(f"{figures['runs']} sequential runs of {ECHO}, per run (median of blocks): wall, CPU")
+    for name, row in figures.items():
+        if isinstance(row, dict):
+            print(f"  {name:<36} {row['per_run_ms']:6.3f} ms  {row['cpu_per_run_ms']:6.3f} ms")
+    print(
+        f"  falnb / fal-client: {figures['falnb/fal-client']:.2f} wall,"
+        f" {figures['falnb/fal-client cpu']:.2f} CPU (paired medians)"
+    )
 
 
 def main() -> None:

@@ -214,9 +214,16 @@ def table(report: dict[str, Any]) -> str:
         )
     if s := r.get("runs"):
         ratio = s["falnb/fal-client"]
+        bare_sync, bare_async = s["httpx.Client"], s["httpx.AsyncClient via falnb's loop"]
         row(
-            f"| {s['runs']} sequential `run` calls, per call | {_ms(s['falnb']['per_run_ms'])}"
-            f" | fal-client {_ms(s['fal-client']['per_run_ms'])} | {ratio:.2f}x"
+            f"| {s['runs']} sequential `run` calls, per call: wall (client CPU)"
+            f" | {_ms(s['falnb']['per_run_ms'])} ({_ms(s['falnb']['cpu_per_run_ms'])})"
+            f" | fal-client {_ms(s['fal-client']['per_run_ms'])}"
+            f" ({_ms(s['fal-client']['cpu_per_run_ms'])}); bare `httpx.Client`"
+            f" {_ms(bare_sync['per_run_ms'])} ({_ms(bare_sync['cpu_per_run_ms'])});"
+            f" bare `httpx.AsyncClient` through falnb's loop thread"
+            f" {_ms(bare_async['per_run_ms'])} ({_ms(bare_async['cpu_per_run_ms'])})"
+            f" | {ratio:.2f}x ({s['falnb/fal-client cpu']:.2f}x CPU)"
             f" | {_goal(ratio <= 1.0, '≤ 1.0x')} |"
         )
     if (w := r.get("sweep")) and "falnb" in w:
