@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import platform
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.kit import free_port, healthy, serve_command, stop_process
 
 T = TypeVar("T")
 
@@ -67,12 +70,6 @@ class Server:
         fal_module.CDN_URL = f"{base}/_cdn"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serve(concurrency: int = 8) -> Iterator[Server]:
     """``falnb serve`` on a free loopback port, with a fresh key, stopped on exit."""
@@ -81,24 +78,18 @@ def serve(concurrency: int = 8) -> Iterator[Server]:
     with tempfile.NamedTemporaryFile("w", suffix=".key") as key_file:
         key_file.write(key)
         key_file.flush()
-        command = [sys.executable, "-m", "falnb.cli", "serve", "--port", str(port)]
-        command += ["--key-file", key_file.name, "--concurrency", str(concurrency)]
+        command = serve_command("--port", str(port), "--key-file", key_file.name)
+        command += ["--concurrency", str(concurrency)]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(f"{server.base_url}/_falnb/health", timeout=1).is_success:
-                        break
-                except httpx.HTTPError:
-                    pass
+            while not healthy(server.base_url, timeout=1):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise SystemExit("the local server did not start")
                 time.sleep(0.05)
             yield server
         finally:
-            process.terminate()
-            process.wait(10)
+            stop_process(process)
 
 
 def paired(

@@ -68,11 +68,10 @@ def replay(server: Server, calls: int) -> dict[str, Any]:
 @contextmanager
 def kernel_env(server: Server, lock: Path) -> Iterator[None]:
     """Kernels started meanwhile target ``server`` and write ``lock`` (as the tests' do)."""
-    sys.path.insert(0, str(HERE.parent / "tests" / "notebook"))
-    from nbkit import kernel_env as env_of
+    from tests.kit import target_env
 
     saved = dict(os.environ)
-    os.environ.update(env_of(server), FALNB_LOCK=str(lock))
+    os.environ.update(target_env(server.base_url, server.key), FALNB_LOCK=str(lock))
     for name in ("JPY_SESSION_NAME", "FALNB_PROGRESS", "VSCODE_PID"):
         os.environ.pop(name, None)
     try:
