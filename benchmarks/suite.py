@@ -71,11 +71,14 @@ def command(script: str, argv: list[str], timeout: float) -> str:
     """Run another benchmark as its own command (its owner keeps its CLI); its stdout."""
     out = subprocess.run(
         [sys.executable, str(HERE / script), *argv],
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+    if out.returncode != 0:
+        tail = out.stderr.strip().splitlines()[-1:] or [f"exit status {out.returncode}"]
+        raise RuntimeError(f"{script} failed: {tail[0]}")
     return out.stdout
 
 
@@ -127,7 +130,10 @@ def run_sections(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, A
             return
         print(f"== {name}", flush=True)
         before, start = load_average(), time.perf_counter()
-        figures = measure()
+        try:
+            figures = measure()
+        except Exception as exc:  # noqa: BLE001 - one failed section must not lose the others
+            figures = {"error": f"{type(exc).__name__}: {exc}"}
         results[name] = {
             **figures,
             "seconds": round(time.perf_counter() - start, 1),
@@ -172,10 +178,11 @@ def _goal(met: bool, text: str) -> str:
 
 def table(report: dict[str, Any]) -> str:
     """The README's benchmark section body: the machine, then one row per figure."""
-    r = report["results"]
+    failed = {name: s["error"] for name, s in report["results"].items() if "error" in s}
+    r = {name: s for name, s in report["results"].items() if name not in failed}
     m = report["machine"]
-    loads = [s["load_average"]["before"][0] for s in r.values()]
-    loads += [s["load_average"]["after"][0] for s in r.values()]
+    loads = [s["load_average"]["before"][0] for s in report["results"].values()]
+    loads += [s["load_average"]["after"][0] for s in report["results"].values()]
     lines = [
         f"Measured {report['date']} by `make bench`"
         + (" in its quick mode (plumbing only: too few runs to quote)" if report["quick"] else "")
@@ -268,6 +275,8 @@ def table(report: dict[str, Any]) -> str:
             f" | bare `import falnb` {i['bare_import_s']:.2f} s | |"
             f" {_goal(seconds <= 0.3, '≤ 0.3 s')} |"
         )
+    for name, error in failed.items():
+        row(f"| {name}: not measured, {error.replace('|', '/')} | | | | |")
     return "\n".join(lines)
 
 
@@ -300,6 +309,9 @@ def main() -> None:
     body = table(report)
     write_readme(args.readme, body)
     print(f"\n{body}\n\nwrote {args.json} and {args.readme} in {report['seconds']:.0f} s")
+    failed = [name for name, figures in report["results"].items() if "error" in figures]
+    if failed:
+        raise SystemExit(f"not measured: {', '.join(failed)} (the JSON has why)")
 
 
 if __name__ == "__main__":

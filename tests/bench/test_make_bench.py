@@ -58,6 +58,7 @@ def test_quick_mode_writes_the_json_and_the_readme_table(tmp_path: Path) -> None
     assert results["notebook"]["bytes_per_image"] > 1000
     assert results["import"]["import_and_load_ext_s"] > 0
     for section in results.values():
+        assert "error" not in section
         assert set(section["load_average"]) == {"before", "after"}
 
     text = readme.read_text()
