@@ -86,18 +86,24 @@ NUMBER = r"([0-9]+(?:\.[0-9]+)?)"
 
 
 def parse_sweep(text: str) -> dict[str, Any]:
-    """bench_sweep.py's printed figures: each client's wall and x ideal, the paired ratio."""
+    """bench_sweep.py's printed figures: each client's wall, x ideal and memory (and CPU when
+    it prints it), and its paired ratios ``falnb / other``."""
     out: dict[str, Any] = {"output": text}
     if match := re.search(rf"ideal {NUMBER} s", text):
         out["ideal_s"] = float(match.group(1))
-    for name, wall, ideal, memory in re.findall(
-        rf"^\s+(\S+)\s+wall\s+{NUMBER} s =\s*{NUMBER}x ideal, memory growth\s+{NUMBER} MB",
+    for name, wall, ideal, middle, memory in re.findall(
+        rf"^\s+(\S+)\s+wall\s+{NUMBER} s =\s*{NUMBER}x ideal,(.*?)memory growth\s+{NUMBER} MB",
         text,
         re.MULTILINE,
     ):
-        out[name] = {"wall_s": float(wall), "x_ideal": float(ideal), "memory_mb": float(memory)}
-    if match := re.search(rf"falnb / fal-client wall \(paired median\): {NUMBER}", text):
-        out["falnb/fal-client"] = float(match.group(1))
+        row = {"wall_s": float(wall), "x_ideal": float(ideal), "memory_mb": float(memory)}
+        if cpu := re.search(rf"CPU client\s+{NUMBER} s \+ server\s+{NUMBER} s", middle):
+            row.update(client_cpu_s=float(cpu.group(1)), server_cpu_s=float(cpu.group(2)))
+        out[name] = row
+    for other, ratio in re.findall(
+        rf"^\s+falnb / (.+?) wall \(paired median\): {NUMBER}", text, re.MULTILINE
+    ):
+        out[f"falnb/{other}"] = float(ratio)
     return out
 
 
@@ -234,11 +240,19 @@ def table(report: dict[str, Any]) -> str:
             f" | {_goal(ratio <= 1.0, '≤ 1.0x')} |"
         )
     if (w := r.get("sweep")) and "falnb" in w:
+        others = [
+            name for name in w if name not in ("falnb", "output", "ideal_s") and "/" not in name
+        ]
+        others = [name for name in others if isinstance(w[name], dict) and "wall_s" in w[name]]
+        beside = "; ".join(
+            f"{name} {w[name]['wall_s']:.1f} s ({w[name]['x_ideal']:.1f}x ideal)" for name in others
+        )
+        ratios = ", ".join(
+            f"{w[key]:.2f}x {key.split('/', 1)[1]}" for key in w if key.startswith("falnb/")
+        )
         row(
-            f"| {w['output'].splitlines()[0]} | {w['falnb']['wall_s']:.1f} s"
-            f" ({w['falnb']['x_ideal']:.1f}x ideal) | fal-client, thread pool:"
-            f" {w['fal-client']['wall_s']:.1f} s ({w['fal-client']['x_ideal']:.1f}x ideal)"
-            f" | {w['falnb/fal-client']:.2f}x | |"
+            f"| sweep: {w['output'].splitlines()[0]} | {w['falnb']['wall_s']:.1f} s"
+            f" ({w['falnb']['x_ideal']:.1f}x ideal) | {beside} | {ratios} | |"
         )
     if e := r.get("realtime"):
         ratio = e["falnb/bare"]
