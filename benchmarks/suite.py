@@ -12,7 +12,8 @@ Chromium is missing), replay, saved notebook bytes and import time (``bench_note
 
 Writes ``benchmarks/results/latest.json`` (every figure, the machine, the load average before
 and after each section) and rewrites the README between ``<!-- bench:begin -->`` and
-``<!-- bench:end -->``. ``--quick`` shrinks every section (seconds, not minutes) to check the
+``<!-- bench:end -->``. ``--only`` re-measures some sections and keeps the JSON's figures for
+the others. ``--quick`` shrinks every section (seconds, not minutes) to check the
 plumbing; its figures say so and are not worth quoting.
 """
 
@@ -308,7 +309,12 @@ def main() -> None:
     parser.add_argument("--no-browser", action="store_true", help="skip the JupyterLab figures")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "latest.json")
     parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
-    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run only these sections")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        help="measure only these sections (the JSON's other figures are kept)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
     report: dict[str, Any] = {
@@ -316,7 +322,13 @@ def main() -> None:
         "quick": args.quick,
         "machine": machine(),
     }
-    report["results"] = run_sections(args, QUICK if args.quick else FULL)
+    results = run_sections(args, QUICK if args.quick else FULL)
+    if args.only and args.json.exists():  # re-measure some sections, keep the others' figures
+        earlier = json.loads(args.json.read_text())
+        if earlier.get("quick") == args.quick:
+            results = {**earlier["results"], **results}
+            report["updated"] = sorted(args.only)
+    report["results"] = results
     report["seconds"] = round(time.perf_counter() - started, 1)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n")
