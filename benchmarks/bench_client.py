@@ -91,7 +91,7 @@ def completion(server: Server, jobs: int, lanes: int) -> dict[str, Any]:
 
     def timed(name: str) -> Callable[[int], float]:
         def one(index: int) -> float:
-            arguments = {"duration": spans[index], "steps": 1, "i": index}
+            arguments = {"duration": spans[index], "steps": 1, "seed": index}
             start = time.perf_counter()
             result = calls[name](arguments)
             elapsed = time.perf_counter() - start

@@ -57,12 +57,12 @@ def replay(server: Server, calls: int) -> dict[str, Any]:
             first.run("local/echo", arguments)
         server.clear_journal()
         again = session()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         results = [again.run("local/echo", arguments) for arguments in inputs]
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         requests = len(server.journal())
     assert all(result.replayed for result in results), "a call was not replayed"
-    return {"calls": calls, "seconds": seconds, "requests": requests}
+    return {"calls": calls, "seconds": seconds, "cpu_seconds": cpu, "requests": requests}
 
 
 @contextmanager
