@@ -13,8 +13,10 @@ and runs them through the kernel's session, as ``%%fal`` does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from falnb.sweeps import DEFAULT_CONCURRENCY, Sweep, SweepJob, SweepResults, plan
 
@@ -25,7 +27,38 @@ if TYPE_CHECKING:
 __all__ = ["map", "map_async", "sweep", "sweep_async"]
 
 
-def sweep(
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _front(
+    parameters: Callable[P, Sweep],
+) -> Callable[[Callable[[Sweep], R]], Callable[P, R]]:
+    """A front (blocking, or awaited) whose parameters are those of ``parameters``, defined
+    once: ``parameters`` builds the sweep, the decorated function runs it."""
+
+    def decorate(run: Callable[[Sweep], R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(run):
+
+            async def front_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                return await run(parameters(*args, **kwargs))
+
+            front: Any = front_async
+        else:
+
+            def front_sync(*args: P.args, **kwargs: P.kwargs) -> R:
+                return run(parameters(*args, **kwargs))
+
+            front = front_sync
+        functools.update_wrapper(front, run)
+        returns = run.__annotations__.get("return", inspect.Signature.empty)
+        front.__signature__ = inspect.signature(parameters).replace(return_annotation=returns)
+        return front  # type: ignore[no-any-return]
+
+    return decorate
+
+
+def _sweep(
     endpoint: str | Sequence[str],
     base: Mapping[str, Any] | None = None,
     /,
@@ -38,109 +71,60 @@ def sweep(
     quiet: bool = False,
     session: Session | None = None,
     **axes: Sequence[Any],
-) -> SweepResults:
+) -> Sweep:
+    # sweep's parameters, for both fronts.
+    jobs = plan(endpoint, dict(base or {}), axes, zip=zip)
+    return _build(jobs, concurrency, timeout, record, target, quiet, session)
+
+
+def _map(
+    endpoint: str,
+    arguments: Iterable[Mapping[str, Any]],
+    /,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    timeout: float | None = None,
+    record: RecordMode | None = None,
+    target: TargetChoice | None = None,
+    quiet: bool = False,
+    session: Session | None = None,
+) -> Sweep:
+    # map's parameters, for both fronts.
+    jobs = [SweepJob(endpoint.strip("/"), dict(a)) for a in arguments]
+    return _build(jobs, concurrency, timeout, record, target, quiet, session)
+
+
+@_front(_sweep)
+def sweep(engine: Sweep) -> SweepResults:
     """Run ``endpoint`` over every combination of the ``axes`` (``seed=[1, 2]``,
     ``prompt=["a fox", "a wolf"]``: 4 jobs; ``zip=True`` pairs them: 2), on top of ``base``.
 
     A list of endpoints (or ``endpoint=[...]`` among the axes) compares models on the same
     inputs. Returns the outcomes in job order, failures in place.
     """
-    jobs = plan(endpoint, dict(base or {}), axes, zip=zip)
-    return _build(
-        jobs,
-        concurrency=concurrency,
-        timeout=timeout,
-        record=record,
-        target=target,
-        quiet=quiet,
-        session=session,
-    ).run()
+    return engine.run()
 
 
-def map(
-    endpoint: str,
-    arguments: Iterable[Mapping[str, Any]],
-    /,
-    *,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    timeout: float | None = None,
-    record: RecordMode | None = None,
-    target: TargetChoice | None = None,
-    quiet: bool = False,
-    session: Session | None = None,
-) -> SweepResults:
+@_front(_map)
+def map(engine: Sweep) -> SweepResults:
     """Run ``endpoint`` once per arguments dict; the outcomes come back in the same order."""
-    jobs = [SweepJob(endpoint.strip("/"), dict(a)) for a in arguments]
-    return _build(
-        jobs,
-        concurrency=concurrency,
-        timeout=timeout,
-        record=record,
-        target=target,
-        quiet=quiet,
-        session=session,
-    ).run()
+    return engine.run()
 
 
-async def sweep_async(
-    endpoint: str | Sequence[str],
-    base: Mapping[str, Any] | None = None,
-    /,
-    *,
-    zip: bool = False,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    timeout: float | None = None,
-    record: RecordMode | None = None,
-    target: TargetChoice | None = None,
-    quiet: bool = False,
-    session: Session | None = None,
-    **axes: Sequence[Any],
-) -> SweepResults:
+@_front(_sweep)
+async def sweep_async(engine: Sweep) -> SweepResults:
     """:func:`sweep`, awaited; cancelling the awaiting task cancels every outstanding job."""
-    jobs = plan(endpoint, dict(base or {}), axes, zip=zip)
-    return await _run_async(
-        _build(
-            jobs,
-            concurrency=concurrency,
-            timeout=timeout,
-            record=record,
-            target=target,
-            quiet=quiet,
-            session=session,
-        )
-    )
+    return await _run_async(engine)
 
 
-async def map_async(
-    endpoint: str,
-    arguments: Iterable[Mapping[str, Any]],
-    /,
-    *,
-    concurrency: int = DEFAULT_CONCURRENCY,
-    timeout: float | None = None,
-    record: RecordMode | None = None,
-    target: TargetChoice | None = None,
-    quiet: bool = False,
-    session: Session | None = None,
-) -> SweepResults:
+@_front(_map)
+async def map_async(engine: Sweep) -> SweepResults:
     """:func:`map`, awaited; cancelling the awaiting task cancels every outstanding job."""
-    jobs = [SweepJob(endpoint.strip("/"), dict(a)) for a in arguments]
-    return await _run_async(
-        _build(
-            jobs,
-            concurrency=concurrency,
-            timeout=timeout,
-            record=record,
-            target=target,
-            quiet=quiet,
-            session=session,
-        )
-    )
+    return await _run_async(engine)
 
 
-def _build(
+def _build(  # noqa: PLR0917 - sweep's and map's options, passed on in the order they have
     jobs: list[SweepJob],
-    *,
     concurrency: int,
     timeout: float | None,
     record: RecordMode | None,
