@@ -366,7 +366,8 @@ class Transport:
         app's own recorded answer (a queue result replays it), so retrying cannot change it.
         """
         request = functools.partial(self._build, method, url, **parts)
-        return await self._send(
+        return await _send(
+            self._http,
             request,
             retry or self.retry,
             stream=False,
@@ -390,34 +391,13 @@ class Transport:
         Errors are raised before any body is read, from the status and the JSON error body.
         """
         request = functools.partial(self._build, method, url, **parts)
-        response = await self._send(
-            request, retry or self.retry, stream=True, creates_work=creates_work
+        response = await _send(
+            self._http, request, retry or self.retry, stream=True, creates_work=creates_work
         )
         try:
             yield response
         finally:
             await response.aclose()
-
-    async def _send(
-        self,
-        build: Callable[[], httpx.Request],
-        policy: RetryPolicy,
-        *,
-        stream: bool,
-        creates_work: bool,
-        final_app_errors: bool = False,
-        raise_for_status: bool = True,
-    ) -> httpx.Response:
-        """The retry loop shared by :meth:`request` and :meth:`stream`."""
-        return await _send(
-            self._http,
-            build,
-            policy,
-            stream=stream,
-            creates_work=creates_work,
-            final_app_errors=final_app_errors,
-            raise_for_status=raise_for_status,
-        )
 
 
 async def _send(
