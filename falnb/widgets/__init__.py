@@ -1,4 +1,4 @@
-"""falnb's notebook views (anywidget): live progress, and the realtime widget.
+"""falnb's notebook views (anywidget): live progress, the realtime widget and input forms.
 
 Importing this package is light: the widget classes (and anywidget) load on first use.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Realtime"]
+__all__ = ["Form", "Realtime"]
 
 
 def __getattr__(name: str) -> Any:
@@ -15,4 +15,8 @@ def __getattr__(name: str) -> Any:
         from falnb.widgets.realtime import Realtime  # lazy: pulls in anywidget
 
         return Realtime
+    if name == "Form":
+        from falnb.widgets.form import Form  # lazy: pulls in ipywidgets
+
+        return Form
     raise AttributeError(f"module 'falnb.widgets' has no attribute {name!r}")
