@@ -55,6 +55,14 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
         "03-12": ["[(1, 'done'), (2, 'done'), (3, 'done')]"],
         "03-14": ["falnb compare: 2 items (swipe)"],
     },
+    "04-realtime.ipynb": {
+        "04-03": ["local/text-to-image: 1 image (256x192), seed 9"],
+        "04-06": [
+            "Realtime local/image-to-image: live view",
+            "(strength=0.5, prompt='a watercolor fox'): last frame 256x192 image/jpeg",
+        ],
+        "04-08": ["1 one\n2 two\n3 three"],
+    },
     "05-reproducible-research.ipynb": {
         "05-03": ["local/text-to-image: 1 image (256x192), seed "],
         "05-04": ["True"],
@@ -63,6 +71,15 @@ EXPECTED: dict[str, dict[str, list[str]]] = {
         "05-10": ["local/text-to-image: the seed holds exactly"],
         "05-12": ["{'duration': 0.5, 'steps': 2, 'seed': None}"],
         "05-14": ["['falnb.lock', 'falnb-media']"],
+    },
+    "06-cost-and-schemas.ipynb": {
+        "06-03": ["2 images (256x192, 256x192), seed 1", "2 images \u00d7 $0.025 = $0.05"],
+        "06-04": ["(2.0,", "unit_price=0.025, unit='image'"],
+        "06-06": ["[('local/text-to-image', 1), ('total', 1)]"],
+        "06-08": ["budget = 0.1"],
+        "06-10": ["1 image (256x192), seed 2"],
+        "06-11": ["budget = none"],
+        "06-13": ["(['num_images=', 'num_inference_steps='], ['landscape_4_3', 'landscape_16_9'])"],
     },
     "07-your-own-model.ipynb": {
         "07-06": ["me/posterize: 1 image (256x192)"],
