@@ -1,4 +1,4 @@
-"""What the README's "Using it" section promises of uploads, errors and retries, over loopback."""
+"""What the README's "The Python API" section promises of uploads, errors and retries."""
 
 from __future__ import annotations
 

@@ -202,7 +202,7 @@ ERRORS = re.compile(r"`(\w+Error)`(?: \(([^)]*)\))?")
 
 
 def _errors() -> list[tuple[str, list[str]]]:
-    paragraph = _section("Using it")
+    paragraph = _section("The Python API")
     paragraph = paragraph[paragraph.index("Errors form one hierarchy") :].split("\n\n")[0]
     return [(name, _attributes(said)) for name, said in ERRORS.findall(paragraph)]
 

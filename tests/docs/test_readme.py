@@ -77,9 +77,8 @@ BLOCKS: dict[str, Check] = {
             r"-m pytest",
         ),
     ),
-    "Using it #1": Check(
+    "The Python API #1": Check(
         shows=(
-            r"falnb: .*using the embedded local server",
             r"^(Queued|InProgress)\(",
             r"'message': 'step 4/4'",
             r"^Completed\(",
@@ -163,7 +162,11 @@ BLOCKS: dict[str, Check] = {
         ),
     ),
     "In a notebook #1": Check(
-        shows=(r"^local/text-to-image: 2 images \(1024x576, 1024x576\), seed 42$",),
+        before="import pathlib\n\nimport falnb",  # "`import falnb` registers the magics"
+        shows=(
+            r"falnb: .*using the embedded local server",  # the README's first call
+            r"^local/text-to-image: 2 images \(1024x576, 1024x576\), seed 42$",
+        ),
         then=(
             Then(
                 "the Result",
@@ -340,6 +343,7 @@ SKIPPED = {
     "tests/server/test_cli_serve.py starts it and injects a fault",
     "falnb lock verify [--timeout S] NOTEBOOK": "re-executes a whole notebook in a second "
     "kernel; tests/notebook/test_repro.py runs it on recorded notebooks",
+    "falnb lock verify": "tests/notebook/test_examples.py verifies every example notebook",
     "falnb demo [--notebook NOTEBOOK ...] [--out DIR]": "tests/test_demo.py runs it as `make demo` "
     "does, on the embedded default",
 }
@@ -513,7 +517,7 @@ def test_the_embedded_server_says_so_once(kernel_run: Run) -> None:
     """'falnb starts its local server on a free loopback port and says so once.'"""
     said = [r for r in kernel_run.all if "embedded local server" in r.streams("stderr")]
     assert len(said) == 1, [r.source[:40] for r in said]
-    assert said[0] is kernel_run.cells["Using it #1"]
+    assert said[0] is kernel_run.cells["In a notebook #1"]
 
 
 def test_the_realtime_widget_leaves_a_picture(kernel_run: Run) -> None:
