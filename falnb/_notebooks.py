@@ -48,6 +48,9 @@ def execute(
         allow_errors=True,
         kernel_name=kernel,
         record_timing=False,  # per-cell timestamps: a saved re-run would never diff clean
+        # Widget models' state (each anywidget's whole JS bundle, a realtime frame) would be
+        # saved in the notebook's metadata; falnb's outputs carry their own static fallback.
+        store_widget_state=False,
         resources={"metadata": {"path": str(directory)}},
     )
     client.execute(env={**os.environ, **(env or {})})
