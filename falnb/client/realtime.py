@@ -30,7 +30,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from urllib.parse import urlencode
 
 import msgpack
@@ -49,6 +49,8 @@ from falnb.client._transport import USER_AGENT, Transport, redact_url
 from falnb.client.errors import RealtimeError
 
 if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
     from falnb._settings import Target
 
 __all__ = [
@@ -127,6 +129,18 @@ async def fetch_token(transport: Transport, endpoint_id: str, expiration: int = 
 
 #: (kind, value, socket generation): ("result", dict) | ("error", RealtimeError) | ("end", None)
 _Event = tuple[str, Any, int]
+
+
+class RealtimeOptions(TypedDict, total=False):
+    """The options :func:`connect_realtime` passes on (the defaults are
+    :class:`AsyncRealtimeConnection`'s)."""
+
+    path: str
+    use_jwt: bool
+    max_buffering: int | None
+    token_expiration: int
+    throttle_interval: float
+    latest_wins: bool
 
 
 class AsyncRealtimeConnection:
@@ -446,25 +460,10 @@ def _close_reason(exc: ConnectionClosed) -> str:
 async def connect_realtime(
     transport: Transport,
     endpoint_id: str,
-    *,
-    path: str = "/realtime",
-    use_jwt: bool = True,
-    max_buffering: int | None = None,
-    token_expiration: int = 120,
-    throttle_interval: float = 0.0,
-    latest_wins: bool = False,
+    **options: Unpack[RealtimeOptions],
 ) -> AsyncRealtimeConnection:
     """Open a realtime connection to ``endpoint_id`` (see :class:`AsyncRealtimeConnection`)."""
-    connection = AsyncRealtimeConnection(
-        transport,
-        endpoint_id,
-        path=path,
-        use_jwt=use_jwt,
-        max_buffering=max_buffering,
-        token_expiration=token_expiration,
-        throttle_interval=throttle_interval,
-        latest_wins=latest_wins,
-    )
+    connection = AsyncRealtimeConnection(transport, endpoint_id, **options)
     await connection.connect()
     return connection
 
@@ -516,25 +515,8 @@ class RealtimeConnection:
 def connect_realtime_sync(
     transport: Transport,
     endpoint_id: str,
-    *,
-    path: str = "/realtime",
-    use_jwt: bool = True,
-    max_buffering: int | None = None,
-    token_expiration: int = 120,
-    throttle_interval: float = 0.0,
-    latest_wins: bool = False,
+    **options: Unpack[RealtimeOptions],
 ) -> RealtimeConnection:
     """Blocking :func:`connect_realtime`; ``transport`` must belong to falnb's loop thread."""
-    connection = _runtime.run(
-        connect_realtime(
-            transport,
-            endpoint_id,
-            path=path,
-            use_jwt=use_jwt,
-            max_buffering=max_buffering,
-            token_expiration=token_expiration,
-            throttle_interval=throttle_interval,
-            latest_wins=latest_wins,
-        )
-    )
+    connection = _runtime.run(connect_realtime(transport, endpoint_id, **options))
     return RealtimeConnection(connection)

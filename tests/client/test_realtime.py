@@ -154,6 +154,16 @@ def test_idle_timeout_then_reconnect_on_send(
     assert token_requests(server) == 2  # a fresh token for the new session
 
 
+async def _replies_until(connection: AsyncRealtimeConnection, last: int) -> list[Any]:
+    """The ``i`` of each reply, in order, up to the one for input ``last``."""
+    order: list[Any] = []
+    while not order or order[-1] != last:
+        reply = await connection.recv(timeout=10)
+        assert reply is not None
+        order.append(reply["i"])
+    return order
+
+
 def test_latest_wins_coalesces_sends(transport: Transport) -> None:
     async def scenario() -> tuple[list[Any], int]:
         connection = await connect_realtime(transport, ECHO, latest_wins=True)
@@ -161,12 +171,8 @@ def test_latest_wins_coalesces_sends(transport: Transport) -> None:
             await connection.send({"i": 0, "delay": 0.4})
             for i in range(1, 20):
                 await connection.send({"i": i})
-            replies: list[dict[str, Any]] = []
-            while not replies or replies[-1]["i"] != 19:
-                reply = await connection.recv(timeout=10)
-                assert reply is not None
-                replies.append(reply)
-        return [r["i"] for r in replies], connection.sent
+            order = await _replies_until(connection, 19)
+        return order, connection.sent
 
     order, sent = run(scenario())
     assert order == [0, 19]
@@ -197,12 +203,8 @@ def test_throttle_sends_the_newest_of_each_window(transport: Transport) -> None:
         async with connection:
             for i in range(10):
                 await connection.send({"i": i})
-            replies: list[dict[str, Any]] = []
-            while not replies or replies[-1]["i"] != 9:
-                reply = await connection.recv(timeout=10)
-                assert reply is not None
-                replies.append(reply)
-        return [r["i"] for r in replies], connection.sent
+            order = await _replies_until(connection, 9)
+        return order, connection.sent
 
     order, sent = run(scenario())
     assert order == [0, 9]  # the leading input, then the trailing newest
