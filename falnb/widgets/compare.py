@@ -8,8 +8,9 @@
 
 Takes :class:`~falnb.result.Result` objects (their first image or video), PIL images or
 image bytes, from a sweep or not. The view is an anywidget (js/src/compare.js); its
-``text/html`` fallback (the items side by side, sized by attributes) is what a saved
-notebook shows where widgets do not render (GitHub, nbconvert).
+``text/html`` fallback (small stills of the items side by side, sized by attributes; the
+full media stay in the view, not a second time in the file) is what a saved notebook shows
+where widgets do not render (GitHub, nbconvert).
 """
 
 from __future__ import annotations
@@ -28,10 +29,12 @@ _STATIC = Path(__file__).resolve().parent.parent / "static"
 #: Larger media are shown from their URL rather than sent inline.
 MAX_ITEM_BYTES = 8_000_000
 _FALLBACK_WIDTH = 320
+#: Each still in the saved fallback fits this many bytes.
+_FALLBACK_BYTES = 60_000
 
 
-def _item(value: Any, label: str | None) -> dict[str, str]:
-    """``{src, kind, label}`` for one thing to compare."""
+def _item(value: Any, label: str | None) -> tuple[dict[str, str], bytes]:
+    """``{src, kind, label}`` for one thing to compare, and its media's bytes."""
     files = getattr(value, "files", None)
     if files is not None:  # a Result
         for file in files:
@@ -43,38 +46,53 @@ def _item(value: Any, label: str | None) -> dict[str, str]:
                 )
                 seed = getattr(value, "seed", None)
                 default = f"{value.endpoint}" + (f" · seed {seed}" if seed is not None else "")
-                return {"src": src, "kind": file.kind, "label": label or default}
+                return {"src": src, "kind": file.kind, "label": label or default}, file.data
         raise ValueError(f"{value!r} has no image or video output to compare")
     if isinstance(value, (bytes, bytearray)):
         from PIL import Image
 
         with Image.open(io.BytesIO(value)) as image:
             mime = Image.MIME.get(image.format or "", "image/png")
-        return {"src": data_uri(bytes(value), mime), "kind": "image", "label": label or ""}
+        item = {"src": data_uri(bytes(value), mime), "kind": "image", "label": label or ""}
+        return item, bytes(value)
     if hasattr(value, "save") and hasattr(value, "size"):  # a PIL image
         buffer = io.BytesIO()
         value.convert("RGB").save(buffer, format="PNG")
-        return {
-            "src": data_uri(buffer.getvalue(), "image/png"),
-            "kind": "image",
-            "label": label or "",
-        }
+        data = buffer.getvalue()
+        return {"src": data_uri(data, "image/png"), "kind": "image", "label": label or ""}, data
     raise ValueError(
         f"cannot compare a {type(value).__name__}: give Results, PIL images or image bytes"
     )
 
 
-def _fallback(items: list[dict[str, str]]) -> str:
-    """The items side by side, sized by attributes (GitHub strips ``style``)."""
+def _still(data: bytes, kind: str) -> str | None:
+    """A small JPEG of one item (a video's middle frame) for the saved fallback: the view
+    itself has the full media, the notebook file need not carry it a second time."""
+    from PIL import Image
+
+    from falnb.render import _fit_jpeg, poster
+
+    picture = poster(data) if kind == "video" else data
+    if picture is None:
+        return None
+    with Image.open(io.BytesIO(picture)) as image:
+        thumb = image.convert("RGB")
+    thumb.thumbnail((2 * _FALLBACK_WIDTH, 2 * _FALLBACK_WIDTH))  # sharp on 2x screens
+    return data_uri(_fit_jpeg(thumb, _FALLBACK_BYTES), "image/jpeg")
+
+
+def _fallback(items: list[tuple[dict[str, str], bytes]]) -> str:
+    """The items side by side as stills, sized by attributes (GitHub strips ``style``)."""
     cells = []
-    for item in items:
+    for item, data in items:
         label = html.escape(item["label"])
-        if item["kind"] == "image":
-            body = f'<img src="{item["src"]}" alt="{label}" width="{_FALLBACK_WIDTH}">'
-        else:
-            body = (
-                f'<video src="{item["src"]}" width="{_FALLBACK_WIDTH}" controls muted loop></video>'
-            )
+        still = _still(data, item["kind"])
+        alt = f"{label} (video)" if item["kind"] == "video" else label
+        body = (
+            f'<img src="{still}" alt="{alt}" width="{_FALLBACK_WIDTH}">'
+            if still is not None
+            else f"<i>{item['kind']}</i>"
+        )
         cells.append(f"<td>{body}<div>{label}</div></td>")
     return f'<table class="falnb-compare-static"><tr>{"".join(cells)}</tr></table>'
 
@@ -89,14 +107,15 @@ def compare(*values: Any, labels: Sequence[str] | None = None, mode: str | None 
         raise ValueError("compare needs two or more results (failed jobs are left out)")
     if labels is not None and len(labels) != len(kept):
         raise ValueError(f"{len(labels)} labels for {len(kept)} results")
-    items = [_item(v, labels[i] if labels else None) for i, v in enumerate(kept)]
+    found = [_item(v, labels[i] if labels else None) for i, v in enumerate(kept)]
+    items = [item for item, _ in found]
     both_images = len(items) == 2 and all(i["kind"] == "image" for i in items)
     chosen = mode or ("swipe" if both_images else "side")
     if chosen not in ("swipe", "side"):
         raise ValueError(f"mode must be swipe or side, not {mode!r}")
     if chosen == "swipe" and not both_images:
         raise ValueError("the swipe compares exactly two images; use mode='side'")
-    return _widget_class()(items=items, mode=chosen)
+    return _widget_class()(items=items, mode=chosen, static_html=_fallback(found))
 
 
 _WIDGET_CLASS: type[Any] | None = None
@@ -116,13 +135,15 @@ def _widget_class() -> type[Any]:
             mode = traitlets.Unicode("side").tag(sync=True)
             position = traitlets.Float(50.0).tag(sync=True)
             """The swipe divider, in percent from the left."""
+            static_html = traitlets.Unicode("")
+            """What a saved notebook shows where widgets do not render (not sent to the view)."""
 
             def _repr_mimebundle_(self, **kwargs: Any) -> Any:
                 # Front ends with widgets pick the view; the others (GitHub) this HTML.
                 bundle = super()._repr_mimebundle_(**kwargs)
                 data = bundle[0] if isinstance(bundle, tuple) else bundle
                 if isinstance(data, dict):
-                    data["text/html"] = _fallback(list(self.items))
+                    data["text/html"] = self.static_html
                 return bundle
 
             def __repr__(self) -> str:

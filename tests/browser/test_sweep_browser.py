@@ -9,7 +9,15 @@ import json
 from typing import Any
 
 import pytest
-from labkit import FalnbServer, LabServer, run_all, screenshot, wait_for_idle_kernel, wait_until
+from labkit import (
+    FRONTENDS,
+    FalnbServer,
+    LabServer,
+    run_all,
+    screenshot,
+    wait_for_idle_kernel,
+    wait_until,
+)
 from playwright.sync_api import expect
 
 PROMPTS = ["a red fox", "a grey wolf"]
@@ -63,16 +71,18 @@ def grid_output(notebook: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(240)  # a loaded 2-core machine: JupyterLab alone can take 40 s to load
+@pytest.mark.parametrize("frontend", FRONTENDS, indirect=True)
 def test_the_live_view_fills_in_and_the_saved_grid_renders_and_enlarges(
-    open_notebook: Any, lab: LabServer, page: Any
+    open_notebook: Any, lab: LabServer, page: Any, frontend: str
 ) -> None:
-    page = open_notebook("sweep-grid.ipynb", ["import falnb", GRID])
+    name = f"sweep-grid-{frontend}.ipynb"
+    page = open_notebook(name, ["import falnb", GRID])
     page.evaluate(RECORD_VIEW)
     run_all(page)
     live = page.locator(".falnb-sweep")
     expect(live.locator(".falnb-sweep-square")).to_have_count(JOBS)
     expect(live.locator(".falnb-sweep-thumbs img").first).to_be_visible()
-    screenshot(page, "sweep-live")
+    screenshot(page, f"sweep-live-{frontend}")
     grid = page.locator(".falnb-sweep-grid")
     expect(grid).to_be_visible(timeout=60_000)
     expect(live).to_have_count(0)  # the live view gave way to a stable line
@@ -93,10 +103,10 @@ def test_the_live_view_fills_in_and_the_saved_grid_renders_and_enlarges(
     assert all(t.get("running", 0) <= 2 for t in states), seen  # --concurrency 2 holds
 
     check_grid(grid)
-    screenshot(page, "sweep-grid")
+    screenshot(page, f"sweep-grid-{frontend}")
 
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    saved = lab.root / "sweep-grid.ipynb"
+    saved = lab.root / name
     wait_until(
         lambda: grid_output(json.loads(saved.read_text())),
         timeout=20,
@@ -108,7 +118,7 @@ def test_the_live_view_fills_in_and_the_saved_grid_renders_and_enlarges(
     assert output["data"]["image/jpeg"], "the whole-grid picture for HTML-less renderers"
 
     lab.shut_down_kernels()
-    page.goto(lab.notebook_url("sweep-grid.ipynb"))
+    page.goto(lab.notebook_url(name, frontend))
     wait_for_idle_kernel(page)
     reopened = page.locator(".falnb-sweep-grid")
     expect(reopened).to_be_visible()
@@ -127,7 +137,7 @@ def test_the_live_view_fills_in_and_the_saved_grid_renders_and_enlarges(
         what="the clicked image at its own size",
     )
     expect(zoom).to_contain_text("local/text-to-image seed 1")
-    screenshot(page, "sweep-grid-enlarged")
+    screenshot(page, f"sweep-grid-enlarged-{frontend}")
     zoom.click()
     expect(zoom).to_have_count(0)
 
