@@ -80,8 +80,9 @@ def test_the_live_view_fills_in_and_the_saved_grid_renders_and_enlarges(
     page.evaluate(RECORD_VIEW)
     run_all(page)
     live = page.locator(".falnb-sweep")
-    expect(live.locator(".falnb-sweep-square")).to_have_count(JOBS)
-    expect(live.locator(".falnb-sweep-thumbs img").first).to_be_visible()
+    # Generous timeouts: on a loaded machine the kernel may take a while to get there.
+    expect(live.locator(".falnb-sweep-square")).to_have_count(JOBS, timeout=60_000)
+    expect(live.locator(".falnb-sweep-thumbs img").first).to_be_visible(timeout=30_000)
     screenshot(page, f"sweep-live-{frontend}")
     grid = page.locator(".falnb-sweep-grid")
     expect(grid).to_be_visible(timeout=60_000)
@@ -121,7 +122,7 @@ def test_the_live_view_fills_in_and_the_saved_grid_renders_and_enlarges(
     page.goto(lab.notebook_url(name, frontend))
     wait_for_idle_kernel(page)
     reopened = page.locator(".falnb-sweep-grid")
-    expect(reopened).to_be_visible()
+    expect(reopened).to_be_visible(timeout=30_000)
     check_grid(reopened)
     first = reopened.locator("img").first
     shown = float(first.evaluate("i => i.getBoundingClientRect().width"))
