@@ -80,7 +80,9 @@ def _say_what_travels(out_dir: Path, saved: list[Path], out: TextIO) -> None:
     # What travels: the notebooks, their lock and the media the lock needs (commit all three).
     lock, media = out_dir / "falnb.lock", out_dir / "falnb-media"
     _say(out, f"their calls are pinned in {lock} (media in {media}/); replay one offline with:")
-    _say(out, f"  falnb lock verify {saved[0]}")
+    # The last one: an earlier notebook's results can gain the seedcheck badge a later one
+    # pinned in the shared lock, so its replay would differ from what was saved.
+    _say(out, f"  falnb lock verify {saved[-1]}")
 
 
 def main(

@@ -47,7 +47,7 @@ def test_demo_runs_on_the_embedded_server(tmp_path: Path) -> None:
         page = (output / notebook.name).with_suffix(".html").read_text()
         assert page.startswith("<!DOCTYPE html>")
         assert "data:image/jpeg;base64," in page  # the outputs, not only the code
-    assert "falnb lock verify demo-output/01-quickstart.ipynb" in done.stdout
+    assert "falnb lock verify demo-output/07-your-own-model.ipynb" in done.stdout
     assert done.stdout.rstrip().endswith("done.")
 
     # The executed notebooks reproduce from what is beside them: no cache, no server, no port.
