@@ -13,11 +13,10 @@ and runs them through the kernel's session, as ``%%fal`` does.
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from falnb._fronts import front
 from falnb.sweeps import DEFAULT_CONCURRENCY, Sweep, SweepJob, SweepResults, plan
 
 if TYPE_CHECKING:
@@ -38,22 +37,10 @@ def _front(
     once: ``parameters`` builds the sweep, the decorated function runs it."""
 
     def decorate(run: Callable[[Sweep], R]) -> Callable[P, R]:
-        if inspect.iscoroutinefunction(run):
+        def invoke(*args: P.args, **kwargs: P.kwargs) -> R:
+            return run(parameters(*args, **kwargs))
 
-            async def front_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-                return await run(parameters(*args, **kwargs))
-
-            front: Any = front_async
-        else:
-
-            def front_sync(*args: P.args, **kwargs: P.kwargs) -> R:
-                return run(parameters(*args, **kwargs))
-
-            front = front_sync
-        functools.update_wrapper(front, run)
-        returns = run.__annotations__.get("return", inspect.Signature.empty)
-        front.__signature__ = inspect.signature(parameters).replace(return_annotation=returns)
-        return front  # type: ignore[no-any-return]
+        return front(run, invoke, parameters)  # type: ignore[no-any-return]
 
     return decorate
 

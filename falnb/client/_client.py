@@ -9,7 +9,6 @@ Names and keywords follow fal_client (fal-protocol.md section 9).
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import json
 import threading
@@ -23,6 +22,7 @@ import httpx
 
 from falnb import _runtime
 from falnb._config import CONNECT_TIMEOUT, RUN_TIMEOUT
+from falnb._fronts import front
 from falnb._protocol import endpoint_app
 from falnb._settings import target_from_env
 from falnb.client._status import Status
@@ -148,27 +148,12 @@ def _front(
     """
 
     def decorate(method: Callable[[Any, Prepared], R]) -> Callable[Concatenate[Any, P], R]:
-        def prepare(front: Any, args: Any, kwargs: Any) -> Prepared:
-            client: AsyncClient = front._async_client()
+        def invoke(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
+            client: AsyncClient = self._async_client()
             _ = client.target  # resolved in the caller's thread: the default may start a server
-            return parameters(client, *args, **kwargs)
+            return method(self, parameters(client, *args, **kwargs))
 
-        if inspect.iscoroutinefunction(method):
-
-            async def call_async(self: Any, *args: P.args, **kwargs: P.kwargs) -> Any:
-                return await method(self, prepare(self, args, kwargs))
-
-            wrapper: Any = call_async
-        else:
-
-            def call(self: Any, *args: P.args, **kwargs: P.kwargs) -> R:
-                return method(self, prepare(self, args, kwargs))
-
-            wrapper = call
-        functools.update_wrapper(wrapper, method)
-        returns = method.__annotations__.get("return", inspect.Signature.empty)
-        wrapper.__signature__ = inspect.signature(parameters).replace(return_annotation=returns)
-        return wrapper  # type: ignore[no-any-return]
+        return front(method, invoke, parameters)  # type: ignore[no-any-return]
 
     return decorate
 

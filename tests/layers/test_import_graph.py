@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "falnb._runtime": 0,
     "falnb._comm_pump": 0,
     "falnb._safe_yaml": 0,
+    "falnb._fronts": 0,
     "falnb.client": 1,
     "falnb.local": 1,
     "falnb.repro": 2,
