@@ -48,6 +48,23 @@ def widgets() -> Iterator[list[Realtime]]:
         widget.close()
 
 
+Fox = Callable[..., Realtime]
+
+
+@pytest.fixture
+def fox(client: SyncClient, picture: Image.Image, widgets: list[Realtime]) -> Fox:
+    """Makes a widget on ``picture`` with the prompt "a fox" (kept in ``widgets`` for cleanup):
+    ``fox(controls, endpoint=I2I, **options)``."""
+
+    def make(controls: dict[str, Any], endpoint: str = I2I, **options: Any) -> Realtime:
+        base = {"image": picture, "prompt": "a fox"}
+        widget = Realtime(endpoint, base=base, controls=controls, client=client, **options)
+        widgets.append(widget)
+        return widget
+
+    return make
+
+
 def direct(client: SyncClient, endpoint: str, inputs: dict[str, Any]) -> bytes:
     """The image a plain realtime call answers for ``inputs``."""
     with client.realtime(endpoint) as connection:
@@ -175,20 +192,12 @@ def flaky_endpoint(server: LocalServer) -> Iterator[str]:
 
 def test_app_errors_show_and_the_next_change_recovers(
     server: LocalServer,
-    client: SyncClient,
-    picture: Image.Image,
     flaky_endpoint: str,
-    widgets: list[Realtime],
+    fox: Fox,
     until: Until,
 ) -> None:
     strength = FloatSlider(0.5, min=0.0, max=1.0, step=0.05)
-    widget = Realtime(
-        flaky_endpoint,
-        base={"image": picture, "prompt": "a fox"},
-        controls={"strength": strength},
-        client=client,
-    )
-    widgets.append(widget)
+    widget = fox({"strength": strength}, flaky_endpoint)
     assert widget.wait_for_frame(10)
     strength.value = 1.0
     until(lambda: widget.status == "error", what="the error state")
@@ -207,19 +216,14 @@ def test_app_errors_show_and_the_next_change_recovers(
 
 def test_refused_token_shows_unauthorized_then_recovers(
     server: LocalServer,
-    client: SyncClient,
-    picture: Image.Image,
-    widgets: list[Realtime],
+    fox: Fox,
     until: Until,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Every token counts as expired: the socket is refused with {"status":"error",...}.
     monkeypatch.setattr(server.state.tokens, "check", lambda *args, **kwargs: False)
     seed = IntSlider(1, min=0, max=10)
-    widget = Realtime(
-        I2I, base={"image": picture, "prompt": "a fox"}, controls={"seed": seed}, client=client
-    )
-    widgets.append(widget)
+    widget = fox({"seed": seed})
     until(lambda: widget.status == "error", what="the refused connection")
     assert "Unauthorized" in widget.error
     assert server.key not in widget.error
@@ -231,17 +235,12 @@ def test_refused_token_shows_unauthorized_then_recovers(
 
 def test_connection_errors_show_and_recover(
     server: LocalServer,
-    client: SyncClient,
-    picture: Image.Image,
-    widgets: list[Realtime],
+    fox: Fox,
     until: Until,
 ) -> None:
     server.faults.add("status=503;ingress", path_contains="/_rest/tokens")
     seed = IntSlider(1, min=0, max=10)
-    widget = Realtime(
-        I2I, base={"image": picture, "prompt": "a fox"}, controls={"seed": seed}, client=client
-    )
-    widgets.append(widget)
+    widget = fox({"seed": seed})
     until(lambda: widget.status == "error", what="the failed token fetch")
     assert "503" in widget.error
     server.faults.clear()
@@ -252,18 +251,13 @@ def test_connection_errors_show_and_recover(
 
 def test_idle_timeout_shows_then_reconnects_on_change(
     server: LocalServer,
-    client: SyncClient,
-    picture: Image.Image,
-    widgets: list[Realtime],
+    fox: Fox,
     until: Until,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
     seed = IntSlider(1, min=0, max=10)
-    widget = Realtime(
-        I2I, base={"image": picture, "prompt": "a fox"}, controls={"seed": seed}, client=client
-    )
-    widgets.append(widget)
+    widget = fox({"seed": seed})
     assert widget.wait_for_frame(10)
     until(lambda: "idle session" in widget.error, what="the idle timeout notice")
     assert widget.status == "idle"
@@ -275,17 +269,12 @@ def test_idle_timeout_shows_then_reconnects_on_change(
 
 
 def test_changes_from_many_threads(
-    client: SyncClient,
-    picture: Image.Image,
-    widgets: list[Realtime],
+    fox: Fox,
     until: Until,
 ) -> None:
     # Widget callbacks may run on ipykernel 7 subshell threads, concurrently with each other.
     seed = IntSlider(0, min=0, max=1000)
-    widget = Realtime(
-        I2I, base={"image": picture, "prompt": "a fox"}, controls={"seed": seed}, client=client
-    )
-    widgets.append(widget)
+    widget = fox({"seed": seed})
     assert widget.wait_for_frame(10)
     start = threading.Barrier(4)
 
