@@ -40,6 +40,13 @@ def _clean_server(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
+def default_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session records and reconnects by its defaults, whatever the shell's FALNB_* say."""
+    monkeypatch.delenv("FALNB_RECORD", raising=False)
+    monkeypatch.delenv("FALNB_RECONNECT_TIMEOUT", raising=False)
+
+
+@pytest.fixture
 def base_url(server: LocalServer) -> str:
     return server.base_url
 

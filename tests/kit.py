@@ -31,6 +31,7 @@ __all__ = [
     "serve_command",
     "serving",
     "start_serve",
+    "status_blip",
     "stop_process",
     "target_env",
     "wait_healed",
@@ -124,6 +125,22 @@ def target_env(base_url: str, key: str) -> dict[str, str]:
 def accepted(server: LocalServer, endpoint: str) -> int:
     """How many submissions to ``endpoint`` the server accepted (each one would be paid for)."""
     return len(server.journal.accepted_submissions(endpoint))
+
+
+def status_blip(server: LocalServer, seconds: float, *, streams: bool = False) -> list[FaultRule]:
+    """Status requests refused (reset, or a gateway 503) for ``seconds``; with ``streams``,
+    status streams are also cut part-way."""
+    rules: list[FaultRule] = []
+    if streams:
+        rules.append(
+            server.faults.add("cut", path_contains="/status/stream", rate=0.3, duration=seconds)
+        )
+        rules.append(server.faults.add("reset", path_contains="/status/stream", duration=seconds))
+    rules.append(
+        server.faults.add("status=503;ingress", path_contains="/status", rate=0.3, duration=seconds)
+    )
+    rules.append(server.faults.add("reset", path_contains="/status", duration=seconds))
+    return rules
 
 
 def wait_healed(rules: list[FaultRule]) -> None:

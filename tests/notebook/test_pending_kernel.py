@@ -16,9 +16,8 @@ import pytest
 from nbkit import RecordingClient
 
 from falnb.local import LocalServer
-from falnb.local.faults import FaultRule
 from falnb.repro import LockFile
-from tests.kit import accepted, wait_healed
+from tests.kit import accepted, status_blip, wait_healed
 
 SLOW_CELL = "%%fal local/slow\nduration: 1\nsteps: 2"
 RunCell = Callable[..., Any]
@@ -51,18 +50,6 @@ def error_text(cell: Any) -> str:
     return "\n".join(error.traceback)
 
 
-def status_blip(server: LocalServer, seconds: float) -> list[FaultRule]:
-    """Status polls and streams refused (reset, or a gateway 503) and streams cut, for a while."""
-    return [
-        server.faults.add("cut", path_contains="/status/stream", rate=0.3, duration=seconds),
-        server.faults.add("reset", path_contains="/status/stream", duration=seconds),
-        server.faults.add(
-            "status=503;ingress", path_contains="/status", rate=0.3, duration=seconds
-        ),
-        server.faults.add("reset", path_contains="/status", duration=seconds),
-    ]
-
-
 def test_a_blip_longer_than_the_wait_is_picked_up_by_the_rerun(
     falnb_kernel_env: None,
     server: LocalServer,
@@ -72,7 +59,7 @@ def test_a_blip_longer_than_the_wait_is_picked_up_by_the_rerun(
     monkeypatch.setenv("FALNB_RECONNECT_TIMEOUT", "1.5")
     lock = LockFile(tmp_path / "falnb.lock")
     with live_kernel(tmp_path) as (run, _client):
-        rules = status_blip(server, 6.0)
+        rules = status_blip(server, 6.0, streams=True)
         lost = run(SLOW_CELL, raises=True)
         text = error_text(lost)
         assert "local/slow is still pending on the server:" in text
@@ -100,7 +87,7 @@ def test_a_blip_shorter_than_the_wait_is_ridden_out_showing_reconnecting(
 ) -> None:
     monkeypatch.setenv("FALNB_RECONNECT_TIMEOUT", "30")
     with live_kernel(tmp_path) as (run, client):
-        rules = status_blip(server, 2.0)
+        rules = status_blip(server, 2.0, streams=True)
         done = run("%%fal local/slow\nduration: 1.5\nsteps: 3")
         [shown] = [o for o in done.outputs if o.output_type == "display_data"]
         assert shown.data["text/plain"].startswith("local/slow")

@@ -20,34 +20,20 @@ import pytest
 
 from falnb import FalError, RequestPendingError, SyncClient
 from falnb.local import LocalServer
-from falnb.local.faults import FaultRule
 from falnb.repro import LockFile, LockWriteError, MediaStore, Recorder
 from falnb.session import Session
-from tests.kit import accepted, wait_healed
+from tests.kit import accepted, status_blip, wait_healed
 
 SLOW = {"duration": 0.5, "steps": 2}
 IMAGE = {"prompt": "a lighthouse", "image_size": "square", "num_inference_steps": 2}
 
 
-@pytest.fixture(autouse=True)
-def _defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FALNB_RECORD", raising=False)
-    monkeypatch.delenv("FALNB_RECONNECT_TIMEOUT", raising=False)
+pytestmark = pytest.mark.usefixtures("default_env")
 
 
 @pytest.fixture
 def session(client: SyncClient, recorder: Recorder) -> Session:
     return Session(client, recorder=recorder)
-
-
-def status_blip(server: LocalServer, seconds: float) -> list[FaultRule]:
-    """Every status request refused (reset) or answered 503 by the gateway, for ``seconds``."""
-    return [
-        server.faults.add(
-            "status=503;ingress", path_contains="/status", rate=0.3, duration=seconds
-        ),
-        server.faults.add("reset", path_contains="/status", duration=seconds),
-    ]
 
 
 # -- blips --------------------------------------------------------------------------------------

@@ -22,11 +22,7 @@ from falnb.repro import LockFile, MediaStore, Recorder
 from falnb.session import Session
 from falnb.sweeps import Failed, Sweep, SweepJob, SweepResults, plan
 
-
-@pytest.fixture(autouse=True)
-def _defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("FALNB_RECORD", raising=False)
-    monkeypatch.delenv("FALNB_RECONNECT_TIMEOUT", raising=False)
+pytestmark = pytest.mark.usefixtures("default_env")
 
 
 @pytest.fixture
