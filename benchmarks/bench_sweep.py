@@ -6,12 +6,13 @@ One ``falnb serve`` process with ``--slots`` runners; each measurement is a fres
 process, so its memory is its own: ``--jobs`` jobs of ``local/slow`` taking ``--seconds``
 each, ``--concurrency`` in flight. Ideal wall time is jobs x seconds / slots. Three clients
 run in rotating order each round: falnb's sweep engine, fal-client (``subscribe`` in a
-thread pool, polling every 0.1 s) and ``httpx``, the floor: the fewest requests per job
-(submit, one status stream, result) from one asyncio loop with no library around them.
+thread pool, polling every 0.1 s) and ``httpx``: the fewest requests per job (submit, one
+status stream, result) from one asyncio loop with no library around them (measured: not a
+floor; httpx's async pool costs more CPU per request than falnb's whole client does).
 Printed, as medians over ``--pairs`` rounds: wall / ideal, the CPU seconds the client and
 the server spent (on a loaded machine wall time is mostly waiting for a core; CPU is what
 each client costs), each client's memory growth (peak RSS minus RSS after warm-up), and the
-paired-median wall ratios falnb / fal-client and falnb / floor. falnb runs with
+paired-median wall ratios falnb / fal-client and falnb / bare httpx. falnb runs with
 ``record=off`` (no lock file) so the figure is the engine's; ``--with-lock`` adds a client
 that writes every job to a lock (pending before waiting, then the result), as a notebook does.
 """
@@ -58,8 +59,8 @@ def _process_cpu_s(pid: int) -> float:
 
 
 async def _bare(base: str, key: str, arguments: list[dict[str, Any]], in_flight: int) -> None:
-    """The floor: the fewest requests a job needs (submit, one status stream that ends when it
-    completes, result) from one asyncio loop, with no client library around them."""
+    """Bare httpx: the fewest requests a job needs (submit, one status stream that ends when
+    it completes, result) from one asyncio loop, with no client library around them."""
     import asyncio
 
     headers = {"Authorization": f"Key {key}"}
@@ -237,7 +238,7 @@ def _report(args: argparse.Namespace, server: int, base: str, key: str) -> None:
             f" s, memory growth {memory:6.1f} MB"
         )
     print(f"  falnb / fal-client wall (paired median): {paired('falnb', 'fal-client'):.2f}")
-    print(f"  falnb / httpx floor wall (paired median): {paired('falnb', 'httpx'):.2f}")
+    print(f"  falnb / bare httpx wall (paired median): {paired('falnb', 'httpx'):.2f}")
 
 
 if __name__ == "__main__":
