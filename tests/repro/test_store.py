@@ -8,7 +8,7 @@ import pytest
 
 from falnb import SyncClient
 from falnb.local import LocalServer
-from falnb.repro import MediaIntegrityError, MediaStore, OfflineError
+from falnb.repro import MediaIntegrityError, MediaRef, MediaStore, OfflineError
 
 
 def _cdn_gets(server: LocalServer) -> int:
@@ -31,12 +31,18 @@ def test_each_url_is_downloaded_once(
     assert _cdn_gets(server) == 1
 
 
-def test_a_tampered_file_is_detected_and_fetched_again(
-    server: LocalServer, client: SyncClient, store: MediaStore
-) -> None:
+def _tampered(client: SyncClient, store: MediaStore) -> tuple[str, MediaRef]:
+    """An uploaded file, fetched into ``store``, whose stored copy was then overwritten."""
     url = client.upload(b"original content", "text/plain", "t.txt")
     ref = store.fetch(url)
     store.object_path(ref.sha256).write_bytes(b"tampered")
+    return url, ref
+
+
+def test_a_tampered_file_is_detected_and_fetched_again(
+    server: LocalServer, client: SyncClient, store: MediaStore
+) -> None:
+    url, ref = _tampered(client, store)
     server.journal.clear()
     assert store.read(ref.sha256, url=url) == b"original content"
     assert _cdn_gets(server) == 1
@@ -44,11 +50,9 @@ def test_a_tampered_file_is_detected_and_fetched_again(
 
 
 def test_a_tampered_file_without_a_working_url_is_a_clear_error(
-    server: LocalServer, client: SyncClient, store: MediaStore
+    client: SyncClient, store: MediaStore
 ) -> None:
-    url = client.upload(b"original content", "text/plain", "t.txt")
-    ref = store.fetch(url)
-    store.object_path(ref.sha256).write_bytes(b"tampered")
+    url, ref = _tampered(client, store)
     with pytest.raises(MediaIntegrityError, match="does not match its sha256"):
         store.read(ref.sha256)
     with pytest.raises(OfflineError, match="record=none"):
