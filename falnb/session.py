@@ -416,7 +416,9 @@ class Session:
             price=price,
             replayed=True,
         )
-        result.seedcheck = _seedcheck(call)
+        # The badge this result was recorded with, not the lock's verdict now: a seedcheck run
+        # later (another notebook, another cell) must not change what a replay saves.
+        result.seedcheck = _recorded_seedcheck(entry.extra.get("seedcheck"), call.endpoint)
         self.usage.add(result)
         return result
 
@@ -750,6 +752,15 @@ class Session:
                     unit_price=result.price.unit_price,
                     currency=result.price.currency,
                 )
+        if result.seedcheck is not None:
+            # The badge it showed, so a replay shows the same (the lock's verdict may change).
+            check = result.seedcheck
+            extra["seedcheck"] = {
+                "seed": check.seed,
+                "verdict": check.verdict,
+                "same_seed": check.same_seed,
+                "other_seed": check.other_seed,
+            }
         schema = self.schema_hash(call)
         if schema is not None:
             # Which input schema the call ran against: a refresh says when it has changed.
@@ -866,6 +877,18 @@ def _seedcheck(call: Call) -> SeedCheck | None:
     from falnb.seedchecks import from_entry  # the sweep engine's layer; only when checked
 
     return from_entry(entry)
+
+
+def _recorded_seedcheck(found: Any, endpoint: str) -> SeedCheck | None:
+    """The seedcheck badge a lock entry was recorded with (None: it had none)."""
+    if not isinstance(found, dict) or "verdict" not in found:
+        return None
+    from falnb.repro.lockfile import Entry
+    from falnb.seedchecks import from_entry  # the sweep engine's layer; only when checked
+
+    seed = found.get("seed")
+    seed = seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+    return from_entry(Entry(endpoint, {}, "completed", seed=seed, result={"seedcheck": found}))
 
 
 def _recorded_billing(billing: Any, endpoint: str) -> tuple[float | None, Price | None]:

@@ -58,3 +58,13 @@ def test_a_checked_endpoints_single_results_carry_its_seedcheck_badge_in_the_sav
     # Run again: the result replays from the lock with the same badge, byte for byte.
     again, _ = run_notebook(cells)
     assert outputs(again) == outputs(first)
+
+
+def test_a_replay_shows_the_badge_its_result_was_recorded_with(run_notebook: Any) -> None:
+    # The single result runs before the endpoint is checked: recorded without a badge. Its
+    # replay, with a verdict in the lock by then, must save the same output (diff-clean).
+    cells = ["import falnb", SINGLE, SEEDCHECK]
+    first, _ = run_notebook(cells)
+    assert "falnb-seedcheck" not in json.dumps(first.cells[1].outputs)
+    again, _ = run_notebook(cells)
+    assert outputs(again) == outputs(first)
