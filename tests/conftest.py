@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from falnb.local import LocalServer
+from tests.kit import keyed_http
 
 T = TypeVar("T")
 
@@ -59,11 +60,7 @@ def key(server: LocalServer) -> str:
 @pytest.fixture
 def http(server: LocalServer) -> Iterator[httpx.Client]:
     """An httpx client for the server, with the key's ``Authorization`` header."""
-    with httpx.Client(
-        base_url=server.base_url,
-        headers={"Authorization": f"Key {server.key}"},
-        timeout=15.0,
-    ) as client:
+    with keyed_http(server) as client:
         yield client
 
 

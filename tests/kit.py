@@ -26,6 +26,7 @@ __all__ = [
     "accepted",
     "free_port",
     "healthy",
+    "keyed_http",
     "log_messages",
     "run_captured",
     "serve_command",
@@ -107,6 +108,12 @@ def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> No
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+def keyed_http(server: LocalServer) -> httpx.Client:
+    """An httpx client for ``server``, with the key's ``Authorization`` header."""
+    headers = {"Authorization": f"Key {server.key}"}
+    return httpx.Client(base_url=server.base_url, headers=headers, timeout=15.0)
 
 
 def target_env(base_url: str, key: str) -> dict[str, str]:

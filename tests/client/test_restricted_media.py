@@ -29,6 +29,7 @@ from falnb.local import LocalServer
 from falnb.local.journal import JournalEntry
 from falnb.repro import LockFile, MediaStore, Recorder
 from falnb.session import Session
+from tests.kit import keyed_http
 
 PREFERENCE = "x-fal-object-lifecycle-preference"
 FORBID = StorageSettings(expires_in="1h", initial_acl="forbid")
@@ -156,9 +157,7 @@ def test_without_a_key_for_its_cdn_a_restricted_file_stays_refused(
 ) -> None:
     # No falnb client has talked to this server, so nothing may sign its files.
     running = make_server(faults=False)
-    with httpx.Client(
-        base_url=running.base_url, headers={"Authorization": f"Key {running.key}"}
-    ) as http:
+    with keyed_http(running) as http:
         http.put("/_rest/v1/storage/settings", json={"initial_acl": {"default": "forbid"}})
         token = http.post("/_rest/storage/auth/token", json={}).json()["token"]
         url = http.post(

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from falnb.local import LocalServer
+from tests.kit import keyed_http
 
 FORBID = json.dumps({"initial_acl": {"default": "forbid"}})
 SIGN = "/_rest/v1/storage/files/sign"
@@ -159,9 +160,7 @@ def test_account_settings_restrict_files_stored_without_a_preference(
     make_server: Callable[..., LocalServer],
 ) -> None:
     running = make_server(faults=False)
-    with httpx.Client(
-        base_url=running.base_url, headers={"Authorization": f"Key {running.key}"}
-    ) as http:
+    with keyed_http(running) as http:
         assert http.get("/_rest/v1/storage/settings").json() == {
             "expiration_duration_seconds": None,
             "initial_acl": None,
