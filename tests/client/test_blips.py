@@ -21,7 +21,7 @@ from falnb.client._status import Reconnecting, Status
 from falnb.client.queue import Deadline
 from falnb.local import LocalServer
 from falnb.local.faults import FaultRule
-from tests.kit import accepted
+from tests.kit import accepted, wait_healed
 
 
 def patient(reconnect: float) -> RetryPolicy:
@@ -113,8 +113,7 @@ def test_a_blip_longer_than_the_budget_leaves_the_request_running(
     # Giving up is not cancelling: nothing was sent to cancel it, and once the server heals
     # the same request's result is there, with no second submission.
     assert not server.journal.entries(method="PUT", path_contains="/cancel")
-    while not all(rule.healed() for rule in rules):
-        time.sleep(0.05)
+    wait_healed(rules)
     again = client.get_handle("local/slow", handle.request_id)
     assert again.get()["steps"] == 2
     assert accepted(server, "local/slow") == 1
@@ -164,7 +163,6 @@ def test_a_timeout_whose_cancel_cannot_get_through_leaves_the_request_pending(
         handle.get(timeout=0.5)
     assert "cancelling it failed" in str(info.value)
     assert rules[1].fired  # the cancel was tried, and refused
-    while not all(rule.healed() for rule in rules):
-        time.sleep(0.05)
+    wait_healed(rules)
     assert client.get_handle("local/slow", handle.request_id).get()["steps"] == 2
     assert accepted(server, "local/slow") == 1
