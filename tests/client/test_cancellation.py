@@ -21,6 +21,9 @@ from falnb import (
 from falnb.local import LocalServer
 
 LONG = {"duration": 30, "steps": 300}
+#: The fixtures' types: how many cancels a request got; interrupt once a condition holds.
+Cancels = Callable[[str], int]
+InterruptWhen = Callable[[Callable[[], bool]], None]
 
 
 def assert_cancelled(client: SyncClient, request_id: str) -> None:
@@ -30,7 +33,7 @@ def assert_cancelled(client: SyncClient, request_id: str) -> None:
 
 
 @pytest.fixture
-def interrupt_when(server: LocalServer) -> Iterator[Callable[[Callable[[], bool]], None]]:
+def interrupt_when(server: LocalServer) -> Iterator[InterruptWhen]:
     """``interrupt_when(ready)``: send SIGINT to the main thread once ``ready()`` is true."""
     threads: list[threading.Thread] = []
     stop = threading.Event()
@@ -69,9 +72,7 @@ def running(server: LocalServer) -> Callable[[], bool]:
     return check
 
 
-def test_subscribe_timeout_cancels_remotely(
-    client: SyncClient, cancels: Callable[[str], int]
-) -> None:
+def test_subscribe_timeout_cancels_remotely(client: SyncClient, cancels: Cancels) -> None:
     with pytest.raises(RequestTimeoutError) as info:
         client.subscribe("local/slow", LONG, timeout=0.5)
     error = info.value
@@ -88,7 +89,7 @@ def test_subscribe_timeout_sets_start_timeout(client: SyncClient, server: LocalS
     assert submit.headers["x-fal-request-timeout"] == "20.0"
 
 
-def test_handle_get_timeout_cancels(client: SyncClient, cancels: Callable[[str], int]) -> None:
+def test_handle_get_timeout_cancels(client: SyncClient, cancels: Cancels) -> None:
     handle = client.submit("local/slow", LONG)
     with pytest.raises(RequestTimeoutError):
         handle.get(timeout=0.3)
@@ -117,7 +118,7 @@ async def _statuses_until_running(aclient: AsyncClient, ids: list[str]) -> Async
 
 
 def test_cancelling_the_task_cancels_remotely(
-    aclient: AsyncClient, client: SyncClient, cancels: Callable[[str], int], wait_until: Any
+    aclient: AsyncClient, client: SyncClient, cancels: Cancels, wait_until: Any
 ) -> None:
     ids: list[str] = []
 
@@ -135,7 +136,7 @@ def test_cancelling_the_task_cancels_remotely(
 
 
 def test_cancelling_handle_get_cancels_remotely(
-    aclient: AsyncClient, client: SyncClient, cancels: Callable[[str], int], wait_until: Any
+    aclient: AsyncClient, client: SyncClient, cancels: Cancels, wait_until: Any
 ) -> None:
     async def main() -> str:
         handle = await aclient.submit("local/slow", LONG)
@@ -151,8 +152,8 @@ def test_cancelling_handle_get_cancels_remotely(
 def test_ctrl_c_in_subscribe_cancels_remotely(
     client: SyncClient,
     server: LocalServer,
-    cancels: Callable[[str], int],
-    interrupt_when: Callable[[Callable[[], bool]], None],
+    cancels: Cancels,
+    interrupt_when: InterruptWhen,
 ) -> None:
     interrupt_when(running(server))
     ids: list[str] = []
@@ -166,8 +167,8 @@ def test_ctrl_c_in_subscribe_cancels_remotely(
 def test_ctrl_c_in_iter_events_and_get(
     client: SyncClient,
     server: LocalServer,
-    cancels: Callable[[str], int],
-    interrupt_when: Callable[[Callable[[], bool]], None],
+    cancels: Cancels,
+    interrupt_when: InterruptWhen,
 ) -> None:
     handle = client.submit("local/slow", LONG)
     interrupt_when(running(server))
@@ -185,7 +186,7 @@ def test_ctrl_c_in_iter_events_and_get(
     assert cancels(second.request_id) == 1
 
 
-def test_no_cancel_after_completion(client: SyncClient, cancels: Callable[[str], int]) -> None:
+def test_no_cancel_after_completion(client: SyncClient, cancels: Cancels) -> None:
     handle = client.submit("local/echo", {})
     assert handle.get(timeout=10) == {}
     assert client.subscribe("local/echo", {}, timeout=10) == {}
@@ -195,8 +196,8 @@ def test_no_cancel_after_completion(client: SyncClient, cancels: Callable[[str],
 def test_ctrl_c_during_the_submission_cancels_what_the_server_accepted(
     client: SyncClient,
     server: LocalServer,
-    cancels: Callable[[str], int],
-    interrupt_when: Callable[[Callable[[], bool]], None],
+    cancels: Cancels,
+    interrupt_when: InterruptWhen,
 ) -> None:
     # The server holds the submission for a moment before accepting it; the interrupt lands
     # while the client waits for that answer, so only the server knows the request id.
