@@ -42,24 +42,42 @@ def test_endpoint_ids_complete_after_the_magic(kernel: Any) -> None:
     assert "%%fal local/text-to-video" in complete(kernel, "%%fal local/text-to-v")
 
 
-def test_argument_names_complete_on_the_line_and_in_the_body(kernel: Any) -> None:
-    line = complete(kernel, "%fal local/text-to-image prompt=fox num_")
-    assert line == [
-        "%fal local/text-to-image prompt=fox num_images=",
-        "%fal local/text-to-image prompt=fox num_inference_steps=",
-    ]
-    body = complete(kernel, "%%fal local/text-to-image\nprompt: fox\nout")
-    assert body == ["%%fal local/text-to-image\nprompt: fox\noutput_format: "]
-
-
-def test_choices_complete_as_values(kernel: Any) -> None:
-    presets = complete(kernel, "%fal local/text-to-image image_size=landscape")
-    assert presets == [
-        "%fal local/text-to-image image_size=landscape_4_3",
-        "%fal local/text-to-image image_size=landscape_16_9",
-    ]
-    body = complete(kernel, "%%fal local/text-to-video\naspect_ratio: ")
-    assert [c.rsplit(" ", 1)[-1] for c in body] == ["16:9", "9:16", "1:1"]
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        pytest.param(
+            "%fal local/text-to-image prompt=fox num_",
+            [
+                "%fal local/text-to-image prompt=fox num_images=",
+                "%fal local/text-to-image prompt=fox num_inference_steps=",
+            ],
+            id="argument-names-on-the-line",
+        ),
+        pytest.param(
+            "%%fal local/text-to-image\nprompt: fox\nout",
+            ["%%fal local/text-to-image\nprompt: fox\noutput_format: "],
+            id="argument-names-in-the-body",
+        ),
+        pytest.param(
+            "%fal local/text-to-image image_size=landscape",
+            [
+                "%fal local/text-to-image image_size=landscape_4_3",
+                "%fal local/text-to-image image_size=landscape_16_9",
+            ],
+            id="choices-on-the-line",
+        ),
+        pytest.param(
+            "%%fal local/text-to-video\naspect_ratio: ",
+            [
+                f"%%fal local/text-to-video\naspect_ratio: {ratio}"
+                for ratio in ("16:9", "9:16", "1:1")
+            ],
+            id="choices-in-the-body",
+        ),
+    ],
+)
+def test_argument_names_and_choices_complete(kernel: Any, code: str, expected: list[str]) -> None:
+    assert complete(kernel, code) == expected
 
 
 def test_shift_tab_shows_a_fields_description_type_default_and_limits(kernel: Any) -> None:
