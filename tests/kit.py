@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -34,6 +34,7 @@ __all__ = [
     "start_serve",
     "status_blip",
     "stop_process",
+    "subscribed",
     "target_env",
     "wait_healed",
 ]
@@ -154,6 +155,23 @@ def wait_healed(rules: list[FaultRule]) -> None:
     """Wait until every fault rule's time is up (the blip is over)."""
     while not all(rule.healed() for rule in rules):
         time.sleep(0.05)
+
+
+def subscribed(
+    client: Any, endpoint: str, arguments: dict[str, Any]
+) -> tuple[Any, list[str], list[Any]]:
+    """``client.subscribe`` with logs (falnb's client or fal_client's, the same API): its
+    result, the request ids it enqueued and every status update, in order."""
+    enqueued: list[str] = []
+    updates: list[Any] = []
+    result = client.subscribe(
+        endpoint,
+        arguments,
+        with_logs=True,
+        on_enqueue=enqueued.append,
+        on_queue_update=updates.append,
+    )
+    return result, enqueued, updates
 
 
 def log_messages(statuses: list[Status]) -> list[str]:

@@ -22,7 +22,7 @@ from falnb import (
     ValidationError,
 )
 from falnb.local import LocalServer
-from tests.kit import log_messages
+from tests.kit import log_messages, subscribed
 
 SLOW = {"duration": 0.6, "steps": 4}
 
@@ -72,15 +72,7 @@ def test_status_without_logs_has_none(client: SyncClient) -> None:
 
 
 def test_subscribe_callbacks_and_each_log_once(client: SyncClient, server: LocalServer) -> None:
-    enqueued: list[str] = []
-    updates: list[Status] = []
-    result = client.subscribe(
-        "local/slow",
-        {**SLOW, "seed": 3},
-        with_logs=True,
-        on_enqueue=enqueued.append,
-        on_queue_update=updates.append,
-    )
+    result, enqueued, updates = subscribed(client, "local/slow", {**SLOW, "seed": 3})
     assert result == {"duration": 0.6, "steps": 4, "seed": 3}
     assert len(enqueued) == 1
     assert isinstance(updates[-1], Completed)

@@ -15,12 +15,11 @@ from falnb import (
     HTTPError,
     RateLimitedError,
     RetryPolicy,
-    Status,
     SyncClient,
     Target,
 )
 from falnb.local import LocalServer
-from tests.kit import log_messages
+from tests.kit import log_messages, subscribed
 
 SLOW = {"duration": 0.5, "steps": 5}
 STEPS = [f"step {i}/5" for i in range(1, 6)]
@@ -79,15 +78,7 @@ def test_connection_reset_on_get_is_retried(client: SyncClient, server: LocalSer
 
 def test_dropped_status_stream_is_resumed(client: SyncClient, server: LocalServer) -> None:
     rule = server.faults.add("drop", path_contains="/status/stream", times=2)
-    updates: list[Status] = []
-    enqueued: list[str] = []
-    result = client.subscribe(
-        "local/slow",
-        SLOW,
-        with_logs=True,
-        on_enqueue=enqueued.append,
-        on_queue_update=updates.append,
-    )
+    result, enqueued, updates = subscribed(client, "local/slow", SLOW)
     assert result["steps"] == 5
     assert rule.fired == 2
     assert log_messages(updates) == STEPS
@@ -99,15 +90,7 @@ def test_refused_status_stream_falls_back_to_polling(
     client: SyncClient, server: LocalServer
 ) -> None:
     server.faults.add("status=503;ingress", path_contains="/status/stream")
-    updates: list[Status] = []
-    enqueued: list[str] = []
-    result = client.subscribe(
-        "local/slow",
-        {"duration": 1.5, "steps": 5},
-        with_logs=True,
-        on_enqueue=enqueued.append,
-        on_queue_update=updates.append,
-    )
+    result, enqueued, updates = subscribed(client, "local/slow", {"duration": 1.5, "steps": 5})
     assert result["steps"] == 5
     assert log_messages(updates) == STEPS
     assert isinstance(updates[-1], Completed)

@@ -19,6 +19,7 @@ from PIL import Image
 
 from falnb import local as falnb_local
 from falnb.local import LocalServer
+from tests.kit import subscribed
 
 pytestmark = [
     pytest.mark.compat,
@@ -55,15 +56,7 @@ def test_run(fal: fal_client.SyncClient) -> None:
 
 
 def test_subscribe_with_logs(fal: fal_client.SyncClient) -> None:
-    updates: list[Any] = []
-    enqueued: list[str] = []
-    result = fal.subscribe(
-        "local/slow",
-        {"duration": 0.6, "steps": 3},
-        with_logs=True,
-        on_enqueue=enqueued.append,
-        on_queue_update=updates.append,
-    )
+    result, enqueued, updates = subscribed(fal, "local/slow", {"duration": 0.6, "steps": 3})
     assert len(enqueued) == 1
     assert isinstance(updates[-1], fal_client.Completed)
     assert updates[-1].error is None
