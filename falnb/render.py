@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_EMBED_BYTES",
+    "NO_MATH",
     "PREVIEW_BYTES",
     "contact_sheet",
     "describe",
@@ -48,6 +49,9 @@ MAX_EMBED_BYTES = 8_000_000
 #: Thumbnails in the grid fit this box (click one to see it at full size).
 THUMBNAIL_SIDE = 320
 _MAX_JSON_STRING = 200
+#: Classes that keep MathJax out of an output (MathJax 2's and 3's names): JupyterLab typesets
+#: ``$...$`` in HTML outputs, so "$0.025 = $0.05" in a cost line or a prompt read as maths.
+NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 
 def _budget(width: int, height: int) -> int:
@@ -358,5 +362,5 @@ def mimebundle(result: Result) -> tuple[dict[str, Any], dict[str, Any]]:
     if cost is not None:
         plain = f"{plain}\n{cost}"
     data["text/plain"] = plain
-    data["text/html"] = f'<div class="falnb-result">{"".join(parts)}</div>'
+    data["text/html"] = f'<div class="falnb-result {NO_MATH}">{"".join(parts)}</div>'
     return data, {"falnb": result.metadata()}

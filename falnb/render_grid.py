@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from falnb._values import data_uri
-from falnb.render import _fit_jpeg
+from falnb.render import NO_MATH, _fit_jpeg
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -284,7 +284,7 @@ def grid_bundle(results: SweepResults) -> tuple[dict[str, Any], dict[str, Any]]:
     data: dict[str, Any] = {
         "text/plain": _plain(results),
         "text/html": (
-            f'<div class="falnb-sweep-grid"><div style="font-size:12px;opacity:0.75">'
+            f'<div class="falnb-sweep-grid {NO_MATH}"><div style="font-size:12px;opacity:0.75">'
             f"sweep: {summary}</div>{''.join(parts)}<div>{badges}</div></div>"
         ),
     }

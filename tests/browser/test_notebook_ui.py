@@ -73,4 +73,8 @@ def test_images_video_and_audio_render(open_notebook: Any, frontend: str) -> Non
         "v => v.readyState >= 1 || v.networkState !== 3"
     )
     expect(page.locator(".falnb-progress")).to_have_count(0)
+    # The cost line's dollars stay text: the front end's MathJax would read "$...$" as maths.
+    cost = page.locator(".falnb-cost").first
+    expect(cost).to_contain_text("2 images \u00d7 $")
+    expect(page.locator(".falnb-result mjx-container, .falnb-result .MathJax")).to_have_count(0)
     screenshot(page, f"media-{frontend}")
