@@ -15,6 +15,7 @@ where widgets do not render (GitHub, nbconvert).
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 from collections.abc import Sequence
@@ -118,36 +119,31 @@ def compare(*values: Any, labels: Sequence[str] | None = None, mode: str | None 
     return _widget_class()(items=items, mode=chosen, static_html=_fallback(found))
 
 
-_WIDGET_CLASS: type[Any] | None = None
-
-
+@functools.cache
 def _widget_class() -> type[Any]:
     """The anywidget model class, built on first use so importing falnb stays light."""
-    global _WIDGET_CLASS  # noqa: PLW0603 - one class per process
-    if _WIDGET_CLASS is None:
-        import anywidget
-        import traitlets
+    import anywidget
+    import traitlets
 
-        class CompareWidget(anywidget.AnyWidget):
-            _esm = _STATIC / "compare.js"
-            _css = _STATIC / "compare.css"
-            items = traitlets.List(traitlets.Dict()).tag(sync=True)
-            mode = traitlets.Unicode("side").tag(sync=True)
-            position = traitlets.Float(50.0).tag(sync=True)
-            """The swipe divider, in percent from the left."""
-            static_html = traitlets.Unicode("")
-            """What a saved notebook shows where widgets do not render (not sent to the view)."""
+    class CompareWidget(anywidget.AnyWidget):
+        _esm = _STATIC / "compare.js"
+        _css = _STATIC / "compare.css"
+        items = traitlets.List(traitlets.Dict()).tag(sync=True)
+        mode = traitlets.Unicode("side").tag(sync=True)
+        position = traitlets.Float(50.0).tag(sync=True)
+        """The swipe divider, in percent from the left."""
+        static_html = traitlets.Unicode("")
+        """What a saved notebook shows where widgets do not render (not sent to the view)."""
 
-            def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-                # Front ends with widgets pick the view; the others (GitHub) this HTML.
-                bundle = super()._repr_mimebundle_(**kwargs)
-                data = bundle[0] if isinstance(bundle, tuple) else bundle
-                if isinstance(data, dict):
-                    data["text/html"] = self.static_html
-                return bundle
+        def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+            # Front ends with widgets pick the view; the others (GitHub) this HTML.
+            bundle = super()._repr_mimebundle_(**kwargs)
+            data = bundle[0] if isinstance(bundle, tuple) else bundle
+            if isinstance(data, dict):
+                data["text/html"] = self.static_html
+            return bundle
 
-            def __repr__(self) -> str:
-                return f"falnb compare: {len(self.items)} items ({self.mode})"
+        def __repr__(self) -> str:
+            return f"falnb compare: {len(self.items)} items ({self.mode})"
 
-        _WIDGET_CLASS = CompareWidget
-    return _WIDGET_CLASS
+    return CompareWidget

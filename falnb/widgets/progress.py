@@ -9,6 +9,7 @@ which cannot update an output in place, prints: each log line once, the status a
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -247,37 +248,32 @@ class WidgetProgress(_DisplayedProgress):
         self.widget.close()
 
 
-_WIDGET_CLASS: type[Any] | None = None
-
-
+@functools.cache
 def _widget_class() -> type[Any]:
     """The anywidget model class, built on first use so importing falnb stays light."""
-    global _WIDGET_CLASS  # noqa: PLW0603 - one class per process
-    if _WIDGET_CLASS is None:
-        import anywidget
-        import traitlets
+    import anywidget
+    import traitlets
 
-        class ProgressWidget(anywidget.AnyWidget):
-            _esm = _STATIC / "progress.js"
-            _css = _STATIC / "progress.css"
-            endpoint = traitlets.Unicode("").tag(sync=True)
-            status = traitlets.Unicode("SUBMITTING").tag(sync=True)
-            queue_position = traitlets.Int(-1).tag(sync=True)
-            progress = traitlets.Float(-1.0).tag(sync=True)
-            progress_label = traitlets.Unicode("").tag(sync=True)
-            logs = traitlets.List(traitlets.Unicode()).tag(sync=True)
-            error = traitlets.Unicode("").tag(sync=True)
-            request_id = traitlets.Unicode("").tag(sync=True)
-            cancellable = traitlets.Bool(default_value=False).tag(sync=True)
-            started_at = traitlets.Float(0.0).tag(sync=True)
-            ended_at = traitlets.Float(0.0).tag(sync=True)
+    class ProgressWidget(anywidget.AnyWidget):
+        _esm = _STATIC / "progress.js"
+        _css = _STATIC / "progress.css"
+        endpoint = traitlets.Unicode("").tag(sync=True)
+        status = traitlets.Unicode("SUBMITTING").tag(sync=True)
+        queue_position = traitlets.Int(-1).tag(sync=True)
+        progress = traitlets.Float(-1.0).tag(sync=True)
+        progress_label = traitlets.Unicode("").tag(sync=True)
+        logs = traitlets.List(traitlets.Unicode()).tag(sync=True)
+        error = traitlets.Unicode("").tag(sync=True)
+        request_id = traitlets.Unicode("").tag(sync=True)
+        cancellable = traitlets.Bool(default_value=False).tag(sync=True)
+        started_at = traitlets.Float(0.0).tag(sync=True)
+        ended_at = traitlets.Float(0.0).tag(sync=True)
 
-            def __repr__(self) -> str:
-                # Stable text/plain: no object id in saved notebooks.
-                return f"falnb progress: {self.endpoint}"
+        def __repr__(self) -> str:
+            # Stable text/plain: no object id in saved notebooks.
+            return f"falnb progress: {self.endpoint}"
 
-        _WIDGET_CLASS = ProgressWidget
-    return _WIDGET_CLASS
+    return ProgressWidget
 
 
 def make_progress(

@@ -9,6 +9,7 @@ never shows a stuck view.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -168,34 +169,29 @@ def _thumbnail(outcome: Result | Failed) -> str | None:
     return None
 
 
-_WIDGET_CLASS: type[Any] | None = None
-
-
+@functools.cache
 def _widget_class() -> type[Any]:
     """The anywidget model class, built on first use so importing falnb stays light."""
-    global _WIDGET_CLASS  # noqa: PLW0603 - one class per process
-    if _WIDGET_CLASS is None:
-        import anywidget
-        import traitlets
+    import anywidget
+    import traitlets
 
-        class SweepWidget(anywidget.AnyWidget):
-            _esm = _STATIC / "sweep.js"
-            _css = _STATIC / "sweep.css"
-            title = traitlets.Unicode("").tag(sync=True)
-            statuses = traitlets.List(traitlets.Unicode()).tag(sync=True)
-            throughput = traitlets.Float(0.0).tag(sync=True)
-            eta = traitlets.Float(-1.0).tag(sync=True)
-            elapsed = traitlets.Float(0.0).tag(sync=True)
-            throttled = traitlets.Int(0).tag(sync=True)
-            thumbs = traitlets.List(traitlets.Dict()).tag(sync=True)
-            cancellable = traitlets.Bool(default_value=False).tag(sync=True)
-            line = traitlets.Unicode("").tag(sync=True)
+    class SweepWidget(anywidget.AnyWidget):
+        _esm = _STATIC / "sweep.js"
+        _css = _STATIC / "sweep.css"
+        title = traitlets.Unicode("").tag(sync=True)
+        statuses = traitlets.List(traitlets.Unicode()).tag(sync=True)
+        throughput = traitlets.Float(0.0).tag(sync=True)
+        eta = traitlets.Float(-1.0).tag(sync=True)
+        elapsed = traitlets.Float(0.0).tag(sync=True)
+        throttled = traitlets.Int(0).tag(sync=True)
+        thumbs = traitlets.List(traitlets.Dict()).tag(sync=True)
+        cancellable = traitlets.Bool(default_value=False).tag(sync=True)
+        line = traitlets.Unicode("").tag(sync=True)
 
-            def __repr__(self) -> str:
-                return f"falnb sweep: {self.title}"  # stable text/plain: no object id
+        def __repr__(self) -> str:
+            return f"falnb sweep: {self.title}"  # stable text/plain: no object id
 
-        _WIDGET_CLASS = SweepWidget
-    return _WIDGET_CLASS
+    return SweepWidget
 
 
 def make_sweep_view(*, quiet: bool = False) -> SweepView:

@@ -9,6 +9,7 @@ and ``make check`` proves they are exactly what the sources build to.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,10 @@ def synced(cls: Any) -> set[str]:
     return {n for n in cls.class_trait_names(sync=True) if n not in inherited and n[0] != "_"}
 
 
-WIDGETS = {"progress": _widget_class, "realtime": lambda: RealtimeView}
+WIDGETS: dict[str, Callable[[], type[Any]]] = {
+    "progress": _widget_class,
+    "realtime": lambda: RealtimeView,
+}
 
 
 @pytest.mark.parametrize("widget", sorted(WIDGETS))
