@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from falnb._display import Bundle, Displayed
 from falnb._paths import shown
 from falnb._values import KIND_BY_KEY, MediaKind, data_uri, decode_data_uri, fal_files
 
@@ -111,7 +112,7 @@ def jsonable(value: Any) -> Any:
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class Result:
+class Result(Displayed):
     """What a fal request returned, with its output files downloaded once.
 
     ``json`` is the output as the endpoint sent it; ``images`` the image outputs as PIL images;
@@ -238,11 +239,7 @@ class Result:
     def __repr__(self) -> str:
         return f"<Result {self.summary()}>"
 
-    def _repr_mimebundle_(
-        self,
-        include: Any = None,  # noqa: ARG002 - IPython passes them; one bundle fits all
-        exclude: Any = None,  # noqa: ARG002 - hook/protocol signature
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _bundle(self) -> Bundle:
         from falnb.render import mimebundle
 
         return mimebundle(self)

@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from falnb._display import Bundle, Displayed
 from falnb.repro.modes import resolve_mode
 from falnb.repro.recorder import seedcheck_key as lock_key
 from falnb.sweeps import Failed, Sweep, SweepJob
@@ -53,7 +54,7 @@ _BADGE_COLOURS = {"exact": "#1e7e34", "near": "#9a6700", "ignores seed": "#b0002
 
 
 @dataclass(frozen=True)
-class SeedCheck:
+class SeedCheck(Displayed):
     """The verdict on one endpoint, with the distances that led to it."""
 
     endpoint: str
@@ -86,11 +87,7 @@ class SeedCheck:
     def __repr__(self) -> str:
         return f"<SeedCheck {self.line()}>"
 
-    def _repr_mimebundle_(
-        self,
-        include: Any = None,  # noqa: ARG002 - IPython passes them; one bundle fits all
-        exclude: Any = None,  # noqa: ARG002 - hook/protocol signature
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _bundle(self) -> Bundle:
         data = {
             "text/plain": self.line(),
             "text/html": f"<div>{self.badge()} {html.escape(self.line())}</div>",

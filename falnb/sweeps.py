@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 from falnb import _comm_pump
+from falnb._display import Bundle, Displayed
 from falnb.client import HTTPError, RateLimitedError, RequestCancelledError
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ class Failed:
         return f"<Failed {self.job.endpoint} {self.job.label()}: {word}: {self.message}>"
 
 
-class SweepResults(Sequence["Result | Failed"]):
+class SweepResults(Displayed, Sequence["Result | Failed"]):
     """A sweep's outcomes in job order: a :class:`~falnb.result.Result` or a :class:`Failed`
     for each job. ``results[i]``, ``len``, iteration; ``ok`` / ``failures`` split them;
     ``jobs[i]`` says what job ``i`` was (its labels name the swept values)."""
@@ -258,11 +259,7 @@ class SweepResults(Sequence["Result | Failed"]):
             return rows
         return pd.DataFrame(rows).set_index("job")
 
-    def _repr_mimebundle_(
-        self,
-        include: Any = None,  # noqa: ARG002 - IPython passes them; one bundle fits all
-        exclude: Any = None,  # noqa: ARG002 - hook/protocol signature
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _bundle(self) -> Bundle:
         from falnb.render_grid import grid_bundle  # Pillow only when shown
 
         return grid_bundle(self)

@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "falnb"
 LAYERS: dict[str, int] = {
     "falnb._protocol": 0,
     "falnb._values": 0,
+    "falnb._display": 0,
     "falnb._config": 0,
     "falnb._errors": 0,
     "falnb._version": 0,
