@@ -1,8 +1,8 @@
 """Kinds of value falnb recognises in inputs and outputs, each decided in one place.
 
-PIL images (without importing Pillow), ``data:`` URIs, content hashes, media signatures, and
-fal's ``File`` objects in an output. The client, the local server, the lock and the renderer
-all ask here, so they agree on what a file or an image is.
+PIL images (without importing Pillow), ``data:`` URIs, content hashes, media signatures,
+fal's ``File`` objects in an output, and a file's size as people read it. The client, the local
+server, the lock and the renderer all ask here, so they agree on what a file or an image is.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ __all__ = [
     "MediaKind",
     "data_uri",
     "decode_data_uri",
+    "describe_size",
     "fal_files",
     "is_pil_image",
     "sha256_hex",
@@ -52,6 +53,15 @@ def is_pil_image(value: object) -> bool:
     # PIL can only have made an image if it was imported: no import cost for everyone else.
     module = sys.modules.get("PIL.Image")
     return module is not None and isinstance(value, module.Image)
+
+
+def describe_size(count: int) -> str:
+    """A byte count as outputs and notes show it (``157 kB``, ``5.2 MB``)."""
+    if count < 1000:
+        return f"{count} B"
+    if count < 1_000_000:
+        return f"{count / 1000:.0f} kB"
+    return f"{count / 1_000_000:.1f} MB"
 
 
 def sha256_hex(data: bytes) -> str:

@@ -24,7 +24,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from falnb._values import data_uri
+from falnb._values import data_uri, describe_size
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -148,14 +148,6 @@ def _duration(file: MediaFile) -> float | None:
         return None
 
 
-def _size(count: int) -> str:
-    if count < 1000:
-        return f"{count} B"
-    if count < 1_000_000:
-        return f"{count / 1000:.0f} kB"
-    return f"{count / 1_000_000:.1f} MB"
-
-
 def describe(result: Result) -> str:
     """One stable line describing ``result``."""
     files = result.files
@@ -165,7 +157,7 @@ def describe(result: Result) -> str:
         sizes = ", ".join(_dimensions(f) for f in images)
         parts.append(f"{len(images)} image{'s' if len(images) != 1 else ''} ({sizes})")
     parts.extend(
-        f"{f.kind} {f.content_type}, {_size(len(f.data))}"
+        f"{f.kind} {f.content_type}, {describe_size(len(f.data))}"
         for f in files
         if f.kind in ("video", "audio")
     )
@@ -253,7 +245,7 @@ def _caption(file: MediaFile, result: Result) -> str:
     seconds = _duration(file)
     if seconds is not None:
         parts.append(f"{seconds:.1f} s")
-    parts.append(_size(len(file.data)))
+    parts.append(describe_size(len(file.data)))
     if result.seed is not None:
         parts.append(f"seed {result.seed}")
     return " · ".join(parts)

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from falnb._values import sha256_hex
+from falnb._values import describe_size, sha256_hex
 from falnb.repro.store import MediaRef, atomic_write
 
 __all__ = [
@@ -108,15 +108,6 @@ def describe_cap(cap: int | None) -> str:
         if cap >= size:
             return f"{cap / size:g}{unit}"
     return f"{cap}B"
-
-
-def describe_size(count: int) -> str:
-    """A file's size as notes show it (``157 kB``, ``5.2 MB``)."""
-    if count < 1000:
-        return f"{count} B"
-    if count < 1_000_000:
-        return f"{count / 1000:.0f} kB"
-    return f"{count / 1_000_000:.1f} MB"
 
 
 def cap_above(count: int) -> str:

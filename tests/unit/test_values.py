@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from falnb._values import decode_data_uri, fal_files, sniff, sniff_image_type
+from falnb._values import decode_data_uri, describe_size, fal_files, sniff, sniff_image_type
 from falnb.repro import find_media
 from falnb.result import find_files
 
@@ -43,3 +43,10 @@ def test_data_uris_and_signatures() -> None:
     # A WAV is not an image: the declared type stands.
     assert sniff_image_type(b"RIFF\0\0\0\0WAVEfmt ", "image/png") == "image/png"
     assert sniff_image_type(b"\xff\xd8\xff\xe0") == "image/jpeg"
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"), [(0, "0 B"), (999, "999 B"), (157_400, "157 kB"), (5_240_000, "5.2 MB")]
+)
+def test_a_size_reads_the_same_in_a_caption_and_in_the_lock_notes(count: int, shown: str) -> None:
+    assert describe_size(count) == shown
