@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from labkit import FRONTENDS, FalnbServer, LabServer, run_all, screenshot, wait_until
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, expect
 
 T2I = "local/text-to-image"
 PROMPT = "a fox filled into a form"
@@ -25,6 +25,12 @@ def submissions(server: FalnbServer) -> list[dict[str, Any]]:
         and e["status"] == 200
         and e["path"].endswith("/" + T2I)
     ]
+
+
+def shown_cell(form: Locator) -> str:
+    """The cell the form stands for now, as "Copy as cell" writes it into the form."""
+    form.get_by_role("button", name="Copy as cell").click()
+    return str(form.locator(".falnb-form-cell textarea").input_value())
 
 
 @pytest.mark.timeout(240)  # a loaded 2-core machine: JupyterLab alone can take 40 s to load
@@ -61,19 +67,12 @@ def test_a_form_filled_in_runs_once_with_exactly_its_values(
     expect(form.locator(".falnb-field-num_images .widget-readout")).to_have_text("2")
     form.locator(".falnb-field-output_format select").select_option("png")
     # Both reached the kernel before Run is pressed: the cell the form stands for says so.
-    copy = form.get_by_role("button", name="Copy as cell")
-    cell = form.locator(".falnb-form-cell textarea")
-
-    def shown_cell() -> str:
-        copy.click()
-        return str(cell.input_value())
-
     wait_until(
-        lambda: "num_images: 2" in shown_cell() and "output_format: png" in shown_cell(),
+        lambda: "num_images: 2" in shown_cell(form) and "output_format: png" in shown_cell(form),
         timeout=20,
         what="the slider and the choice to reach the kernel",
     )
-    assert shown_cell() == "\n".join(
+    assert shown_cell(form) == "\n".join(
         [f"%%fal {T2I} --seed 11", f"prompt: {prompt}", "num_images: 2", "output_format: png"]
     )
 
@@ -105,14 +104,9 @@ def test_a_forms_run_shows_live_progress_whose_cancel_stops_it(
     expect(form).to_be_visible(timeout=60_000)
     form.locator(".falnb-field-duration input").fill("30")
     form.locator(".falnb-field-duration input").press("Enter")
-    copy = form.get_by_role("button", name="Copy as cell")
-    cell = form.locator(".falnb-form-cell textarea")
-
-    def shown_cell() -> str:
-        copy.click()
-        return str(cell.input_value())
-
-    wait_until(lambda: "duration: 30" in shown_cell(), timeout=20, what="the duration to arrive")
+    wait_until(
+        lambda: "duration: 30" in shown_cell(form), timeout=20, what="the duration to arrive"
+    )
     form.get_by_role("button", name="Run").click()
     view = form.locator(".falnb-form-output .falnb-progress")
     expect(view.locator(".falnb-progress-status")).to_have_text("running", timeout=30_000)
