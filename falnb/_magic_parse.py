@@ -19,10 +19,10 @@ import keyword
 import math
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from IPython.core.error import UsageError
 
@@ -151,36 +151,43 @@ class _Parser(argparse.ArgumentParser):
         usage_error(message)
 
 
+_N = TypeVar("_N", int, float)
+
+
+def _number_option(
+    option: str, parse: type[_N], takes: str, ok: Callable[[_N], bool], otherwise: str
+) -> Callable[[str], _N]:
+    """The converter of a numeric option: one line saying what it takes, or what it must be."""
+
+    def convert(text: str) -> _N:
+        try:
+            value = parse(text)
+        except ValueError:
+            usage_error(f"{option} takes {takes}, not {text!r}")
+        if not ok(value):
+            usage_error(f"{option} {otherwise}, not {text}")
+        return value
+
+    return convert
+
+
+_seed_number = _number_option(
+    "--seed", int, "a whole number or 'auto'", lambda v: v >= 0, "must not be negative"
+)
+timeout_seconds = _number_option(
+    "--timeout",
+    float,
+    "seconds",
+    lambda v: 0 < v < math.inf,
+    "must be a positive number of seconds",
+)
+_concurrency = _number_option(
+    "--concurrency", int, "a whole number", lambda v: v >= 1, "must be at least 1"
+)
+
+
 def _seed(text: str) -> Seed:
-    if text == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        usage_error(f"--seed takes a whole number or 'auto', not {text!r}")
-    if value < 0:
-        usage_error(f"--seed must not be negative, not {value}")
-    return value
-
-
-def timeout_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        usage_error(f"--timeout takes seconds, not {text!r}")
-    if not 0 < value < float("inf"):
-        usage_error(f"--timeout must be a positive number of seconds, not {text}")
-    return value
-
-
-def _concurrency(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        usage_error(f"--concurrency takes a whole number, not {text!r}")
-    if value < 1:
-        usage_error(f"--concurrency must be at least 1, not {value}")
-    return value
+    return "auto" if text == "auto" else _seed_number(text)
 
 
 def _sweep_keys(text: str) -> tuple[str, ...]:
