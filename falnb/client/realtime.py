@@ -28,6 +28,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
+import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -41,8 +44,10 @@ from websockets.exceptions import (
     InvalidHandshake,
     InvalidStatus,
 )
+from websockets.sync.client import ClientConnection as SyncClientConnection
+from websockets.sync.client import connect as sync_connect
 
-from falnb import _runtime
+from falnb import _comm_pump, _runtime
 from falnb._config import REALTIME_OPEN_TIMEOUT
 from falnb._protocol import endpoint_alias
 from falnb.client._transport import USER_AGENT, Transport, redact_url
@@ -125,6 +130,23 @@ async def fetch_token(transport: Transport, endpoint_id: str, expiration: int = 
     except ValueError:
         body = response.text.strip()
     return _parse_token(body)
+
+
+#: What a failed opening handshake raises (asyncio's and the blocking client's timeouts).
+_OPEN_ERRORS = (OSError, asyncio.TimeoutError, TimeoutError, InvalidHandshake)
+
+
+def _open_error(exc: BaseException, url: str, endpoint_id: str) -> RealtimeError:
+    """The one-line error for a socket that did not open."""
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        where = f"HTTP {status} from {redact_url(url)}"
+        if status == 404:
+            return RealtimeError("NOT_FOUND", f"endpoint {endpoint_id!r} was not found ({where})")
+        return RealtimeError("Unauthorized" if status in (401, 403) else "CONNECTION_FAILED", where)
+    return RealtimeError(
+        "CONNECTION_FAILED", f"{type(exc).__name__} connecting to {redact_url(url)}"
+    )
 
 
 #: (kind, value, socket generation): ("result", dict) | ("error", RealtimeError) | ("end", None)
@@ -217,18 +239,8 @@ class AsyncRealtimeConnection:
                     user_agent_header=USER_AGENT,
                     logger=_WEBSOCKETS_LOGGER,
                 )
-            except InvalidStatus as exc:
-                status = exc.response.status_code
-                where = f"HTTP {status} from {redact_url(url)}"
-                if status == 404:
-                    raise RealtimeError(
-                        "NOT_FOUND", f"endpoint {self.endpoint_id!r} was not found ({where})"
-                    ) from None
-                error = "Unauthorized" if status in (401, 403) else "CONNECTION_FAILED"
-                raise RealtimeError(error, where) from None
-            except (OSError, asyncio.TimeoutError, InvalidHandshake) as exc:
-                reason = f"{type(exc).__name__} connecting to {redact_url(url)}"
-                raise RealtimeError("CONNECTION_FAILED", reason) from None
+            except _OPEN_ERRORS as exc:
+                raise _open_error(exc, url, self.endpoint_id) from None
             self._generation += 1
             self._ws = ws
             self._in_flight = False
@@ -469,7 +481,16 @@ async def connect_realtime(
 
 
 class RealtimeConnection:
-    """The blocking form of :class:`AsyncRealtimeConnection`, driven on falnb's loop thread.
+    """The blocking form of :class:`AsyncRealtimeConnection`.
+
+    Without a send policy (the default) the socket is a blocking one (websockets' sync
+    client) used in the caller's thread: a round trip costs what a bare websockets loop costs.
+    Driving it on falnb's loop thread instead cost two thread hops per round trip (about a
+    third of the bare loop's rate on the echo app, ``benchmarks/bench_realtime.py``). With
+    ``latest_wins`` or ``throttle_interval`` the policy has work to do when an answer arrives
+    or a window ends, whatever the caller is doing, so those connections stay on the loop.
+    Either way errors, reconnects and fresh tokens behave as on the async connection, whose
+    options, ``sent`` count and socket generations this one keeps.
 
     Example::
 
@@ -480,22 +501,156 @@ class RealtimeConnection:
 
     def __init__(self, connection: AsyncRealtimeConnection) -> None:
         self.connection = connection
+        policy = connection.latest_wins or connection.throttle_interval > 0
+        #: Blocking socket in the caller's thread (None: the connection runs on the loop).
+        self._blocking = not (policy or connection.is_open)
+        self._ws: SyncClientConnection | None = None
+        self._open_lock = threading.Lock()
+        #: What a socket held when it ended, still to be read: (kind, value, generation).
+        self._backlog: deque[_Event] = deque()
+        self._refusal: RealtimeError | None = None
 
     def __repr__(self) -> str:
-        return repr(self.connection).replace("Async", "", 1)
+        if not self._blocking:
+            return repr(self.connection).replace("Async", "", 1)
+        state = "open" if self._ws is not None else "idle"
+        return f"RealtimeConnection({self.connection.endpoint_id!r}, {state}, sent={self.sent})"
 
     @property
     def sent(self) -> int:
         return self.connection.sent
 
+    @property
+    def is_open(self) -> bool:
+        return self._ws is not None if self._blocking else self.connection.is_open
+
+    def connect(self) -> None:
+        """Open the socket now (it also opens on the first send)."""
+        if self._blocking:
+            self._open()
+        else:
+            _runtime.run(self.connection.connect())
+
     def send(self, arguments: dict[str, Any]) -> None:
-        _runtime.run(self.connection.send(arguments))
+        """Send one input (opening or reopening the socket as needed), per the send policy."""
+        if not self._blocking:
+            _runtime.run(self.connection.send(arguments))
+            return
+        if not isinstance(arguments, dict):
+            raise TypeError("realtime inputs are dicts of arguments")
+        frame = msgpack.packb(arguments, use_bin_type=True)
+        for attempt in (1, 2):
+            ws = self._open()
+            try:
+                ws.send(frame)
+            except ConnectionClosed as exc:
+                self._end(ws)  # keeps the server's last word (e.g. NOT_FOUND) to read
+                if self._refusal is not None:
+                    raise self._refusal from None
+                if attempt == 2:
+                    raise RealtimeError("CONNECTION_CLOSED", _close_reason(exc)) from None
+                continue  # the server may have ended an idle session a moment ago: reopen once
+            break
+        self.connection.sent += 1
 
     def recv(self, timeout: float | None = None) -> dict[str, Any] | None:
-        return _runtime.run(self.connection.recv(timeout))
+        """The next result; None once the session has ended and nothing is left to read
+        (raises as :meth:`AsyncRealtimeConnection.recv` does)."""
+        if not self._blocking:
+            return _runtime.run(self.connection.recv(timeout))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pumping = _comm_pump.wanted()  # a kernel's main thread: see falnb._runtime._wait
+        while True:
+            if self._backlog:
+                kind, value, generation = self._backlog.popleft()
+                if kind == "error" and not self.connection._stale(value, generation):
+                    raise value
+                if kind == "result":
+                    result: dict[str, Any] = value
+                    return result
+                continue
+            ws = self._ws
+            if ws is None:
+                return None
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if pumping:
+                wait = _runtime.PUMP_INTERVAL if wait is None else min(wait, _runtime.PUMP_INTERVAL)
+            try:
+                message = ws.recv(timeout=wait)
+            except TimeoutError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise asyncio.TimeoutError from None  # as the async form's wait_for
+                _comm_pump.pump()
+                continue
+            except ConnectionClosed:
+                self._end(ws)  # its end (and any abnormal close) is now in the backlog
+                continue
+            event = AsyncRealtimeConnection._decode(message)
+            if event is None:
+                continue
+            kind, value = event
+            if kind == "error":
+                # fal's SDK closes the session after any error: the next send opens a new one.
+                self._end(ws, ended_by_error=True)
+                raise value
+            return value  # type: ignore[no-any-return]
 
     def close(self) -> None:
-        _runtime.run(self.connection.close())
+        """Close the socket; a later :meth:`send` opens a new one."""
+        if not self._blocking:
+            _runtime.run(self.connection.close())
+        elif (ws := self._ws) is not None:
+            self._end(ws, ended_by_error=True)  # a close we asked for is no news
+
+    def _open(self) -> SyncClientConnection:
+        with self._open_lock:
+            if self._ws is not None:
+                return self._ws
+            connection = self.connection
+            url, headers = _runtime.run(connection._handshake())
+            try:
+                ws = sync_connect(
+                    url,
+                    max_size=None,
+                    open_timeout=REALTIME_OPEN_TIMEOUT,
+                    additional_headers=headers,
+                    user_agent_header=USER_AGENT,
+                    logger=_WEBSOCKETS_LOGGER,
+                ).__enter__()  # closed by _end (websockets 17.1 warns about a bare connect())
+            except _OPEN_ERRORS as exc:
+                raise _open_error(exc, url, connection.endpoint_id) from None
+            connection._generation += 1
+            self._refusal = None
+            self._ws = ws
+            return ws
+
+    def _end(self, ws: SyncClientConnection, *, ended_by_error: bool = False) -> None:
+        """Retire ``ws``: keep what it still holds for :meth:`recv`, then close it."""
+        if self._ws is ws:
+            self._ws = None
+        generation = self.connection._generation
+        with contextlib.suppress(RuntimeError):  # another thread is reading it: it gets the rest
+            while True:
+                try:
+                    message = ws.recv(timeout=0)
+                except TimeoutError:
+                    break
+                except ConnectionClosedError as exc:
+                    if not ended_by_error:
+                        closed = RealtimeError("CONNECTION_CLOSED", _close_reason(exc))
+                        self._backlog.append(("error", closed, generation))
+                    break
+                except ConnectionClosed:
+                    break
+                event = AsyncRealtimeConnection._decode(message)
+                if event is None:
+                    continue
+                self._backlog.append((*event, generation))
+                if event[0] == "error":
+                    ended_by_error = True
+                    if event[1].error in _REFUSALS:
+                        self._refusal = event[1]
+        ws.close()
 
     def __enter__(self) -> RealtimeConnection:
         return self
@@ -509,7 +664,22 @@ class RealtimeConnection:
         self.close()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return _runtime.iterate(aiter(self.connection))
+        if not self._blocking:
+            return _runtime.iterate(aiter(self.connection))
+        return self._iterate()
+
+    def _iterate(self) -> Iterator[dict[str, Any]]:
+        """Results until the session ends (an idle ``TIMEOUT`` ends it quietly)."""
+        while True:
+            try:
+                result = self.recv()
+            except RealtimeError as exc:
+                if exc.error == "TIMEOUT":
+                    return
+                raise
+            if result is None:
+                return
+            yield result
 
 
 def connect_realtime_sync(
@@ -517,6 +687,8 @@ def connect_realtime_sync(
     endpoint_id: str,
     **options: Unpack[RealtimeOptions],
 ) -> RealtimeConnection:
-    """Blocking :func:`connect_realtime`; ``transport`` must belong to falnb's loop thread."""
-    connection = _runtime.run(connect_realtime(transport, endpoint_id, **options))
-    return RealtimeConnection(connection)
+    """Blocking :func:`connect_realtime`; ``transport`` must belong to falnb's loop thread
+    (it fetches the tokens)."""
+    connection = RealtimeConnection(AsyncRealtimeConnection(transport, endpoint_id, **options))
+    connection.connect()
+    return connection

@@ -144,9 +144,9 @@ def test_idle_timeout_then_reconnect_on_send(
             connection.recv(timeout=10)
         assert caught.value.error == "TIMEOUT"
         deadline = time.monotonic() + 5
-        while connection.connection.is_open and time.monotonic() < deadline:
+        while connection.is_open and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert not connection.connection.is_open
+        assert not connection.is_open
         connection.send({"n": 2})
         reply = connection.recv(timeout=10)
     assert reply is not None
@@ -245,3 +245,88 @@ def test_a_pending_latest_wins_input_goes_on_a_new_session_after_an_error(
             connection.recv(timeout=10)
         assert connection.recv(timeout=10) == {"ok": 5}
     assert len(server.journal.entries(path_contains=f"{failing_endpoint}/realtime")) == 2
+
+
+def test_a_plain_sync_connection_never_hops_onto_falnbs_loop_per_message(
+    transport: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each hop costs two thread wake-ups: the round trip ran at a third of a bare loop's rate.
+    with connect_realtime_sync(transport, ECHO) as connection:
+        hops: list[object] = []
+        submit = _runtime.submit
+
+        def counted(coro: Any) -> Any:
+            hops.append(coro)
+            return submit(coro)
+
+        monkeypatch.setattr(_runtime, "submit", counted)
+        replies = []
+        for n in range(20):
+            connection.send({"n": n})
+            reply = connection.recv(timeout=10)
+            assert reply is not None
+            replies.append(reply["n"])
+    assert replies == list(range(20))
+    assert hops == []
+    assert connection.sent == 20
+
+
+def _wait_closed(connection: Any) -> None:
+    """Until the client has seen the server end the socket (without reading its messages)."""
+    from websockets.protocol import State
+
+    ws = connection._ws
+    deadline = time.monotonic() + 10
+    while ws.state is not State.CLOSED and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ws.state is State.CLOSED
+
+
+def reply_n(connection: Any) -> Any:
+    reply = connection.recv(timeout=10)
+    assert reply is not None
+    return reply["n"]
+
+
+def test_a_sync_send_after_the_server_ended_the_session_goes_on_a_new_one(
+    transport: Transport, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
+    with connect_realtime_sync(transport, ECHO) as connection:
+        connection.send({"n": 1})
+        assert reply_n(connection) == 1
+        _wait_closed(connection)  # the server said TIMEOUT and closed; nobody read it
+        connection.send({"n": 2})
+        # The old session's TIMEOUT is no news to a caller already on the new one.
+        assert reply_n(connection) == 2
+    assert token_requests(server) == 2
+    assert len(server.journal.entries(path_contains=f"{ECHO}/realtime")) == 2
+
+
+def test_sync_iteration_ends_quietly_when_the_server_ends_an_idle_session(
+    transport: Transport, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
+    with connect_realtime_sync(transport, ECHO) as connection:
+        for n in range(3):
+            connection.send({"n": n})
+        assert [reply["n"] for reply in connection] == [0, 1, 2]
+        assert not connection.is_open
+
+
+def test_a_dropped_sync_socket_raises_once_then_the_next_send_reconnects(
+    transport: Transport, server: LocalServer
+) -> None:
+    import socket
+
+    with connect_realtime_sync(transport, ECHO) as connection:
+        connection.send({"n": 1})
+        assert reply_n(connection) == 1
+        connection._ws.socket.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
+        with pytest.raises(RealtimeError) as caught:
+            connection.recv(timeout=10)
+        assert caught.value.error == "CONNECTION_CLOSED"
+        assert connection.recv(timeout=1) is None  # that session is over
+        connection.send({"n": 2})
+        assert reply_n(connection) == 2
+    assert len(server.journal.entries(path_contains=f"{ECHO}/realtime")) == 2
