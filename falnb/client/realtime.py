@@ -132,6 +132,17 @@ async def fetch_token(transport: Transport, endpoint_id: str, expiration: int = 
     return _parse_token(body)
 
 
+def _socket_options(headers: dict[str, str]) -> dict[str, Any]:
+    """How both websockets clients (asyncio and blocking) open falnb's sockets."""
+    return {
+        "max_size": None,
+        "open_timeout": REALTIME_OPEN_TIMEOUT,
+        "additional_headers": headers,
+        "user_agent_header": USER_AGENT,
+        "logger": _WEBSOCKETS_LOGGER,
+    }
+
+
 #: What a failed opening handshake raises (asyncio's and the blocking client's timeouts).
 _OPEN_ERRORS = (OSError, asyncio.TimeoutError, TimeoutError, InvalidHandshake)
 
@@ -231,14 +242,7 @@ class AsyncRealtimeConnection:
                 return self._ws
             url, headers = await self._handshake()
             try:
-                ws = await connect(
-                    url,
-                    max_size=None,
-                    open_timeout=REALTIME_OPEN_TIMEOUT,
-                    additional_headers=headers,
-                    user_agent_header=USER_AGENT,
-                    logger=_WEBSOCKETS_LOGGER,
-                )
+                ws = await connect(url, **_socket_options(headers))
             except _OPEN_ERRORS as exc:
                 raise _open_error(exc, url, self.endpoint_id) from None
             self._generation += 1
@@ -342,11 +346,8 @@ class AsyncRealtimeConnection:
                 if reader is not None:
                     with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                         await asyncio.wait_for(asyncio.shield(reader), 5.0)
-                if self._refusal is not None:
-                    raise self._refusal from None
-                if attempt == 2:
-                    raise RealtimeError("CONNECTION_CLOSED", _close_reason(exc)) from None
-                continue  # the server may have ended an idle session a moment ago: reopen once
+                _after_a_closed_send(exc, self._refusal, attempt)
+                continue
             break
         self.sent += 1
         self._last_sent_at = asyncio.get_running_loop().time()
@@ -448,17 +449,31 @@ class AsyncRealtimeConnection:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
-        """Results until the session ends (an idle ``TIMEOUT`` ends it quietly)."""
-        while True:
-            try:
-                result = await self.recv()
-            except RealtimeError as exc:
-                if exc.error == "TIMEOUT":
-                    return
-                raise
-            if result is None:
-                return
-            yield result
+        with _idle_end_is_quiet():
+            while (result := await self.recv()) is not None:
+                yield result
+
+
+@contextlib.contextmanager
+def _idle_end_is_quiet() -> Iterator[None]:
+    """Iterating results ends with the session; an idle ``TIMEOUT`` ends it quietly."""
+    try:
+        yield
+    except RealtimeError as exc:
+        if exc.error != "TIMEOUT":
+            raise
+
+
+def _after_a_closed_send(
+    exc: ConnectionClosed, refusal: RealtimeError | None, attempt: int
+) -> None:
+    """A send found the socket closed: raise the server's refusal, or give up on the second
+    attempt; else return to reopen once (the server may have ended an idle session a moment
+    ago)."""
+    if refusal is not None:
+        raise refusal from None
+    if attempt == 2:
+        raise RealtimeError("CONNECTION_CLOSED", _close_reason(exc)) from None
 
 
 def _close_reason(exc: ConnectionClosed) -> str:
@@ -545,11 +560,8 @@ class RealtimeConnection:
                 ws.send(frame)
             except ConnectionClosed as exc:
                 self._end(ws)  # keeps the server's last word (e.g. NOT_FOUND) to read
-                if self._refusal is not None:
-                    raise self._refusal from None
-                if attempt == 2:
-                    raise RealtimeError("CONNECTION_CLOSED", _close_reason(exc)) from None
-                continue  # the server may have ended an idle session a moment ago: reopen once
+                _after_a_closed_send(exc, self._refusal, attempt)
+                continue
             break
         self.connection.sent += 1
 
@@ -609,14 +621,8 @@ class RealtimeConnection:
             connection = self.connection
             url, headers = _runtime.run(connection._handshake())
             try:
-                ws = sync_connect(
-                    url,
-                    max_size=None,
-                    open_timeout=REALTIME_OPEN_TIMEOUT,
-                    additional_headers=headers,
-                    user_agent_header=USER_AGENT,
-                    logger=_WEBSOCKETS_LOGGER,
-                ).__enter__()  # closed by _end (websockets 17.1 warns about a bare connect())
+                # Entered as a context manager (websockets 17.1 warns otherwise); _end closes it.
+                ws: SyncClientConnection = sync_connect(url, **_socket_options(headers)).__enter__()
             except _OPEN_ERRORS as exc:
                 raise _open_error(exc, url, connection.endpoint_id) from None
             connection._generation += 1
@@ -669,17 +675,9 @@ class RealtimeConnection:
         return self._iterate()
 
     def _iterate(self) -> Iterator[dict[str, Any]]:
-        """Results until the session ends (an idle ``TIMEOUT`` ends it quietly)."""
-        while True:
-            try:
-                result = self.recv()
-            except RealtimeError as exc:
-                if exc.error == "TIMEOUT":
-                    return
-                raise
-            if result is None:
-                return
-            yield result
+        with _idle_end_is_quiet():
+            while (result := self.recv()) is not None:
+                yield result
 
 
 def connect_realtime_sync(

@@ -131,10 +131,14 @@ def test_wrong_key(server: LocalServer) -> None:
         run(wrong.aclose())
 
 
-def test_idle_timeout_then_reconnect_on_send(
-    transport: Transport, server: LocalServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def short_idle(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server ends a session after 0.3 s without input."""
     monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
+
+
+@pytest.mark.usefixtures("short_idle")
+def test_idle_timeout_then_reconnect_on_send(transport: Transport, server: LocalServer) -> None:
     with connect_realtime_sync(transport, ECHO) as connection:
         connection.send({"n": 1})
         first = connection.recv(timeout=10)
@@ -288,10 +292,10 @@ def reply_n(connection: Any) -> Any:
     return reply["n"]
 
 
+@pytest.mark.usefixtures("short_idle")
 def test_a_sync_send_after_the_server_ended_the_session_goes_on_a_new_one(
-    transport: Transport, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    transport: Transport, server: LocalServer
 ) -> None:
-    monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
     with connect_realtime_sync(transport, ECHO) as connection:
         connection.send({"n": 1})
         assert reply_n(connection) == 1
@@ -303,10 +307,10 @@ def test_a_sync_send_after_the_server_ended_the_session_goes_on_a_new_one(
     assert len(server.journal.entries(path_contains=f"{ECHO}/realtime")) == 2
 
 
+@pytest.mark.usefixtures("short_idle")
 def test_sync_iteration_ends_quietly_when_the_server_ends_an_idle_session(
-    transport: Transport, server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    transport: Transport,
 ) -> None:
-    monkeypatch.setattr(server.state, "realtime_idle_timeout", 0.3)
     with connect_realtime_sync(transport, ECHO) as connection:
         for n in range(3):
             connection.send({"n": n})
