@@ -190,39 +190,30 @@ realtime_async = _async_client.realtime
 
 
 #: Names loaded on first use, so ``import falnb`` stays light (no cryptography, PIL,
-#: IPython or server code until asked for).
-_LAZY = {
-    "verify_webhook": ("falnb.client.webhooks", "verify_webhook"),
-    "Session": ("falnb.session", "Session"),
-    "default_session": ("falnb.session", "default_session"),
-    "Result": ("falnb.result", "Result"),
-    "MediaFile": ("falnb.result", "MediaFile"),
-    "Job": ("falnb.session", "Job"),
-    "Call": ("falnb.session", "Call"),
-    "RealtimeConnection": ("falnb.client.realtime", "RealtimeConnection"),
-    "Failed": ("falnb.sweeps", "Failed"),
-    "local": ("falnb.local", None),
-    "sweep": ("falnb._sweep_api", "sweep"),
-    "map": ("falnb._sweep_api", "map"),
-    "compare": ("falnb.widgets.compare", "compare"),
-    "form": ("falnb.widgets.form", "form"),
-    "seedcheck": ("falnb.seedchecks", "seedcheck"),
-    "SeedCheck": ("falnb.seedchecks", "SeedCheck"),
-    "sweep_async": ("falnb._sweep_api", "sweep_async"),
-    "map_async": ("falnb._sweep_api", "map_async"),
-    "SweepResults": ("falnb.sweeps", "SweepResults"),
-    "usage": ("falnb.session", "usage"),
-    "widgets": ("falnb.widgets", None),
+#: IPython or server code until asked for), by the module that defines them.
+_LAZY_FROM = {
+    "falnb.session": ("Call", "Job", "Session", "default_session", "usage"),
+    "falnb.result": ("MediaFile", "Result"),
+    "falnb.sweeps": ("Failed", "SweepResults"),
+    "falnb._sweep_api": ("map", "map_async", "sweep", "sweep_async"),
+    "falnb.seedchecks": ("SeedCheck", "seedcheck"),
+    "falnb.client.realtime": ("RealtimeConnection",),
+    "falnb.client.webhooks": ("verify_webhook",),
+    "falnb.widgets.compare": ("compare",),
+    "falnb.widgets.form": ("form",),
 }
+_LAZY = {name: module for module, names in _LAZY_FROM.items() for name in names}
+#: Subpackages loaded on first use: ``falnb.local``, ``falnb.widgets``.
+_LAZY_MODULES = ("local", "widgets")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+    import importlib
 
-        module_name, attribute = _LAZY[name]
-        module = importlib.import_module(module_name)
-        return module if attribute is None else getattr(module, attribute)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"falnb.{name}")
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'falnb' has no attribute {name!r}")
 
 
