@@ -54,10 +54,12 @@ Fox = Callable[..., Realtime]
 @pytest.fixture
 def fox(client: SyncClient, picture: Image.Image, widgets: list[Realtime]) -> Fox:
     """Makes a widget on ``picture`` with the prompt "a fox" (kept in ``widgets`` for cleanup):
-    ``fox(controls, endpoint=I2I, **options)``."""
+    ``fox(controls, endpoint=I2I, seed=None, **options)``."""
 
-    def make(controls: dict[str, Any], endpoint: str = I2I, **options: Any) -> Realtime:
-        base = {"image": picture, "prompt": "a fox"}
+    def make(
+        controls: dict[str, Any], endpoint: str = I2I, seed: int | None = None, **options: Any
+    ) -> Realtime:
+        base = {"image": picture, "prompt": "a fox"} | ({} if seed is None else {"seed": seed})
         widget = Realtime(endpoint, base=base, controls=controls, client=client, **options)
         widgets.append(widget)
         return widget
@@ -116,20 +118,10 @@ def test_changes_produce_frames(
 
 
 def test_rapid_changes_coalesce_and_the_last_frame_matches(
-    server: LocalServer,
-    client: SyncClient,
-    picture: Image.Image,
-    widgets: list[Realtime],
-    until: Until,
+    client: SyncClient, fox: Fox, until: Until
 ) -> None:
     strength = FloatSlider(0.0, min=0.0, max=1.0, step=0.01)
-    widget = Realtime(
-        I2I,
-        base={"image": picture, "prompt": "a fox", "seed": 7},
-        controls={"strength": strength},
-        client=client,
-    )
-    widgets.append(widget)
+    widget = fox({"strength": strength}, seed=7)
     assert widget.wait_for_frame(10)
     values = [round(i / 100, 2) for i in range(1, 101)]
     for value in values:
@@ -145,15 +137,11 @@ def test_rapid_changes_coalesce_and_the_last_frame_matches(
     assert widget.last_frame.inputs == {"prompt": "a fox", "seed": 7, "strength": 1.0}
 
 
-def test_a_live_view_sends_one_state_message_per_frame(
-    client: SyncClient, picture: Image.Image, widgets: list[Realtime], until: Until
-) -> None:
+def test_a_live_view_sends_one_state_message_per_frame(fox: Fox, until: Until) -> None:
     # In JupyterLab every extra small comm message can stall behind a delayed ACK (its
     # websocket runs with Nagle on): once live, an exchange must not flip the view to busy.
     strength = FloatSlider(0.0, min=0.0, max=1.0, step=0.01)
-    base = {"image": picture, "prompt": "a fox", "seed": 7}
-    widget = Realtime(I2I, base=base, controls={"strength": strength}, client=client)
-    widgets.append(widget)
+    widget = fox({"strength": strength}, seed=7)
     assert widget.wait_for_frame(10)
     until(lambda: widget.driver.report.status == "live", what="the first exchange's end")
     sent: list[set[str]] = []
@@ -214,39 +202,41 @@ def test_app_errors_show_and_the_next_change_recovers(
     assert len(server.journal.entries(path_contains=f"{flaky_endpoint}/realtime")) == 2
 
 
-def test_refused_token_shows_unauthorized_then_recovers(
+def _refuse_tokens(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Every token counts as expired: the socket is refused with {"status":"error",...}."""
+    monkeypatch.setattr(server.state.tokens, "check", lambda *args, **kwargs: False)
+    return monkeypatch.undo
+
+
+def _fail_token_fetch(server: LocalServer, _monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    server.faults.add("status=503;ingress", path_contains="/_rest/tokens")
+    return server.faults.clear
+
+
+@pytest.mark.parametrize(
+    ("fault", "shown"),
+    [(_refuse_tokens, "Unauthorized"), (_fail_token_fetch, "503")],
+    ids=["refused token", "failed token fetch"],
+)
+def test_a_failed_connection_shows_then_recovers_on_the_next_change(
     server: LocalServer,
     fox: Fox,
     until: Until,
     monkeypatch: pytest.MonkeyPatch,
+    fault: Callable[[LocalServer, pytest.MonkeyPatch], Callable[[], None]],
+    shown: str,
 ) -> None:
-    # Every token counts as expired: the socket is refused with {"status":"error",...}.
-    monkeypatch.setattr(server.state.tokens, "check", lambda *args, **kwargs: False)
+    heal = fault(server, monkeypatch)
     seed = IntSlider(1, min=0, max=10)
     widget = fox({"seed": seed})
-    until(lambda: widget.status == "error", what="the refused connection")
-    assert "Unauthorized" in widget.error
+    until(lambda: widget.status == "error", what="the failed connection")
+    assert shown in widget.error
     assert server.key not in widget.error
-    monkeypatch.undo()
+    heal()
     seed.value = 2
-    until(lambda: shows(widget, seed=2), what="a frame after a fresh token")
-    assert widget.error == ""
-
-
-def test_connection_errors_show_and_recover(
-    server: LocalServer,
-    fox: Fox,
-    until: Until,
-) -> None:
-    server.faults.add("status=503;ingress", path_contains="/_rest/tokens")
-    seed = IntSlider(1, min=0, max=10)
-    widget = fox({"seed": seed})
-    until(lambda: widget.status == "error", what="the failed token fetch")
-    assert "503" in widget.error
-    server.faults.clear()
-    seed.value = 4
-    until(lambda: shows(widget, seed=4), what="a frame once the server answers again")
+    until(lambda: shows(widget, seed=2), what="a frame once the server answers again")
     assert widget.status == "live"
+    assert widget.error == ""
 
 
 def test_idle_timeout_shows_then_reconnects_on_change(
