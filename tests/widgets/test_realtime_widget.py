@@ -285,15 +285,10 @@ def test_changes_from_many_threads(
 
 
 def test_close_closes_the_connection_and_leaves_a_static_picture(
-    server: LocalServer, client: SyncClient, picture: Image.Image, until: Until
+    server: LocalServer, fox: Fox, until: Until
 ) -> None:
     strength = FloatSlider(0.4, min=0.0, max=1.0, step=0.1)
-    widget = Realtime(
-        I2I,
-        base={"image": picture, "prompt": "a fox"},
-        controls={"strength": strength},
-        client=client,
-    )
+    widget = fox({"strength": strength})  # closed by the test; the fixture's close is a no-op
     assert widget.wait_for_frame(10)
     live = widget._repr_mimebundle_()
     assert live is not None
@@ -353,20 +348,10 @@ def displayed(widget: Realtime) -> FakeHandle:
     return handle
 
 
-def settling(
-    client: SyncClient, picture: Image.Image, widgets: list[Realtime], *, settle: float
-) -> tuple[Realtime, FloatSlider]:
-    """A strength-slider widget with a short settle delay (kept in ``widgets`` for cleanup)."""
+def settling(fox: Fox, *, settle: float) -> tuple[Realtime, FloatSlider]:
+    """A strength-slider widget with a short settle delay."""
     strength = FloatSlider(0.2, min=0.0, max=1.0, step=0.1)
-    widget = Realtime(
-        I2I,
-        base={"image": picture, "prompt": "a fox"},
-        controls={"strength": strength},
-        client=client,
-        settle=settle,
-    )
-    widgets.append(widget)
-    return widget, strength
+    return fox({"strength": strength}, settle=settle), strength
 
 
 def test_settle_timer_fires_once_after_quiet_and_waits_while_held(until: Until) -> None:
@@ -393,10 +378,8 @@ def test_settle_timer_fires_once_after_quiet_and_waits_while_held(until: Until) 
     assert len(fired) == 2
 
 
-def test_settled_output_carries_the_last_frame(
-    client: SyncClient, picture: Image.Image, widgets: list[Realtime], until: Until
-) -> None:
-    widget, strength = settling(client, picture, widgets, settle=0.2)
+def test_settled_output_carries_the_last_frame(fox: Fox, until: Until) -> None:
+    widget, strength = settling(fox, settle=0.2)
     assert widget.wait_for_frame(10)
     handle = displayed(widget)
     first = widget.frame
@@ -421,10 +404,8 @@ def test_settled_output_carries_the_last_frame(
     assert len(handle.updates) == emitted
 
 
-def test_no_settle_update_while_a_hand_is_on_the_controls(
-    client: SyncClient, picture: Image.Image, widgets: list[Realtime], until: Until
-) -> None:
-    widget, strength = settling(client, picture, widgets, settle=0.1)
+def test_no_settle_update_while_a_hand_is_on_the_controls(fox: Fox, until: Until) -> None:
+    widget, strength = settling(fox, settle=0.1)
     assert widget.wait_for_frame(10)
     handle = displayed(widget)
     widget.view.interacting = True  # as the browser reports a pointer held down mid-drag
@@ -439,10 +420,8 @@ def test_no_settle_update_while_a_hand_is_on_the_controls(
     assert "strength=0.6" in handle.updates[0]["text/plain"]
 
 
-def test_closing_cancels_the_settle_update(
-    client: SyncClient, picture: Image.Image, until: Until
-) -> None:
-    widget, _ = settling(client, picture, [], settle=0.1)
+def test_closing_cancels_the_settle_update(fox: Fox, until: Until) -> None:
+    widget, _ = settling(fox, settle=0.1)
     assert widget.wait_for_frame(10)
     handle = displayed(widget)
     widget.close()
