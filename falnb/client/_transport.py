@@ -1,5 +1,10 @@
 """HTTP under the protocol: auth header, retries with backoff, errors from responses.
 
+Two transports speak it: :class:`Transport` (an ``httpx.AsyncClient`` on falnb's loop) and
+:class:`BlockingTransport` (an ``httpx.Client``, for the sync front's plain requests). They
+share how a request is built and every retry decision (:class:`_Attempts`); only their send
+loops differ, one awaiting, one blocking, as httpx's own two clients do.
+
 Retry rules (fal-protocol.md section 7.4, plus Retry-After):
 
 * transport errors, and 408 / 409 / 429 / 502 / 503 / 504 are retried with exponential
@@ -25,11 +30,12 @@ import json as jsonlib
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -63,10 +69,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RECONNECT_ENV",
+    "BlockingTransport",
     "RetryPolicy",
     "Transport",
     "connection_failed",
     "download",
+    "download_blocking",
     "error_from_response",
     "forget_credentials",
     "redact_url",
@@ -287,40 +295,35 @@ class RequestParts(TypedDict, total=False):
     timeout: httpx.Timeout | float | object | None
 
 
-class Transport:
-    """An ``httpx.AsyncClient`` that knows fal's auth and retry rules.
+HTTP = TypeVar("HTTP", httpx.Client, httpx.AsyncClient)
 
-    Pass ``http`` to inject a client (e.g. one with a custom transport) in tests.
-    """
 
-    def __init__(
-        self,
-        target: Target,
-        *,
-        http: httpx.AsyncClient | None = None,
-        retry: RetryPolicy | None = None,
-        timeout: httpx.Timeout | float | None = None,
-    ) -> None:
+def _http_options(timeout: httpx.Timeout | float | None) -> dict[str, Any]:
+    """How falnb's own httpx clients (async and blocking alike) are configured."""
+    return {
+        "timeout": timeout if timeout is not None else REQUEST_TIMEOUT,
+        "headers": {"User-Agent": USER_AGENT},
+        "follow_redirects": True,
+    }
+
+
+class _BaseTransport(Generic[HTTP]):
+    """What both transports share: the target and its key, the retry policy, and how a request
+    is built and retried. Only sending differs (awaited on falnb's loop, or blocking)."""
+
+    def __init__(self, target: Target, http: HTTP, retry: RetryPolicy | None, owned: bool) -> None:
         self.target = target
         self.retry = retry or RetryPolicy()
         sign_media_with(target)
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            timeout=timeout if timeout is not None else REQUEST_TIMEOUT,
-            headers={"User-Agent": USER_AGENT},
-            follow_redirects=True,
-        )
+        self._owns_http = owned
+        self._http: HTTP = http
 
     @property
-    def http(self) -> httpx.AsyncClient:
+    def http(self) -> HTTP:
         return self._http
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": self.target.require_key().header()}
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
     def _build(
         self,
@@ -348,6 +351,53 @@ class Transport:
             extensions=extensions or None,
         )
 
+    def _attempts(
+        self,
+        method: str,
+        url: str,
+        parts: RequestParts,
+        *,
+        retry: RetryPolicy | None,
+        creates_work: bool,
+        final_app_errors: bool = False,
+        raise_for_status: bool = True,
+    ) -> _Attempts:
+        """The retry decisions for one request, which either transport's send loop follows.
+
+        ``creates_work`` marks run/submit: those are retried only when the server certainly
+        did not accept them. ``final_app_errors`` marks reads whose 5xx with a request id is
+        the app's own recorded answer (a queue result replays it), so retrying cannot change it.
+        """
+        return _Attempts(
+            functools.partial(self._build, method, url, **parts),
+            retry or self.retry,
+            creates_work=creates_work,
+            final_app_errors=final_app_errors,
+            raise_for_status=raise_for_status,
+        )
+
+
+class Transport(_BaseTransport[httpx.AsyncClient]):
+    """An ``httpx.AsyncClient`` that knows fal's auth and retry rules (on falnb's loop).
+
+    Pass ``http`` to inject a client (e.g. one with a custom transport) in tests.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        http: httpx.AsyncClient | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> None:
+        own = http or httpx.AsyncClient(**_http_options(timeout))
+        super().__init__(target, own, retry, owned=http is None)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
     async def request(
         self,
         method: str,
@@ -359,22 +409,18 @@ class Transport:
         final_app_errors: bool = False,
         **parts: Unpack[RequestParts],
     ) -> httpx.Response:
-        """Send with retries; return the 2xx response or raise the matching ``HTTPError``.
-
-        ``creates_work`` marks run/submit: those are retried only when the server certainly
-        did not accept them. ``final_app_errors`` marks reads whose 5xx with a request id is the
-        app's own recorded answer (a queue result replays it), so retrying cannot change it.
-        """
-        request = functools.partial(self._build, method, url, **parts)
-        return await _send(
-            self._http,
-            request,
-            retry or self.retry,
-            stream=False,
+        """Send with retries; return the 2xx response or raise the matching ``HTTPError``
+        (``creates_work``, ``final_app_errors``: see :meth:`_attempts`)."""
+        attempts = self._attempts(
+            method,
+            url,
+            parts,
+            retry=retry,
             creates_work=creates_work,
             final_app_errors=final_app_errors,
             raise_for_status=raise_for_status,
         )
+        return await _send(self._http, attempts, stream=False)
 
     @asynccontextmanager
     async def stream(
@@ -390,61 +436,155 @@ class Transport:
 
         Errors are raised before any body is read, from the status and the JSON error body.
         """
-        request = functools.partial(self._build, method, url, **parts)
-        response = await _send(
-            self._http, request, retry or self.retry, stream=True, creates_work=creates_work
-        )
+        attempts = self._attempts(method, url, parts, retry=retry, creates_work=creates_work)
+        response = await _send(self._http, attempts, stream=True)
         try:
             yield response
         finally:
             await response.aclose()
 
 
-async def _send(
-    http: httpx.AsyncClient,
-    build: Callable[[], httpx.Request],
-    policy: RetryPolicy,
-    *,
-    stream: bool,
-    creates_work: bool,
-    final_app_errors: bool = False,
-    raise_for_status: bool = True,
-) -> httpx.Response:
-    """falnb's one retry loop: every request to fal (and every output download) goes here."""
-    attempt = 0
+class BlockingTransport(_BaseTransport[httpx.Client]):
+    """:class:`Transport`'s twin for the sync front: an ``httpx.Client`` used from the calling
+    thread (any thread: its pool is thread-safe), with the same requests, retries and errors."""
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        http: httpx.Client | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = None,
+    ) -> None:
+        own = http or httpx.Client(**_http_options(timeout))
+        super().__init__(target, own, retry, owned=http is None)
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        creates_work: bool = False,
+        retry: RetryPolicy | None = None,
+        raise_for_status: bool = True,
+        final_app_errors: bool = False,
+        **parts: Unpack[RequestParts],
+    ) -> httpx.Response:
+        """:meth:`Transport.request`, blocking."""
+        attempts = self._attempts(
+            method,
+            url,
+            parts,
+            retry=retry,
+            creates_work=creates_work,
+            final_app_errors=final_app_errors,
+            raise_for_status=raise_for_status,
+        )
+        return _send_blocking(self._http, attempts, stream=False)
+
+
+class _Attempts:
+    """One request's retry decisions (the module doc's rules): the one home of the policy.
+
+    Each transport's send loop (:func:`_send`, :func:`_send_blocking`) only does the I/O and
+    asks this what each outcome means: the answer to return, a delay before trying again, or
+    the error to raise.
+    """
+
+    def __init__(
+        self,
+        build: Callable[[], httpx.Request],
+        policy: RetryPolicy,
+        *,
+        creates_work: bool,
+        final_app_errors: bool = False,
+        raise_for_status: bool = True,
+    ) -> None:
+        self.build = build
+        self.policy = policy
+        self.creates_work = creates_work
+        self.final_app_errors = final_app_errors
+        self.raise_for_status = raise_for_status
+        self.attempt = 0
+
+    def next_request(self) -> httpx.Request:
+        """The next try's request, built afresh (its key header is blanked once sent)."""
+        self.attempt += 1
+        return self.build()
+
+    def failed(self, exc: httpx.HTTPError, request: httpx.Request) -> float:
+        """The delay before trying again after ``exc``; raises what ends the request."""
+        forget_credentials(request, getattr(exc, "_request", None))
+        if not isinstance(exc, httpx.TransportError):
+            raise exc
+        if self.attempt >= self.policy.max_attempts or not _may_retry_exception(
+            exc, request, creates_work=self.creates_work
+        ):
+            raise connection_failed(exc, request) from exc
+        return self._delay(None, f"{type(exc).__name__} on {request.method}")
+
+    def answered(self, request: httpx.Request, response: httpx.Response) -> bool:
+        """Whether to return ``response``; if not, read its body, then ask :meth:`refused`."""
+        forget_credentials(request, *_sent_requests(response))
+        return response.is_success or not self.raise_for_status
+
+    def refused(self, response: httpx.Response) -> float:
+        """The delay before trying again after a read error answer; raises it when final."""
+        error = error_from_response(response)
+        if self.attempt >= self.policy.max_attempts or not _may_retry_status(
+            response, self.policy, creates_work=self.creates_work or self.final_app_errors
+        ):
+            raise error
+        retry_after = parse_retry_after(response, error.body)
+        return self._delay(retry_after, f"{response.status_code} on {response.request.method}")
+
+    def _delay(self, retry_after: float | None, why: str) -> float:
+        delay = self.policy.delay(self.attempt, retry_after)
+        logger.debug("retrying after %.2fs (%s, attempt %d)", delay, why, self.attempt)
+        return delay
+
+
+async def _send(http: httpx.AsyncClient, attempts: _Attempts, *, stream: bool) -> httpx.Response:
+    """falnb's retry loop on its event loop: every awaited request to fal (and every output
+    download) goes here."""
     while True:
-        attempt += 1
-        request = build()
+        request = attempts.next_request()
         try:
             response = await _send_or_backup(http, request, stream=stream)
         except httpx.HTTPError as exc:
-            forget_credentials(request, getattr(exc, "_request", None))
-            if not isinstance(exc, httpx.TransportError):
-                raise
-            if attempt >= policy.max_attempts or not _may_retry_exception(
-                exc, request, creates_work=creates_work
-            ):
-                raise connection_failed(exc, request) from exc
-            await _sleep(policy, attempt, None, f"{type(exc).__name__} on {request.method}")
-            continue
-        forget_credentials(request, *_sent_requests(response))
-        if response.is_success or not raise_for_status:
-            return response
+            delay = attempts.failed(exc, request)
+        else:
+            if attempts.answered(request, response):
+                return response
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            delay = attempts.refused(response)
+        await asyncio.sleep(delay)
+
+
+def _send_blocking(http: httpx.Client, attempts: _Attempts, *, stream: bool) -> httpx.Response:
+    """:func:`_send`'s twin for the blocking transport: the same loop, blocking I/O."""
+    while True:
+        request = attempts.next_request()
         try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        error = error_from_response(response)
-        if attempt >= policy.max_attempts or not _may_retry_status(
-            response, policy, creates_work=creates_work or final_app_errors
-        ):
-            raise error
-        await _sleep(
-            policy,
-            attempt,
-            parse_retry_after(response, error.body),
-            f"{response.status_code} on {request.method}",
-        )
+            response = _send_or_backup_blocking(http, request, stream=stream)
+        except httpx.HTTPError as exc:
+            delay = attempts.failed(exc, request)
+        else:
+            if attempts.answered(request, response):
+                return response
+            try:
+                response.read()
+            finally:
+                response.close()
+            delay = attempts.refused(response)
+        time.sleep(delay)
 
 
 async def _send_or_backup(
@@ -453,23 +593,48 @@ async def _send_or_backup(
     """Send ``request``; if its host has a backup (fal.run's falrun.com) and cannot be
     connected to, send it there instead. Safe for run and submit alike: a request that never
     connected was never sent."""
-    backup = BACKUP_HOSTS.get(request.url.host)
+    backup = _backup_of(request)
     if backup is None:
         return await http.send(request, stream=stream)
-    _cap_connect_timeout(request)
     try:
         return await http.send(request, stream=stream)
     except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        logger.info(
-            "could not connect to %s (%s); trying its backup domain %s",
-            request.url.host,
-            type(exc).__name__,
-            backup,
-        )
-        request.url = request.url.copy_with(host=backup)
-        request.headers["Host"] = request.url.netloc.decode("ascii")
-        _cap_connect_timeout(request)
+        _move_to_backup(request, backup, exc)
         return await http.send(request, stream=stream)
+
+
+def _send_or_backup_blocking(
+    http: httpx.Client, request: httpx.Request, *, stream: bool
+) -> httpx.Response:
+    """:func:`_send_or_backup`'s blocking twin."""
+    backup = _backup_of(request)
+    if backup is None:
+        return http.send(request, stream=stream)
+    try:
+        return http.send(request, stream=stream)
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        _move_to_backup(request, backup, exc)
+        return http.send(request, stream=stream)
+
+
+def _backup_of(request: httpx.Request) -> str | None:
+    """The backup host of ``request``'s host, if it has one (then connecting is capped short)."""
+    backup = BACKUP_HOSTS.get(request.url.host)
+    if backup is not None:
+        _cap_connect_timeout(request)
+    return backup
+
+
+def _move_to_backup(request: httpx.Request, backup: str, exc: httpx.TransportError) -> None:
+    logger.info(
+        "could not connect to %s (%s); trying its backup domain %s",
+        request.url.host,
+        type(exc).__name__,
+        backup,
+    )
+    request.url = request.url.copy_with(host=backup)
+    request.headers["Host"] = request.url.netloc.decode("ascii")
+    _cap_connect_timeout(request)
 
 
 def _cap_connect_timeout(request: httpx.Request) -> None:
@@ -502,14 +667,6 @@ def _may_retry_status(response: httpx.Response, policy: RetryPolicy, *, creates_
     return not (creates_work and status >= 500 and _accepted_by_server(response))
 
 
-async def _sleep(policy: RetryPolicy, attempt: int, retry_after: float | None, why: str) -> None:
-    delay = policy.delay(attempt, retry_after)
-    logger.debug("retrying after %.2fs (%s, attempt %d)", delay, why, attempt)
-    await asyncio.sleep(delay)
-
-
-#: The download pool and the loop it belongs to (a pool cannot cross event loops).
-_downloads: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
 DOWNLOAD_STATUSES = RETRYABLE_STATUSES | {500}
 #: A media file's answers that may mean "restricted" (fal's ACL ``forbid``; ``hide`` hides
 #: the file, so 404): worth asking for a signed URL when a key is at hand.
@@ -518,6 +675,11 @@ RESTRICTED_STATUSES = frozenset({401, 403, 404})
 SIGNED_URL_TTL = 600
 #: The targets whose keys may sign their CDN's restricted files, by CDN (newest wins).
 _media_signers: dict[tuple[str, str], Target] = {}
+#: The download pools: the async one with the loop it belongs to (a pool cannot cross event
+#: loops), and the blocking one (thread-safe, shared by every thread).
+_downloads: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient] | None = None
+_blocking_downloads: httpx.Client | None = None
+_blocking_downloads_lock = threading.Lock()
 
 
 def sign_media_with(target: Target) -> None:
@@ -526,36 +688,52 @@ def sign_media_with(target: Target) -> None:
     _media_signers[(target.name, target.cdn_url)] = target
 
 
-def _signer_for(url: str) -> Target | None:
+def _signer_for(error: HTTPError, url: str) -> Target | None:
+    """The target that may sign ``url``, when ``error`` may mean the file is restricted."""
+    if error.status_code not in RESTRICTED_STATUSES:
+        return None
     for target in reversed(list(_media_signers.values())):
         if target.key is not None and target.serves_media(url):
             return target
     return None
 
 
-async def _signed_url(
-    http: httpx.AsyncClient, target: Target, url: str, policy: RetryPolicy
-) -> str:
-    """A signed URL for ``url`` from ``target``'s Platform API (``POST /storage/files/sign``)."""
-    key = target.require_key()
-    response = await _send(
-        http,
-        lambda: http.build_request(
-            "POST",
-            f"{target.platform_url}/storage/files/sign",
-            params={"url": url},
-            json={"expiration_seconds": SIGNED_URL_TTL},
-            headers={"Authorization": key.header(), "Accept": "application/json"},
-        ),
-        policy,
-        stream=False,
-        creates_work=False,
-    )
-    body = _json_or_none(response)
-    signed = body.get("signed_url") if isinstance(body, dict) else None
-    if not isinstance(signed, str) or not signed.startswith(("https://", "http://")):
-        raise FalError(f"the storage API answered no signed URL for {redact_url(url)}")
-    return signed
+class _Download:
+    """One output file's download, as both download loops make it: its GET, and the signing
+    request (``POST /storage/files/sign`` on the signer's Platform API) that a restricted file
+    needs. The signed URL is used for one GET and never kept."""
+
+    def __init__(self, http: httpx.Client | httpx.AsyncClient, retry: RetryPolicy | None) -> None:
+        self.http = http
+        self.policy = retry or RetryPolicy(statuses=DOWNLOAD_STATUSES)
+
+    def get(self, url: str) -> _Attempts:
+        return _Attempts(
+            lambda: self.http.build_request("GET", url), self.policy, creates_work=False
+        )
+
+    def sign(self, target: Target, url: str) -> _Attempts:
+        key = target.require_key()
+        return _Attempts(
+            lambda: self.http.build_request(
+                "POST",
+                f"{target.platform_url}/storage/files/sign",
+                params={"url": url},
+                json={"expiration_seconds": SIGNED_URL_TTL},
+                headers={"Authorization": key.header(), "Accept": "application/json"},
+            ),
+            self.policy,
+            creates_work=False,
+        )
+
+    @staticmethod
+    def signed_url(response: httpx.Response, url: str) -> str:
+        body = _json_or_none(response)
+        signed = body.get("signed_url") if isinstance(body, dict) else None
+        if not isinstance(signed, str) or not signed.startswith(("https://", "http://")):
+            raise FalError(f"the storage API answered no signed URL for {redact_url(url)}")
+        logger.debug("%s is restricted; fetching it by signed URL", redact_url(url))
+        return signed
 
 
 async def download(url: str, *, retry: RetryPolicy | None = None) -> httpx.Response:
@@ -563,37 +741,47 @@ async def download(url: str, *, retry: RetryPolicy | None = None) -> httpx.Respo
 
     No key is sent to the CDN: media URLs are public unless the account restricts them. A
     restricted file (401/403, or 404 for a hidden one) is fetched once more through a signed
-    URL that the file's target (a client with a key for that CDN) asks fal's storage API for;
-    the signed URL is used for this one GET and never kept. A download repeats nothing paid
-    for, so transport errors and 408/409/429/500/502/503/504 are retried. Downloads on one
-    event loop (falnb's) share one connection pool.
+    URL that the file's target (a client with a key for that CDN) asks fal's storage API for.
+    A download repeats nothing paid for, so transport errors and 408/409/429/500/502/503/504
+    are retried. Downloads on one event loop (falnb's) share one connection pool.
     """
     global _downloads  # noqa: PLW0603 - one pool per loop
     loop = asyncio.get_running_loop()
     if _downloads is None or _downloads[0] is not loop:
-        _downloads = (
-            loop,
-            httpx.AsyncClient(
-                timeout=DOWNLOAD_TIMEOUT,
-                headers={"User-Agent": USER_AGENT},
-                follow_redirects=True,
-            ),
-        )
+        _downloads = (loop, httpx.AsyncClient(**_http_options(DOWNLOAD_TIMEOUT)))
     http = _downloads[1]
-    policy = retry or RetryPolicy(statuses=DOWNLOAD_STATUSES)
-
-    def get(where: str) -> Callable[[], httpx.Request]:
-        return lambda: http.build_request("GET", where)
-
+    plan = _Download(http, retry)
     try:
-        return await _send(http, get(url), policy, stream=False, creates_work=False)
+        return await _send(http, plan.get(url), stream=False)
     except HTTPError as exc:
-        signer = _signer_for(url) if exc.status_code in RESTRICTED_STATUSES else None
+        signer = _signer_for(exc, url)
         if signer is None:
             raise
         try:
-            signed = await _signed_url(http, signer, url, policy)
+            signed = plan.signed_url(await _send(http, plan.sign(signer, url), stream=False), url)
         except FalError:
             raise exc from None  # not a file the key may read: the CDN's answer stands
-        logger.debug("%s answered %d; fetching it by signed URL", redact_url(url), exc.status_code)
-        return await _send(http, get(signed), policy, stream=False, creates_work=False)
+        return await _send(http, plan.get(signed), stream=False)
+
+
+def download_blocking(url: str, *, retry: RetryPolicy | None = None) -> httpx.Response:
+    """:func:`download`'s twin for blocking callers, from any thread (one shared pool)."""
+    global _blocking_downloads  # noqa: PLW0603 - one pool per process
+    with _blocking_downloads_lock:
+        if _blocking_downloads is None:
+            _blocking_downloads = httpx.Client(**_http_options(DOWNLOAD_TIMEOUT))
+        http = _blocking_downloads
+    plan = _Download(http, retry)
+    try:
+        return _send_blocking(http, plan.get(url), stream=False)
+    except HTTPError as exc:
+        signer = _signer_for(exc, url)
+        if signer is None:
+            raise
+        try:
+            signed = plan.signed_url(
+                _send_blocking(http, plan.sign(signer, url), stream=False), url
+            )
+        except FalError:
+            raise exc from None  # not a file the key may read: the CDN's answer stands
+        return _send_blocking(http, plan.get(signed), stream=False)
