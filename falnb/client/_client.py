@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
-from falnb import _runtime
+from falnb import _comm_pump, _runtime
 from falnb._config import CONNECT_TIMEOUT, RUN_TIMEOUT
 from falnb._fronts import front
 from falnb._protocol import endpoint_app
 from falnb._settings import target_from_env
 from falnb.client._status import Status
-from falnb.client._transport import RetryPolicy, Transport
+from falnb.client._transport import BlockingTransport, RetryPolicy, Transport
 from falnb.client.errors import FalError, RequestTimeoutError
 from falnb.client.lifecycle import StorageSettings
 from falnb.client.queue import (
@@ -169,6 +169,84 @@ class _Subscription:
     on_queue_update: OnQueueUpdate | None
 
 
+@dataclass(frozen=True)
+class _DirectRun:
+    """One ``run`` call, prepared: the request both fronts send, each in its own way.
+
+    The async front (and the sync one when it must) sends it on falnb's loop; the sync front
+    sends it from the calling thread through the client's blocking transport whenever that
+    is the same request with the same retries: see :meth:`blocking_transport`.
+    """
+
+    client: AsyncClient
+    endpoint: str
+    url: str
+    method: str
+    arguments: Arguments
+    headers: dict[str, str]
+    timeout: float | None
+
+    def _sent(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"params": query_params(body)} if self.method == "GET" else {"json": body}
+
+    @staticmethod
+    def _output(response: httpx.Response) -> dict[str, Any]:
+        result = response.json()
+        return result if isinstance(result, dict) else {"result": result}
+
+    async def on_loop(self) -> dict[str, Any]:
+        """Upload local inputs, send, return the output (on falnb's loop)."""
+        transport = self.client._transport()
+
+        async def call() -> dict[str, Any]:
+            body = await self.client._prepare(transport, self.arguments)
+            response = await transport.request(
+                self.method,
+                self.url,
+                **self._sent(body),
+                headers=self.headers,
+                creates_work=True,
+                timeout=RUN_TIMEOUT,
+            )
+            return self._output(response)
+
+        if self.timeout is None:
+            return await call()
+        try:
+            return await asyncio.wait_for(call(), Deadline(self.timeout).remaining())
+        except asyncio.TimeoutError:
+            raise RequestTimeoutError(
+                f"run of {self.endpoint} did not finish within {self.timeout:g}s",
+                timeout=self.timeout,
+            ) from None
+
+    def blocking_transport(self) -> BlockingTransport | None:
+        """The transport to send this call from the calling thread, or None for falnb's loop.
+
+        The loop stays the way when the blocking one would behave differently: a ``timeout``
+        bounds the whole call there (a blocking socket has no such deadline), local inputs
+        upload concurrently there, an injected ``http`` client is an async one, and a kernel's
+        main thread waiting there keeps handling falnb's widget messages (a Cancel click).
+        """
+        if self.timeout is not None or _comm_pump.wanted():
+            return None
+        from falnb.client.storage import has_uploads  # optional PIL path
+
+        return None if has_uploads(self.arguments) else self.client._blocking_transport()
+
+    def send_blocking(self, transport: BlockingTransport) -> dict[str, Any]:
+        """Send from the calling thread (there are no inputs to upload) and return the output."""
+        response = transport.request(
+            self.method,
+            self.url,
+            **self._sent(dict(self.arguments)),
+            headers=self.headers,
+            creates_work=True,
+            timeout=RUN_TIMEOUT,
+        )
+        return self._output(response)
+
+
 class AsyncClient:
     """fal's API for async code, on any event loop.
 
@@ -196,6 +274,7 @@ class AsyncClient:
         self._timeout = timeout
         self._target: Target | None = None
         self._transport_obj: Transport | None = None
+        self._blocking_obj: BlockingTransport | None = None
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
@@ -229,12 +308,31 @@ class AsyncClient:
                 )
             return self._transport_obj
 
+    def _blocking_transport(self) -> BlockingTransport | None:
+        """The sync front's transport (an ``httpx.Client`` for any thread), with the same
+        target, retries and timeout; None when ``http`` was injected (that client is async,
+        and every request must go through it)."""
+        if self._http is not None:
+            return None
+        with self._lock:
+            if self._blocking_obj is None:
+                self._blocking_obj = BlockingTransport(
+                    self.target, retry=self._retry, timeout=self._timeout
+                )
+            return self._blocking_obj
+
+    def _close_blocking(self) -> None:
+        blocking, self._blocking_obj = self._blocking_obj, None
+        if blocking is not None:
+            blocking.close()
+
     async def _on_loop(self, fn: Callable[[Transport], Awaitable[T]]) -> T:
         _ = self.target
         return await _runtime.run_async(_apply(fn, self))
 
     async def aclose(self) -> None:
-        """Close the connection pool (a later call opens a new one)."""
+        """Close the connection pools (a later call opens new ones)."""
+        self._close_blocking()
         transport, self._transport_obj = self._transport_obj, None
         if transport is not None:
             await _runtime.run_async(transport.aclose())
@@ -255,7 +353,7 @@ class AsyncClient:
 
     # -- run -------------------------------------------------------------------------------
 
-    async def _run(
+    def _run(
         self,
         endpoint: str,
         arguments: Arguments,
@@ -267,48 +365,32 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         storage_settings: StorageSettings | None = None,
         method: str = "POST",
-    ) -> dict[str, Any]:
-        # run's parameters, for both fronts; this runs on falnb's loop.
-        transport = self._transport()
-        url = f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}"
-        extra = submit_headers(
-            hint=hint,
-            start_timeout=start_timeout,
-            headers=headers,
-            storage_settings=storage_settings,
+    ) -> _DirectRun:
+        # run's parameters, for both fronts: the request, which either front then sends.
+        return _DirectRun(
+            client=self,
+            endpoint=endpoint,
+            url=f"{self.target.run_url}/{endpoint.strip('/')}{_suffix(path)}",
+            method=method.upper(),
+            arguments=arguments,
+            headers=submit_headers(
+                hint=hint,
+                start_timeout=start_timeout,
+                headers=headers,
+                storage_settings=storage_settings,
+            ),
+            timeout=timeout,
         )
-        verb = method.upper()
-
-        async def call() -> dict[str, Any]:
-            body = await self._prepare(transport, arguments)
-            sent: dict[str, Any] = (
-                {"params": query_params(body)} if verb == "GET" else {"json": body}
-            )
-            response = await transport.request(
-                verb, url, **sent, headers=extra, creates_work=True, timeout=RUN_TIMEOUT
-            )
-            result = response.json()
-            return result if isinstance(result, dict) else {"result": result}
-
-        if timeout is None:
-            return await call()
-        try:
-            return await asyncio.wait_for(call(), Deadline(timeout).remaining())
-        except asyncio.TimeoutError:
-            raise RequestTimeoutError(
-                f"run of {endpoint} did not finish within {timeout:g}s",
-                timeout=timeout,
-            ) from None
 
     @_front(_run)
-    async def run(self, call: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    async def run(self, call: _DirectRun) -> dict[str, Any]:
         """Run ``endpoint`` directly (no queue) and return its output.
 
         ``timeout`` bounds the whole call (RequestTimeoutError); ``start_timeout`` is fal's
         server-side deadline for the request to start. ``method="GET"`` sends the arguments
         in the query string instead of a JSON body (as fal's JS client does).
         """
-        return await _runtime.run_async(call)
+        return await _runtime.run_async(call.on_loop())
 
     # -- queue -----------------------------------------------------------------------------
 
@@ -688,7 +770,8 @@ class SyncClient:
         return self._async
 
     def close(self) -> None:
-        """Close the connection pool (a later call opens a new one)."""
+        """Close the connection pools (a later call opens new ones)."""
+        self._async._close_blocking()
         transport, self._async._transport_obj = self._async._transport_obj, None
         if transport is not None:
             _runtime.run(transport.aclose())
@@ -707,10 +790,13 @@ class SyncClient:
         )
 
     @_front(AsyncClient._run)
-    def run(self, call: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    def run(self, call: _DirectRun) -> dict[str, Any]:
         """Run ``endpoint`` directly (no queue) and return its output (``method="GET"``: the
         arguments go in the query string)."""
-        return _runtime.run(call)
+        transport = call.blocking_transport()
+        if transport is None:
+            return _runtime.run(call.on_loop())
+        return call.send_blocking(transport)
 
     @_front(AsyncClient._submit)
     def submit(self, call: Coroutine[Any, Any, AsyncRequestHandle]) -> RequestHandle:

@@ -20,7 +20,7 @@ import logging
 import mimetypes
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
@@ -43,6 +43,7 @@ __all__ = [
     "encode",
     "encode_file",
     "encode_image",
+    "has_uploads",
     "upload",
     "upload_file",
     "upload_image",
@@ -422,14 +423,8 @@ class _Collector:
             return encode(data, content_type)
         return await upload(self.transport, data, content_type, name)
 
-    def scan(self, value: object, path: tuple[str | int, ...]) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                self.scan(item, (*path, str(key)))
-        elif isinstance(value, (list, tuple)):
-            for index, item in enumerate(value):
-                self.scan(item, (*path, index))
-        elif _uploadable(value):
+    def scan(self, arguments: object) -> None:
+        for value, path in _uploadables(arguments, ()):
             self.found.setdefault(self._key(value), (value, _where(path)))
 
     async def run(self) -> None:
@@ -459,6 +454,25 @@ def _uploadable(value: object) -> bool:
     return isinstance(value, (PurePath, bytes, bytearray, memoryview)) or is_pil_image(value)
 
 
+def _uploadables(
+    value: object, path: tuple[str | int, ...]
+) -> Iterator[tuple[object, tuple[str | int, ...]]]:
+    """Each leaf of ``value`` that is local data to upload, with where it sits."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _uploadables(item, (*path, str(key)))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _uploadables(item, (*path, index))
+    elif _uploadable(value):
+        yield value, path
+
+
+def has_uploads(arguments: Mapping[str, Any]) -> bool:
+    """Whether :func:`upload_inputs` would upload anything from ``arguments``."""
+    return next(_uploadables(arguments, ()), None) is not None
+
+
 async def upload_inputs(
     transport: Transport, arguments: dict[str, Any], *, inline_threshold: int = 0
 ) -> dict[str, Any]:
@@ -470,7 +484,7 @@ async def upload_inputs(
     is not mutated. A missing file raises :class:`FalError` naming the argument.
     """
     collector = _Collector(transport, inline_threshold)
-    collector.scan(arguments, ())
+    collector.scan(arguments)
     if not collector.found:
         return dict(arguments)
     await collector.run()
