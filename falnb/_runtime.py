@@ -1,11 +1,12 @@
 """falnb's private event loop, on a daemon thread, and the bridges to it.
 
-All network I/O runs on this one loop, whatever the caller's context: a plain script, a
+Network I/O runs on this one loop, whatever the caller's context: a plain script, a
 notebook kernel whose own loop is already running, or a widget callback on an ipykernel 7
 subshell thread. Sync callers block on a future (on a kernel's main thread, still handling
 falnb's own widget messages such as Cancel: ``falnb._comm_pump``); async callers await a
 wrapped future. No nest_asyncio, no use of the caller's loop (reference/notebook-notes.md
-section 4).
+section 4). The one exception: the sync front's plain requests (a ``run``, a download) do
+their I/O in the calling thread when :func:`may_block` allows, as the hop costs more there.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "close_soon",
     "get_loop",
     "iterate",
+    "may_block",
     "run",
     "run_async",
     "run_completing",
@@ -60,6 +62,13 @@ def get_loop() -> asyncio.AbstractEventLoop:
 
 def in_loop_thread() -> bool:
     return _thread is not None and threading.current_thread() is _thread
+
+
+def may_block() -> bool:
+    """Whether a sync call may do its I/O in this thread rather than wait on falnb's loop:
+    not from falnb's own loop thread (its sync API refuses that), nor on a kernel's main
+    thread that must keep handling falnb's widget messages while it waits (see :func:`_wait`)."""
+    return not in_loop_thread() and not _comm_pump.wanted()
 
 
 def submit(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:

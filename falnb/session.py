@@ -54,7 +54,7 @@ from falnb.client import (
     SyncClient,
 )
 from falnb.client._status import Status
-from falnb.client._transport import download, settles_request
+from falnb.client._transport import download_blocking, settles_request
 from falnb.client.queue import Deadline
 from falnb.pricing import (
     BudgetExceededError,
@@ -703,7 +703,7 @@ class Session:
         if url.startswith("data:"):
             return decode_data_uri(url)
         if call is not None and call.record == "off":
-            return _runtime.run(download(url)).content
+            return download_blocking(url).content
         return self.recorder.media(url, call.recorded if call is not None else None)
 
     def build_result(self, call: Call, run: _Run, media: dict[str, bytes]) -> Result:

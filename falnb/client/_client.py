@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
-from falnb import _comm_pump, _runtime
+from falnb import _runtime
 from falnb._config import CONNECT_TIMEOUT, RUN_TIMEOUT
 from falnb._fronts import front
 from falnb._protocol import endpoint_app
@@ -225,10 +225,10 @@ class _DirectRun:
 
         The loop stays the way when the blocking one would behave differently: a ``timeout``
         bounds the whole call there (a blocking socket has no such deadline), local inputs
-        upload concurrently there, an injected ``http`` client is an async one, and a kernel's
-        main thread waiting there keeps handling falnb's widget messages (a Cancel click).
+        upload concurrently there, an injected ``http`` client is an async one, and a thread
+        that may not block (:func:`falnb._runtime.may_block`) waits there.
         """
-        if self.timeout is not None or _comm_pump.wanted():
+        if self.timeout is not None or not _runtime.may_block():
             return None
         from falnb.client.storage import has_uploads  # optional PIL path
 

@@ -40,6 +40,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
+from falnb import _runtime
 from falnb._config import (
     BACKUP_CONNECT_TIMEOUT,
     BACKUP_HOSTS,
@@ -765,8 +766,11 @@ async def download(url: str, *, retry: RetryPolicy | None = None) -> httpx.Respo
 
 
 def download_blocking(url: str, *, retry: RetryPolicy | None = None) -> httpx.Response:
-    """:func:`download`'s twin for blocking callers, from any thread (one shared pool)."""
+    """:func:`download` for blocking callers: from the calling thread (one pool shared by
+    every thread) when :func:`falnb._runtime.may_block`, else waiting on falnb's loop."""
     global _blocking_downloads  # noqa: PLW0603 - one pool per process
+    if not _runtime.may_block():
+        return _runtime.run(download(url, retry=retry))
     with _blocking_downloads_lock:
         if _blocking_downloads is None:
             _blocking_downloads = httpx.Client(**_http_options(DOWNLOAD_TIMEOUT))

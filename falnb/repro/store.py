@@ -30,10 +30,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from falnb import _runtime
 from falnb._paths import shown
 from falnb._values import sha256_hex
-from falnb.client._transport import download
+from falnb.client._transport import download_blocking
 from falnb.client.errors import FalError, HTTPError
 from falnb.repro.errors import MediaDownloadError, MediaIntegrityError, OfflineError
 
@@ -106,7 +105,7 @@ def _http_fetch(url: str) -> tuple[bytes, str | None]:
     # Through falnb's retrying transport: a CDN blip after a paid request must not lose it.
     # No Authorization header: fal's media URLs are public and a key must not leak to a CDN.
     try:
-        response = _runtime.run(download(url))
+        response = download_blocking(url)
     except HTTPError as exc:
         raise MediaDownloadError(
             f"could not download {_short(url)}: HTTP {exc.status_code}"
