@@ -2,7 +2,10 @@
 
 Both speak through one :class:`Transport` that lives on falnb's own event loop. Async methods
 hop onto that loop from whichever loop awaits them, so httpx never crosses loops; sync methods
-block on it, which also works inside a notebook cell whose loop is already running.
+block on it, which also works inside a notebook cell whose loop is already running. The sync
+``run`` is the exception: it sends from the calling thread through the client's
+:class:`BlockingTransport` (same request, retries and errors, no hop) whenever that behaves
+the same (:meth:`_DirectRun.blocking_transport` says when).
 Names and keywords follow fal_client (fal-protocol.md section 9).
 """
 
@@ -186,8 +189,10 @@ class _DirectRun:
     headers: dict[str, str]
     timeout: float | None
 
-    def _sent(self, body: dict[str, Any]) -> dict[str, Any]:
-        return {"params": query_params(body)} if self.method == "GET" else {"json": body}
+    def _request(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The transport's ``request`` keywords that send ``body``."""
+        sent = {"params": query_params(body)} if self.method == "GET" else {"json": body}
+        return {**sent, "headers": self.headers, "creates_work": True, "timeout": RUN_TIMEOUT}
 
     @staticmethod
     def _output(response: httpx.Response) -> dict[str, Any]:
@@ -200,14 +205,7 @@ class _DirectRun:
 
         async def call() -> dict[str, Any]:
             body = await self.client._prepare(transport, self.arguments)
-            response = await transport.request(
-                self.method,
-                self.url,
-                **self._sent(body),
-                headers=self.headers,
-                creates_work=True,
-                timeout=RUN_TIMEOUT,
-            )
+            response = await transport.request(self.method, self.url, **self._request(body))
             return self._output(response)
 
         if self.timeout is None:
@@ -236,14 +234,7 @@ class _DirectRun:
 
     def send_blocking(self, transport: BlockingTransport) -> dict[str, Any]:
         """Send from the calling thread (there are no inputs to upload) and return the output."""
-        response = transport.request(
-            self.method,
-            self.url,
-            **self._sent(dict(self.arguments)),
-            headers=self.headers,
-            creates_work=True,
-            timeout=RUN_TIMEOUT,
-        )
+        response = transport.request(self.method, self.url, **self._request(dict(self.arguments)))
         return self._output(response)
 
 
