@@ -105,28 +105,38 @@ def echo_round_trips(target: Target, seconds: float, blocks: int) -> dict[str, A
             frame = bare.recv(timeout=30)
         return 1 if msgpack.unpackb(frame)["seed"] == 3 else 0
 
-    def block(loop: Callable[[], int]) -> Callable[[int], float]:
-        def one(_index: int) -> float:
-            done, start = 0, time.perf_counter()
+    def block(loop: Callable[[], int]) -> Callable[[int], tuple[float, float]]:
+        """A block's round trips per second, and the client process's CPU per round trip
+        (all its threads: websockets' reader thread and falnb's loop count too); the CPU
+        figure holds up on a loaded machine, where the rate mostly measures scheduling."""
+
+        def one(_index: int) -> tuple[float, float]:
+            done, start, cpu = 0, time.perf_counter(), time.process_time()
             while time.perf_counter() - start < seconds:
                 done += loop()
-            return done / (time.perf_counter() - start)
+            cpu = time.process_time() - cpu
+            return done / (time.perf_counter() - start), cpu / max(done, 1)
 
         return one
 
     for loop in (falnb_loop, bare_loop):  # warm up both sockets
         for _ in range(50):
             loop()
-    rates = paired({"falnb": block(falnb_loop), "bare": block(bare_loop)}, blocks)
+    figures = paired({"falnb": block(falnb_loop), "bare": block(bare_loop)}, blocks)
     ours.close()
     bare.close()
     client.close()
+    rates = {name: [rate for rate, _ in runs] for name, runs in figures.items()}
+    cpus = {name: [cpu for _, cpu in runs] for name, runs in figures.items()}
     return {
         "seconds_per_block": seconds,
         "blocks": blocks,
         "falnb_per_s": median(rates["falnb"]),
         "bare_per_s": median(rates["bare"]),
         "falnb/bare": paired_ratio(rates["falnb"], rates["bare"]),
+        "falnb_cpu_us_per_round_trip": median(cpus["falnb"]) * 1e6,
+        "bare_cpu_us_per_round_trip": median(cpus["bare"]) * 1e6,
+        "falnb/bare cpu": paired_ratio(cpus["falnb"], cpus["bare"]),
     }
 
 
@@ -222,6 +232,11 @@ def main() -> None:
         f"  echo   : {echo['falnb_per_s']:6.0f} round trips/s falnb,"
         f" {echo['bare_per_s']:6.0f} bare websockets + msgpack;"
         f" falnb/bare {echo['falnb/bare']:.2f} (paired median)"
+    )
+    ours_us, bare_us = echo["falnb_cpu_us_per_round_trip"], echo["bare_cpu_us_per_round_trip"]
+    print(
+        f"  echo   : client CPU per round trip {ours_us:.0f} us falnb, {bare_us:.0f} us bare;"
+        f" falnb/bare {echo['falnb/bare cpu']:.2f}"
     )
 
 
