@@ -334,3 +334,26 @@ def test_a_dropped_sync_socket_raises_once_then_the_next_send_reconnects(
         connection.send({"n": 2})
         assert reply_n(connection) == 2
     assert len(server.journal.entries(path_contains=f"{ECHO}/realtime")) == 2
+
+
+def test_a_sync_connection_sends_from_one_thread_while_another_reads(
+    transport: Transport,
+) -> None:
+    import threading
+
+    replies: list[int] = []
+    with connect_realtime_sync(transport, ECHO) as connection:
+
+        def read() -> None:  # until the main thread closes the connection
+            replies.extend(reply["n"] for reply in connection)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        for n in range(10):
+            connection.send({"n": n})
+        deadline = time.monotonic() + 10
+        while len(replies) < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    reader.join(10)
+    assert not reader.is_alive()  # the close ended the reader's iteration quietly
+    assert replies == list(range(10))
