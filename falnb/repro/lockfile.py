@@ -12,6 +12,15 @@ falnb's cache (``locks/<hash of the lock's path>.flock``; the temp directory whe
 not writable), not beside the lock, where it would end up in the user's commits. Strings given as
 ``secrets`` are redacted before anything reaches the disk.
 
+Reads are cached: a sweep looks the lock up once per job, and re-parsing a lock of a thousand
+entries each time made a sweep's cost grow with the square of its size. A :class:`LockFile`
+keeps the version it last read or wrote, parsed, and reads the file again only when its
+identity (device, inode, size, mtime and ctime in ns) changes, as any write by another
+process changes it (writes replace the file). Callers get copies of entries, never the
+cached objects, so changing a replayed result cannot change the next lookup. A
+read-modify-write always reads the file itself under the file lock (comparing its bytes,
+not its identity), so two kernels writing one lock never lose an entry.
+
 Example::
 
     lock = LockFile(Path("falnb.lock"))
@@ -24,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -48,6 +58,7 @@ __all__ = [
     "EntryStatus",
     "LockFile",
     "LockFileError",
+    "LockSnapshot",
     "LockWriteError",
     "default_lock_path",
 ]
@@ -150,6 +161,99 @@ def _ordered(entry: dict[str, Any]) -> dict[str, Any]:
     """Sorted keys everywhere except the result, kept in the endpoint's own (stable) order
     so that a replayed result renders exactly like the original."""
     return {k: entry[k] if k == "result" else _sorted(entry[k]) for k in sorted(entry)}
+
+
+def _clone(value: Any) -> Any:
+    """A copy of a JSON value that shares nothing mutable with it (strings are immutable)."""
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
+def _copy(entry: Entry) -> Entry:
+    """An entry a caller may change freely: the cached one stays as the file has it."""
+    return replace(
+        entry,
+        arguments=_clone(entry.arguments),
+        result=_clone(entry.result),
+        extra=_clone(entry.extra),
+    )
+
+
+def _parse(path: Path, data: bytes) -> dict[str, Entry]:
+    try:
+        raw = json.loads(data)["entries"]
+        return {fp: Entry.from_dict(e) for fp, e in raw.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise LockFileError(
+            f"{path} is not a valid falnb lock file ({exc.__class__.__name__}: {exc}); "
+            "fix it (a merge conflict?) or delete it to record again"
+        ) from None
+
+
+#: What tells one version of the file from another: (device, inode, size, mtime, ctime).
+_Identity = tuple[int, int, int, int, int]
+
+
+def _identity(stat: os.stat_result) -> _Identity:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+class LockSnapshot:
+    """The lock as one read saw it: entries by fingerprint, and media by URL.
+
+    Entries come out as copies (see :meth:`get`); the snapshot itself is never changed.
+    """
+
+    def __init__(
+        self,
+        identity: _Identity | None,
+        data: bytes,
+        entries: dict[str, Entry],
+        members: Mapping[str, str] | None = None,
+    ) -> None:
+        self.identity = identity  # None: no file, or one whose identity is not known
+        self.data = data  # the file's bytes
+        self._entries = entries
+        # Each entry's text in the file, when this version was written here (see _render).
+        self.members: Mapping[str, str] = members or {}
+
+    @staticmethod
+    def empty() -> LockSnapshot:
+        """The snapshot of a lock with no entries (or none consulted)."""
+        return _EMPTY
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, fingerprint: object) -> bool:
+        return fingerprint in self._entries
+
+    def fingerprints(self) -> list[str]:
+        return list(self._entries)
+
+    def get(self, fingerprint: str) -> Entry | None:
+        """A copy of the entry: a caller that changes its result changes only its own."""
+        entry = self._entries.get(fingerprint)
+        return _copy(entry) if entry is not None else None
+
+    def entries(self) -> dict[str, Entry]:
+        """Copies of every entry, by fingerprint."""
+        return {fp: _copy(e) for fp, e in self._entries.items()}
+
+    def media_ref(self, url: str) -> MediaRef | None:
+        """What the first entry recording ``url`` says it held."""
+        return self._media.get(url)
+
+    @functools.cached_property
+    def _media(self) -> dict[str, MediaRef]:
+        refs: dict[str, MediaRef] = {}
+        for entry in self._entries.values():
+            for media in entry.media:
+                refs.setdefault(media.url, media)
+        return refs
 
 
 def default_lock_path(
@@ -255,6 +359,8 @@ class LockFile:
         # redacting and would mangle ordinary text.
         parts = {part for s in secrets for part in (s, *s.split(":", 1)) if len(part) >= 8}
         self._secrets = tuple(sorted(parts, key=len, reverse=True))
+        self._version: LockSnapshot | None = None  # the file as last read or written
+        self._reading = threading.Lock()
         self._updates = _Batches[_Change](self._commit)
         self._probes = _Batches[None](lambda batch: [self._probe()] * len(batch))
 
@@ -262,25 +368,43 @@ class LockFile:
         return f"LockFile({str(self.path)!r})"
 
     def entries(self) -> dict[str, Entry]:
-        """Every entry by fingerprint ({} when the file does not exist)."""
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        except IsADirectoryError as exc:
-            raise _write_error(self.path, exc) from None  # nor can it be written: say how
-        try:
-            data = json.loads(text)
-            raw = data["entries"]
-            return {fp: Entry.from_dict(e) for fp, e in raw.items()}
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise LockFileError(
-                f"{self.path} is not a valid falnb lock file ({exc.__class__.__name__}: {exc}); "
-                "fix it (a merge conflict?) or delete it to record again"
-            ) from None
+        """Every entry by fingerprint ({} when the file does not exist): copies, the caller's."""
+        return self.snapshot().entries()
 
     def get(self, fingerprint: str) -> Entry | None:
-        return self.entries().get(fingerprint)
+        return self.snapshot().get(fingerprint)
+
+    def snapshot(self) -> LockSnapshot:
+        """The file as it is now, parsed only if it changed since it was last read or written."""
+        try:
+            identity = _identity(os.stat(self.path))
+        except FileNotFoundError:
+            return _EMPTY
+        known = self._version
+        if known is not None and known.identity == identity:
+            return known
+        with self._reading:  # threads that missed at once parse the new version once
+            known = self._version
+            if known is not None and known.identity == identity:
+                return known
+            return self._read()
+
+    def _read(self) -> LockSnapshot:
+        """The file's bytes read now (parsed again only if they differ from the last known)."""
+        try:
+            with open(self.path, "rb") as file:
+                identity, data = _identity(os.fstat(file.fileno())), file.read()
+        except FileNotFoundError:
+            return _EMPTY
+        except IsADirectoryError as exc:
+            raise _write_error(self.path, exc) from None  # nor can it be written: say how
+        known = self._version
+        if known is not None and known.data == data:
+            version = LockSnapshot(identity, data, known._entries, known.members)
+        else:
+            version = LockSnapshot(identity, data, _parse(self.path, data))
+        self._version = version
+        return version
 
     def put(self, fingerprint: str, entry: Entry) -> None:
         """Write ``entry`` under ``fingerprint``, keeping every other writer's entries."""
@@ -299,8 +423,9 @@ class LockFile:
         try:
             with self.edit() as entries:
                 for index, (fingerprint, change) in enumerate(batch):
+                    current = entries.get(fingerprint)
                     try:
-                        new = change(entries.get(fingerprint))
+                        new = change(_copy(current) if current is not None else None)
                     except Exception as exc:  # noqa: BLE001 - its own caller raises it
                         errors[index] = exc
                         continue
@@ -316,12 +441,15 @@ class LockFile:
     def edit(self) -> Iterator[dict[str, Entry]]:
         """Read-modify-write under the inter-process lock; the dict is written back on exit.
 
-        A write that fails raises :class:`LockWriteError` (the file is left as it was).
+        The file is read afresh under the lock, whatever was cached. The entries in the dict
+        are the lock's own: put new ones in, never change one in place. A write that fails
+        raises :class:`LockWriteError` (the file is left as it was).
         """
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock():
-                entries = self.entries()
+                with self._reading:
+                    entries = dict(self._read()._entries)
                 yield entries
                 self._write(entries)
         except OSError as exc:
@@ -368,18 +496,43 @@ class LockFile:
 
     def render(self, entries: Mapping[str, Entry]) -> str:
         """The file's text for ``entries``: stable, sorted, secrets redacted."""
-        document = {
-            "about": _ABOUT,
-            "entries": {fp: _ordered(entries[fp].as_dict()) for fp in sorted(entries)},
-            "version": FORMAT_VERSION,
-        }
-        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        return self._render(entries, self._version)[0]
+
+    def _render(
+        self, entries: Mapping[str, Entry], base: LockSnapshot | None
+    ) -> tuple[str, dict[str, str]]:
+        """The text, and each entry's member of the ``entries`` object in it.
+
+        The text is what ``json.dumps(document, indent=2)`` writes, put together from one
+        member per entry, so that an entry unchanged since this process last wrote the file
+        is not encoded again (``indent`` makes json encode in Python: the cost of a write).
+        ``base`` is the version ``entries`` were read from.
+        """
+        members: dict[str, str] = {}
+        for fp in sorted(entries):
+            entry = entries[fp]
+            member = base.members.get(fp) if base is not None else None
+            if member is None or base is None or base._entries.get(fp) is not entry:
+                value = json.dumps(_ordered(entry.as_dict()), indent=2, ensure_ascii=False)
+                member = json.dumps(fp, ensure_ascii=False) + ": " + value
+                member = "    " + self._redact(member).replace("\n", "\n    ")  # two levels in
+            members[fp] = member
+        about = json.dumps(_ABOUT, ensure_ascii=False)
+        body = "{\n" + ",\n".join(members.values()) + "\n  }" if members else "{}"
+        document = (
+            f'{{\n  "about": {about},\n  "entries": {body},\n  "version": {FORMAT_VERSION}\n}}\n'
+        )
+        return document, members
+
+    def _redact(self, text: str) -> str:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
 
     def _write(self, entries: Mapping[str, Entry]) -> None:
-        data = self.render(entries).encode("utf-8")
+        base = self._version
+        text, members = self._render(entries, base)
+        data = text.encode("utf-8")
         fd, tmp = tempfile.mkstemp(
             dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
         )
@@ -388,9 +541,41 @@ class LockFile:
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
+                written = os.fstat(file.fileno())
             os.chmod(tmp, 0o644)  # a committed file, not a private temp file
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+        self._remember(data, entries, members, base, written)
+
+    def _remember(
+        self,
+        data: bytes,
+        entries: Mapping[str, Entry],
+        members: dict[str, str],
+        base: LockSnapshot | None,
+        written: os.stat_result,
+    ) -> None:
+        """Keep the version just written, so the next read need not parse it.
+
+        Entries new in it are kept as the file has them (parsed back from their own text:
+        redacted, keys sorted), not as the caller's objects, which the caller may change.
+        """
+        kept: dict[str, Entry] = {}
+        for fp, entry in entries.items():
+            cached = base._entries.get(fp) if base is not None else None
+            if cached is not entry:
+                [raw] = json.loads(f"{{{members[fp]}}}").values()
+                cached = Entry.from_dict(raw)
+            kept[fp] = cached
+        identity: _Identity | None = None
+        with contextlib.suppress(OSError):
+            now = os.stat(self.path)
+            if (now.st_dev, now.st_ino) == (written.st_dev, written.st_ino):
+                identity = _identity(now)  # the rename changed its ctime: stat it in place
+        self._version = LockSnapshot(identity, data, kept, members)
+
+
+_EMPTY = LockSnapshot(None, b"", {})

@@ -38,7 +38,7 @@ from falnb._version import __version__
 from falnb.client.errors import FalError
 from falnb.repro.errors import ReplayMissError
 from falnb.repro.fingerprint import canonical_arguments, canonical_json, fingerprint
-from falnb.repro.lockfile import Entry, EntryStatus, LockFile, default_lock_path
+from falnb.repro.lockfile import Entry, EntryStatus, LockFile, LockSnapshot, default_lock_path
 from falnb.repro.media_folder import (
     FOLDER_NAME,
     MediaFolder,
@@ -174,9 +174,6 @@ class Recorder:
 
     # Before the call
 
-    def _url_hashes(self, entries: Mapping[str, Entry]) -> dict[str, str]:
-        return {m.url: m.sha256 for e in entries.values() for m in e.media}
-
     def lookup(
         self,
         endpoint: str,
@@ -193,23 +190,22 @@ class Recorder:
         replay.
         """
         cap = resolve_cap(None) if media_cap == "default" else media_cap
-        entries = self.lock.entries() if mode != "off" else {}
-        if entries:
+        lock = self.lock.snapshot() if mode != "off" else LockSnapshot.empty()
+        if len(lock):
             self._register()
-        known = self._url_hashes(entries)
 
         def url_hashes(url: str) -> str | None:
             for form in (url, portable_url(url)):
-                if form in known:
-                    return known[form]
+                if (recorded := lock.media_ref(form)) is not None:
+                    return recorded.sha256
             ref = self.store.known(url)
             return ref.sha256 if ref else None
 
         endpoint = endpoint.strip("/")
         canonical = canonical_arguments(arguments, url_hashes=url_hashes)
         fp = fingerprint(endpoint, arguments, url_hashes=url_hashes)
-        checked = entries.get(seedcheck_key(endpoint))
-        call = Lookup(endpoint, canonical, fp, mode, entries.get(fp), cell, cap, checked)
+        checked = lock.get(seedcheck_key(endpoint))
+        call = Lookup(endpoint, canonical, fp, mode, lock.get(fp), cell, cap, checked)
         if mode == "none" and not call.hit:
             raise ReplayMissError(self._miss_message(call))
         return call
@@ -347,10 +343,9 @@ class Recorder:
     # Media
 
     def _ref_for(self, url: str) -> MediaRef | None:
-        for entry in self.lock.entries().values():
-            for media in entry.media:
-                if media.url == url:
-                    return media
+        recorded = self.lock.snapshot().media_ref(url)
+        if recorded is not None:
+            return recorded
         ref = self.store.known(url)
         return replace(ref, url=url) if ref is not None else None
 
