@@ -150,7 +150,8 @@ def run_sections(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, A
         results[name] = {
             **figures,
             "at": now(),
-            "seconds": round(time.perf_counter() - start, 1),
+            # Not "seconds": a section's own figure may be called that (replay's is).
+            "section_seconds": round(time.perf_counter() - start, 1),
             "load_average": {"before": before, "after": load_average()},
         }
         shown = {k: v for k, v in figures.items() if k != "output"}
