@@ -160,6 +160,12 @@ def _open_error(exc: BaseException, url: str, endpoint_id: str) -> RealtimeError
     )
 
 
+#: How a meta message (``timings``, after every result) starts, as the local server
+#: (``json.dumps``) and fal's frames (compact, fal-protocol.md section 5) write it: its type is
+#: then known unparsed, which saves a JSON parse per round trip (about a twentieth of a
+#: blocking echo round trip's CPU). Any other text frame is parsed.
+_META_PREFIX = ('{"type": "x-fal-message",', '{"type":"x-fal-message",')
+
 #: (kind, value, socket generation): ("result", dict) | ("error", RealtimeError) | ("end", None)
 _Event = tuple[str, Any, int]
 
@@ -270,6 +276,8 @@ class AsyncRealtimeConnection:
     def _decode(message: str | bytes) -> tuple[str, Any] | None:
         if isinstance(message, bytes):
             return ("result", msgpack.unpackb(message, raw=False))
+        if message.startswith(_META_PREFIX):
+            return None
         try:
             data = json.loads(message)
         except ValueError:

@@ -357,3 +357,18 @@ def test_a_sync_connection_sends_from_one_thread_while_another_reads(
     reader.join(10)
     assert not reader.is_alive()  # the close ended the reader's iteration quietly
     assert replies == list(range(10))
+
+
+def test_meta_frames_are_skipped_however_they_are_spaced_and_errors_still_raise() -> None:
+    import json
+
+    decode = AsyncRealtimeConnection._decode
+    meta = {"type": "x-fal-message", "action": "timings", "timing": 0.01}
+    assert decode(json.dumps(meta)) is None  # the local server's spelling (skipped unparsed)
+    assert decode(json.dumps(meta, separators=(",", ":"))) is None  # fal's compact frames
+    assert decode(json.dumps(meta, indent=1)) is None  # any other spelling: parsed, then skipped
+    error = decode('{"type":"x-fal-error","error":"TIMEOUT","reason":"idle"}')
+    assert error is not None
+    assert error[0] == "error"
+    assert error[1].error == "TIMEOUT"
+    assert decode('{"type": "x-fal-messages"}') == ("result", {"type": "x-fal-messages"})
