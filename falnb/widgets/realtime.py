@@ -97,8 +97,10 @@ class RealtimeView(anywidget.AnyWidget):
     transport_in_use = traitlets.Unicode("").tag(sync=True)
     #: The controls the JS draws (name, kind and bounds), and every control's current value:
     #: the JS writes the values of the controls it draws, Python those of ipywidgets controls.
+    #: No echo: browser-direct the page tells the kernel where a control rests while the hand
+    #: may have moved on, and ipywidgets' echo of that older value would pull the control back.
     controls_spec = traitlets.List(traitlets.Dict()).tag(sync=True)
-    values = traitlets.Dict().tag(sync=True)
+    values = traitlets.Dict().tag(sync=True, echo_update=False)
 
     def __repr__(self) -> str:
         return f"RealtimeView({self.endpoint!r}, {self.status}, frames={self.frames})"

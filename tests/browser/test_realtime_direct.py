@@ -202,3 +202,92 @@ def test_auto_falls_back_to_the_kernel_when_the_direct_socket_fails(
     expect(page.locator(TRANSPORT)).to_have_text("via kernel")
     drag_follows(page, falnb_server, 0.6)
     expect(page.locator(".falnb-realtime-error")).to_be_hidden()
+
+
+# What the page sends the kernel of its drawn controls' values (browser-direct: once they rest),
+# and which of those messages the kernel has finished handling (its idle status for each).
+KERNEL = "window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
+WATCH_SAVES = """() => {
+  const watch = { saves: [], ids: [], handled: [] };
+  window.falnbWatch = watch;
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  kernel.anyMessage.connect((_, { msg, direction }) => {
+    const type = msg.header.msg_type;
+    if (direction === "send" && type === "comm_msg") {
+      const state = (msg.content.data || {}).state || {};
+      if ("values" in state) {
+        watch.saves.push(state.values.strength);
+        watch.ids.push(msg.header.msg_id);
+      }
+    } else if (type === "status" && msg.content.execution_state === "idle") {
+      watch.handled.push(msg.parent_header.msg_id);
+    }
+  });
+}"""
+BUSY_UNTIL_GO = """\
+import time
+from pathlib import Path
+
+while not Path("go").exists():
+    time.sleep(0.02)"""
+ALL_SAVES_HANDLED = """() => {
+  const watch = window.falnbWatch;
+  return watch.ids.length > 0 && watch.ids.every((id) => watch.handled.includes(id));
+}"""
+
+
+def test_moves_made_while_the_kernel_catches_up_are_kept(
+    open_notebook: Callable[[str, list[str]], Any], page: Any, falnb_server: Any, lab: Any
+) -> None:
+    # Browser-direct the page tells the kernel where a control rests; the kernel's answer to
+    # that (ipywidgets echoes every update back) must not pull the slider back to the old
+    # value when the hand has moved on meanwhile. A busy kernel makes the answer come late.
+    cell = CELL.format(transport="auto", expiration=120).replace("0.1)}", "0.01)}")
+    open_notebook(
+        "echo.ipynb",
+        [cell, BUSY_UNTIL_GO, 'print("heard", realtime.controls["strength"].value)'],
+    )
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-cell')")
+    expect(page.locator(TRANSPORT)).to_have_text("browser-direct", timeout=60_000)
+    expect(page.locator(CAPTION)).to_have_text("strength=0.5")
+    page.evaluate(WATCH_SAVES)
+
+    def run_cell(index: int) -> None:
+        page.evaluate(
+            "(i) => { const nb = window.jupyterapp.shell.currentWidget.content;"
+            " nb.activeCellIndex = i; window.jupyterapp.commands.execute('notebook:run-cell'); }",
+            index,
+        )
+
+    go = lab.root / "go"
+    go.unlink(missing_ok=True)
+    run_cell(1)  # the kernel is busy until told: what the page sends it waits
+    page.wait_for_function(f"() => {KERNEL}.status === 'busy'")
+    slider = page.locator(".falnb-realtime-drawn input[type=range]")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("() => window.falnbWatch.saves.length === 1")  # 0.51 rests: sent
+    for _ in range(3):  # the hand moves on while the kernel is still busy
+        page.keyboard.press("ArrowRight")
+    presses = 4
+    go.touch()
+    # Keep moving (faster than a resting control is reported) until the kernel has handled
+    # every value sent it, so its answers reach the page while the hand moves on.
+    while not page.evaluate(ALL_SAVES_HANDLED):
+        page.keyboard.press("ArrowRight")
+        presses += 1
+        page.wait_for_timeout(100)
+    for _ in range(3):
+        page.keyboard.press("ArrowRight")
+        presses += 1
+    assert presses < 50
+    final = round(0.5 + presses * 0.01, 2)
+    expect(page.locator(".falnb-realtime-readout")).to_have_text(str(final))
+    expect(page.locator(CAPTION)).to_have_text(f"strength={final}", timeout=30_000)
+    assert float(slider.input_value()) == final
+    assert shown_frame(page) == direct_frame(falnb_server, final)
+    # Where it rests now reaches the kernel too.
+    page.wait_for_function(f"() => window.falnbWatch.saves.at(-1) === {final}")
+    run_cell(2)
+    heard = page.locator(".jp-Cell").nth(2).locator(".jp-OutputArea")
+    expect(heard).to_have_text(f"heard {final}", timeout=30_000)
