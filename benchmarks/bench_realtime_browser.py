@@ -1,7 +1,7 @@
 """Realtime figures in a real browser, beside the client-level ones (figures, not pass/fail).
 
 Run: ``.venv/bin/python benchmarks/bench_realtime_browser.py [--seconds S] [--rate HZ] [--size PX]
-[--hops] [--lab-nodelay]``
+[--hops] [--lab-nodelay] [--breakdown]``
 (needs ``/usr/bin/chromium``).
 
 It starts ``falnb serve`` and JupyterLab on loopback, opens a notebook holding a ``Realtime``
@@ -21,11 +21,16 @@ key press's time goes: the slider's comm message (ipywidgets sends one at a time
 after the kernel's ``idle`` for the previous one arrives), the kernel, the model, the frame's
 way back and its decode. ``--lab-nodelay`` adds a run whose JupyterLab sets TCP_NODELAY on its
 kernel websockets (jupyter_server leaves Nagle on: small messages can wait for a delayed ACK).
+``--breakdown`` times the browser-direct run's frames on the page's own socket (a wrapper around
+the page's ``WebSocket``: when each input left and each answer arrived, and the server's own
+time per frame from its ``timings`` message) and counts the CPU time each process spent per
+frame shown (the server, JupyterLab, the kernel, Chromium, Playwright's driver), both runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -35,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +116,74 @@ INSTALL = """() => {
     }
   }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["src"] });
 }"""
+
+
+# --breakdown: the page's realtime sockets (not JupyterLab's), wrapped before any script runs.
+WIRE = """(() => {
+  const wire = { sends: [], answers: [], timings: [] };
+  window.falnbWire = wire;
+  const Native = window.WebSocket;
+  class Timed extends Native {
+    constructor(url, protocols) {
+      super(url, protocols);
+      if (!String(url).includes("/realtime?")) return;
+      this.addEventListener("message", (event) => {
+        const now = performance.now();
+        if (typeof event.data !== "string") wire.answers.push(now);
+        else if (event.data.includes('"timings"')) wire.timings.push(JSON.parse(event.data).timing);
+      });
+      this.falnbTimed = true;
+    }
+    send(data) {
+      if (this.falnbTimed) wire.sends.push(performance.now());
+      super.send(data);
+    }
+  }
+  window.WebSocket = Timed;
+})()"""
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, str, float]]:
+    """Every process: pid -> (parent pid, name, CPU seconds so far)."""
+    found: dict[int, tuple[int, str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / TICK)
+    return found
+
+
+def cpu_by_group(server: int, lab: int) -> dict[str, float]:
+    """CPU seconds so far of the server, JupyterLab, its kernels, Chromium and Playwright."""
+    table = _processes()
+
+    def below(root: int) -> list[int]:
+        found, todo = [], [root]
+        while todo:
+            parent = todo.pop()
+            children = [pid for pid, (ppid, _, _) in table.items() if ppid == parent]
+            found += children
+            todo += children
+        return found
+
+    ours = below(os.getpid())
+    groups = {
+        "server": [server],
+        "lab": [lab],
+        "kernel": below(lab),
+        "chromium": [pid for pid in ours if "chrom" in table[pid][1]],
+        "driver": [pid for pid in ours if table[pid][1].startswith("node")],
+    }
+    return {
+        name: sum(table[pid][2] for pid in pids if pid in table) for name, pids in groups.items()
+    }
 
 
 # Kernel-side hop probes, prepended to the cell under --hops: one JSON line per event.
@@ -218,12 +292,20 @@ def answered(keys: list[float], frames: list[tuple[float, int]]) -> list[float]:
 
 
 def in_browser(
-    lab: LabServer, seconds: float, rate: float, *, hops: bool = False, direct: bool = False
+    lab: LabServer,
+    seconds: float,
+    rate: float,
+    *,
+    hops: bool = False,
+    direct: bool = False,
+    cpu: Callable[[], dict[str, float]] | None = None,
 ) -> tuple[float, list[float], int, dict[str, Any]]:
-    """fps, slider-to-frame latencies (s), key presses and (with ``hops``) the raw hop log.
+    """fps, slider-to-frame latencies (s), key presses and the raw log: hops (``hops``), the
+    page's socket's timestamps (``direct`` with ``cpu``) and CPU seconds per frame (``cpu``).
 
     ``direct``: the browser-direct widget (its own slider and socket) instead of the kernel
-    path's; hop probes are for the kernel path only.
+    path's; hop probes are for the kernel path only. ``cpu``: reads each process group's CPU
+    seconds so far (``cpu_by_group``), taken around the slider's run.
     """
     hops = hops and not direct
     cell = KERNEL_PROBES + CELL.removesuffix("realtime") + KERNEL_PROBES_AFTER + "realtime"
@@ -232,7 +314,10 @@ def in_browser(
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        if direct and cpu is not None:
+            context.add_init_script(WIRE)
+        page = context.new_page()
         page.goto(lab.notebook_url("bench.ipynb"))
         expect(page.get_by_text(IDLE)).to_be_visible(timeout=60_000)
         page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
@@ -244,6 +329,11 @@ def in_browser(
         page.evaluate(INSTALL)
         if hops:
             page.evaluate(PAGE_PROBES)
+        if direct and cpu is not None:
+            page.evaluate(
+                "() => { for (const list of Object.values(window.falnbWire)) list.length = 0; }"
+            )
+        cpu_before = cpu() if cpu is not None else {}
         started = time.perf_counter()
         presses = 0
         while time.perf_counter() - started < seconds and presses < round(1 / STEP) - 1:
@@ -259,9 +349,16 @@ def in_browser(
         )
         data: dict[str, Any] = page.evaluate("window.falnbBench")
         raw: dict[str, Any] = {}
+        if cpu is not None:
+            after, shown = cpu(), max(1, len(data["frames"]))
+            raw["cpu_per_frame"] = {k: (after[k] - v) / shown for k, v in cpu_before.items()}
+            raw["cpu_window"] = (time.perf_counter() - started, shown, presses)
+            if direct:
+                raw["wire"] = page.evaluate("window.falnbWire")
+                raw["keys"], raw["frames"] = data["keys"], [t for t, _ in data["frames"]]
         if hops:
             origin = page.evaluate("performance.timeOrigin")
-            raw = {
+            raw |= {
                 "page": page.evaluate("window.falnbHops"),
                 "kernel": [json.loads(line) for line in (lab.root / "hops.jsonl").open()],
                 # The bench's own timestamps, moved onto the same (epoch ms) clock.
@@ -336,6 +433,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=512, help="input picture side, pixels")
     parser.add_argument("--hops", action="store_true", help="time each hop of a key press")
     parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="time browser-direct frames on the page's socket; CPU per frame by process",
+    )
+    parser.add_argument(
         "--lab-nodelay",
         action="store_true",
         help="also run with TCP_NODELAY on JupyterLab's kernel websockets",
@@ -382,8 +484,10 @@ def main() -> None:
     if args.lab_nodelay:
         print("  nodelay: the same in a JupyterLab whose kernel websockets set TCP_NODELAY")
     for name, (_, latencies, _, raw) in browser.items():
-        if raw:
+        if "page" in raw:
             print_hops(name, raw, statistics.median(latencies) * 1000.0)
+        if "cpu_per_frame" in raw:
+            print_breakdown(name, raw)
 
 
 def lab_run(
@@ -395,11 +499,14 @@ def lab_run(
         (directory / "home" / "config").mkdir(parents=True)
         (directory / "home" / "config" / "jupyter_server_config.py").write_text(NODELAY_CONFIG)
     lab = start_lab(server, directory / "root", directory / "home")
+    cpu = None
+    if args.breakdown:
+        cpu = functools.partial(cpu_by_group, server.process.pid, lab.process.pid)
     try:
         (lab.root / "bench.png").write_bytes(image)
-        runs = {"kernel": in_browser(lab, args.seconds, args.rate, hops=args.hops)}
+        runs = {"kernel": in_browser(lab, args.seconds, args.rate, hops=args.hops, cpu=cpu)}
         if not nodelay:
-            runs["bdirect"] = in_browser(lab, args.seconds, args.rate, direct=True)
+            runs["bdirect"] = in_browser(lab, args.seconds, args.rate, direct=True, cpu=cpu)
         return runs
     finally:
         stop_process(lab.process)
@@ -411,6 +518,50 @@ def print_hops(name: str, raw: dict[str, Any], measured: float) -> None:
         median = f"{statistics.median(values):6.1f}" if values else "   n/a"
         print(f"    {label:<56} {median} [{len(values)}]")
     print(f"    {'keydown -> <img src> (measured above)':<56} {measured:6.1f}")
+
+
+def print_breakdown(name: str, raw: dict[str, Any]) -> None:
+    """Where a frame's time and CPU go (one --breakdown run)."""
+    cpu = ", ".join(
+        f"{group} {seconds * 1000:.1f}" for group, seconds in raw["cpu_per_frame"].items()
+    )
+    seconds, shown, presses = raw["cpu_window"]
+    print(
+        f"  cpu ({name}): ms of CPU per frame shown ({shown} frames, {presses} key presses in"
+        f" {seconds:.1f} s): {cpu}"
+    )
+    wire = raw.get("wire")
+    if not wire:
+        return
+    sends, answers, frames = wire["sends"], wire["answers"], raw["frames"]
+
+    def after(t: float, times: list[float]) -> float | None:
+        return next((u - t for u in times if u >= t), None)
+
+    def median(values: list[float | None]) -> str:
+        known = [v for v in values if v is not None]
+        return f"{statistics.median(known):6.1f} [{len(known)}]" if known else "   n/a"
+
+    # One input in flight: the i-th answer is the i-th input's.
+    trips = [a - t for t, a in zip(sends, answers, strict=False)]
+    server = [t * 1000 for t in wire["timings"]]
+    rows = [
+        (
+            "key press -> its input sent (waits for the one in flight)",
+            [after(k, sends) for k in raw["keys"]],
+        ),
+        ("input sent -> answer received (round trip)", trips),
+        ("  of which the server's handler + msgpack", server),
+        (
+            "  of which the rest (socket both ways, scheduling)",
+            [t - v for t, v in zip(trips, server, strict=False)],
+        ),
+        ("answer received -> <img src> set (decode, swap)", [after(a, frames) for a in answers]),
+        ("answer received -> next input sent", [after(a, sends) for a in answers]),
+    ]
+    print(f"  breakdown ({name}): median ms [count], on the page's realtime socket")
+    for label, values in rows:
+        print(f"    {label:<60} {median(values)}")
 
 
 def report(args: Any, levels: dict[str, tuple[float, list[float]]]) -> None:
