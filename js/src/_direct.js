@@ -324,8 +324,9 @@ export class DirectSocket {
     };
     this.state = "live";
     this.error = "";
-    this.emit({ type: "frame", frame });
+    // The next input goes before this frame is drawn: the server works on it meanwhile.
     this.flush();
+    this.emit({ type: "frame", frame });
     if (frame.bytes) this.timer("report", REPORT_AFTER, () => this.report(frame));
   }
 

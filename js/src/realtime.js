@@ -21,6 +21,11 @@ const LABELS = {
   closed: "closed",
 };
 
+// Sets target[key] only when it differs: writing the same text still dirties layout.
+function put(target, key, value) {
+  if (target[key] !== value) target[key] = value;
+}
+
 function element(tag, className, parent) {
   const node = document.createElement(tag);
   node.className = className;
@@ -253,10 +258,10 @@ function render({ model, el }, socket) {
       return;
     }
     img.src = url;
-    img.hidden = false;
-    empty.hidden = true;
+    put(img, "hidden", false);
+    put(empty, "hidden", true);
     img.dataset.frames = String(frames);
-    caption.textContent = label;
+    put(caption, "textContent", label);
     if (shownUrl) URL.revokeObjectURL(shownUrl);
     shownUrl = owned ? url : null;
   }
@@ -283,21 +288,23 @@ function render({ model, el }, socket) {
     }
   }
 
+  // Runs on every frame: only what changed is written, so the page re-lays out no more of
+  // the widget than the numbers that moved.
   function update() {
     const direct = socket?.direct;
     const state = direct ? socket.state : model.get("status");
-    root.dataset.status = state;
-    root.dataset.transport = model.get("transport_in_use") || "undecided";
-    endpoint.textContent = model.get("endpoint");
-    status.textContent = LABELS[state] || state;
+    put(root.dataset, "status", state);
+    put(root.dataset, "transport", model.get("transport_in_use") || "undecided");
+    put(endpoint, "textContent", model.get("endpoint"));
+    put(status, "textContent", LABELS[state] || state);
     const rate = direct ? socket.fps : model.get("fps");
-    fps.textContent = rate > 0 ? `${rate.toFixed(1)} fps` : "";
+    put(fps, "textContent", rate > 0 ? `${rate.toFixed(1)} fps` : "");
     const ms = direct ? socket.latency : model.get("latency_ms");
-    latency.textContent = ms > 0 ? `${Math.round(ms)} ms` : "";
-    transport.textContent = TRANSPORT_LABELS[model.get("transport_in_use")] || "";
+    put(latency, "textContent", ms > 0 ? `${Math.round(ms)} ms` : "");
+    put(transport, "textContent", TRANSPORT_LABELS[model.get("transport_in_use")] || "");
     const message = direct || socket?.error ? socket.error : model.get("error");
-    error.textContent = message;
-    error.hidden = !message;
+    put(error, "textContent", message);
+    put(error, "hidden", !message);
   }
 
   const unsubscribe = socket
