@@ -35,6 +35,7 @@ from falnb._protocol import billable_units, endpoint_app, request_urls
 from falnb.client._status import Completed, LogDeduper, Reconnecting, Status, parse_status
 from falnb.client._transport import (
     NO_RETRY,
+    BlockingTransport,
     RetryPolicy,
     Transport,
     settles_request,
@@ -66,6 +67,7 @@ _FINAL_STATUSES = frozenset({400, 401, 403, 404, 422})
 
 class _HasTransport(Protocol):
     def _transport(self) -> Transport: ...
+    def _blocking_transport(self) -> BlockingTransport | None: ...
 
 
 def submit_headers(
@@ -121,10 +123,21 @@ async def _fetch_status(
     logs: LogDeduper | None = None,
     retry: RetryPolicy | None = None,
 ) -> Status:
-    response = await transport.request(
-        "GET", status_url, params={"logs": "1" if with_logs else "0"}, retry=retry
-    )
+    response = await transport.request("GET", status_url, params=_logs(with_logs), retry=retry)
     return parse_status(response.json(), logs)
+
+
+def _fetch_status_blocking(
+    transport: BlockingTransport, status_url: str, *, with_logs: bool
+) -> Status:
+    """:func:`_fetch_status`'s twin for the blocking transport."""
+    response = transport.request("GET", status_url, params=_logs(with_logs))
+    return parse_status(response.json())
+
+
+def _logs(with_logs: bool) -> dict[str, str]:
+    """A status request's query: whether to include the logs."""
+    return {"logs": "1" if with_logs else "0"}
 
 
 class _StreamUnavailableError(Exception):
@@ -199,7 +212,7 @@ async def _stream_status(
     async with transport.stream(
         "GET",
         f"{status_url}/stream",
-        params={"logs": "1" if with_logs else "0"},
+        params=_logs(with_logs),
         headers={"Accept": "text/event-stream"},
         retry=NO_RETRY,
     ) as response:
@@ -320,10 +333,28 @@ async def _cancel(transport: Transport, cancel_url: str) -> str:
     try:
         response = await transport.request("PUT", cancel_url)
     except HTTPError as exc:
-        body = exc.body if isinstance(exc.body, dict) else {}
-        if exc.status_code == 400 and body.get("status") == "ALREADY_COMPLETED":
-            return "ALREADY_COMPLETED"
-        raise
+        return _cancel_refused(exc)
+    return _cancel_answer(response)
+
+
+def _cancel_blocking(transport: BlockingTransport, cancel_url: str) -> str:
+    """:func:`_cancel`'s twin for the blocking transport."""
+    try:
+        response = transport.request("PUT", cancel_url)
+    except HTTPError as exc:
+        return _cancel_refused(exc)
+    return _cancel_answer(response)
+
+
+def _cancel_refused(error: HTTPError) -> str:
+    """``ALREADY_COMPLETED`` when that is why the queue refused a cancel; else raises it."""
+    body = error.body if isinstance(error.body, dict) else {}
+    if error.status_code == 400 and body.get("status") == "ALREADY_COMPLETED":
+        return "ALREADY_COMPLETED"
+    raise error
+
+
+def _cancel_answer(response: httpx.Response) -> str:
     body = response.json() if response.content else {}
     return str(body.get("status", "CANCELLATION_REQUESTED")) if isinstance(body, dict) else "OK"
 
@@ -404,6 +435,9 @@ class AsyncRequestHandle:
         status = await _fetch_status(
             self._client._transport(), self.status_url, with_logs=with_logs
         )
+        return self._saw(status)
+
+    def _saw(self, status: Status) -> Status:
         self._completed = self._completed or isinstance(status, Completed)
         return status
 
@@ -442,7 +476,9 @@ class AsyncRequestHandle:
         return await self._result()
 
     async def _cancel(self) -> str:
-        answer = await _cancel(self._client._transport(), self.cancel_url)
+        return self._cancelled(await _cancel(self._client._transport(), self.cancel_url))
+
+    def _cancelled(self, answer: str) -> str:
         if answer != "ALREADY_COMPLETED":
             self.cancel_requested = True
         return answer
@@ -547,7 +583,11 @@ class RequestHandle:
 
     def status(self, *, with_logs: bool = False) -> Status:
         """The request's current status."""
-        return _runtime.run(self._async._status(with_logs=with_logs))
+        blocking = self._blocking()
+        if blocking is None:
+            return _runtime.run(self._async._status(with_logs=with_logs))
+        status = _fetch_status_blocking(blocking, self.status_url, with_logs=with_logs)
+        return self._async._saw(status)
 
     def iter_events(self, *, with_logs: bool = False) -> Generator[Status, None, None]:
         """Each status until :class:`Completed`; an interrupt cancels the request."""
@@ -559,7 +599,19 @@ class RequestHandle:
 
     def cancel(self) -> str:
         """Cancel the request: ``"CANCELLATION_REQUESTED"``, or ``"ALREADY_COMPLETED"``."""
-        return _runtime.run(self._async._cancel())
+        blocking = self._blocking()
+        if blocking is None:
+            return _runtime.run(self._async._cancel())
+        return self._async._cancelled(_cancel_blocking(blocking, self.cancel_url))
+
+    def _blocking(self) -> BlockingTransport | None:
+        """The client's blocking transport for a one-request step (a status, a cancel) when
+        this thread may block (:func:`falnb._runtime.may_block`); else None: falnb's loop.
+        Waits (``get``, ``iter_events``) stay on the loop: their deadlines, status streams
+        and cancel-on-interrupt live there."""
+        if not _runtime.may_block():
+            return None
+        return self._async._client._blocking_transport()
 
     def _wait(self, step: Coroutine[Any, Any, T], deadline: Deadline) -> T:
         try:

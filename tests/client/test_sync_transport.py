@@ -203,3 +203,50 @@ def test_close_closes_the_pool_and_a_later_run_opens_another(client: SyncClient)
     assert blocking.http.is_closed
     assert client.run(ECHO, ARGUMENTS) == ARGUMENTS
     assert client.async_client._blocking_transport() is not blocking
+
+
+def test_status_and_cancel_answer_alike_from_both_fronts_through_resets(
+    client: SyncClient, aclient: AsyncClient, server: LocalServer
+) -> None:
+    done = client.submit(ECHO, ARGUMENTS)
+    done.get()
+    answers: dict[str, tuple[Any, ...]] = {}
+    for name, status, cancel in (
+        ("sync", client.status, client.cancel),
+        (
+            "async",
+            lambda e, r: asyncio.run(aclient.status(e, r)),
+            lambda e, r: asyncio.run(aclient.cancel(e, r)),
+        ),
+    ):
+        rule = server.faults.add("reset", method="GET", path_contains="/status", times=2)
+        seen = type(status(ECHO, done.request_id)).__name__
+        assert rule.fired == 2, name
+        running = client.submit("local/slow", {"duration": 30, "steps": 30})
+        answers[name] = (
+            seen,
+            cancel(ECHO, done.request_id),
+            cancel("local/slow", running.request_id),
+        )
+    assert (
+        answers["sync"]
+        == answers["async"]
+        == (
+            "Completed",
+            "ALREADY_COMPLETED",
+            "CANCELLATION_REQUESTED",
+        )
+    )
+
+
+def test_sync_status_and_cancel_do_not_wait_on_falnbs_loop(client: SyncClient) -> None:
+    handle = client.submit("local/slow", {"duration": 30, "steps": 30})
+    gate = threading.Event()
+    _runtime.call_soon(gate.wait, 30)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            assert pool.submit(handle.status).result(timeout=10) is not None
+            assert pool.submit(handle.cancel).result(timeout=10) == "CANCELLATION_REQUESTED"
+    finally:
+        gate.set()
+    assert handle.cancel_requested
