@@ -154,11 +154,14 @@ function drawControls(model, parent, onMove) {
         move(spec.name, value);
       });
       // Arrow keys step the slider here: JupyterLab keeps their default action for itself
-      // (as ipywidgets' own slider, this one handles its keys).
+      // (as ipywidgets' own slider, this one handles its keys). They stop here too: the
+      // notebook's own key handlers (caret tracking, its toolbar's re-render) cost the page
+      // a few milliseconds a press for keys that are not theirs.
       input.addEventListener("keydown", (event) => {
         const steps = KEY_STEPS[event.key];
         if (!steps) return;
         event.preventDefault();
+        event.stopPropagation();
         input.value = String(onGrid(Number(input.value) + steps * spec.step, spec));
         input.dispatchEvent(new Event("input"));
       });
