@@ -129,8 +129,13 @@ WIRE = """(() => {
       if (!String(url).includes("/realtime?")) return;
       this.addEventListener("message", (event) => {
         const now = performance.now();
-        if (typeof event.data !== "string") wire.answers.push(now);
-        else if (event.data.includes('"timings"')) wire.timings.push(JSON.parse(event.data).timing);
+        // Answers to inputs sent before the run, and their timings, are not counted.
+        if (typeof event.data !== "string") {
+          if (wire.answers.length < wire.sends.length) wire.answers.push(now);
+        }
+        else if (event.data.includes('"timings"') && wire.timings.length < wire.answers.length) {
+          wire.timings.push(JSON.parse(event.data).timing);
+        }
       });
       this.falnbTimed = true;
     }
