@@ -528,9 +528,10 @@ class _Attempts:
             raise connection_failed(exc, request) from exc
         return self._delay(None, f"{type(exc).__name__} on {request.method}")
 
-    def answered(self, request: httpx.Request, response: httpx.Response) -> bool:
+    def answered(self, response: httpx.Response) -> bool:
         """Whether to return ``response``; if not, read its body, then ask :meth:`refused`."""
-        forget_credentials(request, *_sent_requests(response))
+        # The request went out as ``response.request`` (or the first of its redirects).
+        forget_credentials(*_sent_requests(response))
         return response.is_success or not self.raise_for_status
 
     def refused(self, response: httpx.Response) -> float:
@@ -559,7 +560,7 @@ async def _send(http: httpx.AsyncClient, attempts: _Attempts, *, stream: bool) -
         except httpx.HTTPError as exc:
             delay = attempts.failed(exc, request)
         else:
-            if attempts.answered(request, response):
+            if attempts.answered(response):
                 return response
             try:
                 await response.aread()
@@ -578,7 +579,7 @@ def _send_blocking(http: httpx.Client, attempts: _Attempts, *, stream: bool) -> 
         except httpx.HTTPError as exc:
             delay = attempts.failed(exc, request)
         else:
-            if attempts.answered(request, response):
+            if attempts.answered(response):
                 return response
             try:
                 response.read()
