@@ -621,7 +621,8 @@ def _send_or_backup_blocking(
 
 def _backup_of(request: httpx.Request) -> str | None:
     """The backup host of ``request``'s host, if it has one (then connecting is capped short)."""
-    backup = BACKUP_HOSTS.get(request.url.host)
+    # raw_host: fal's hosts are ASCII, and ``url.host`` IDNA-decodes on every request.
+    backup = BACKUP_HOSTS.get(request.url.raw_host.decode("ascii", "replace"))
     if backup is not None:
         _cap_connect_timeout(request)
     return backup
