@@ -133,10 +133,11 @@ def sequential_runs(server: Server, runs: int) -> dict[str, Any]:
     """``runs`` direct runs per contender, one after another, in alternating blocks.
 
     Beside falnb and fal-client, two bare httpx loops show where the time goes: a sync
-    ``httpx.Client`` (what fal-client's sync client is built on) and an ``httpx.AsyncClient``
-    driven from this thread through falnb's event-loop thread (what falnb's sync front does,
-    minus falnb). CPU is the whole client process's, per run: load on the machine stretches
-    wall time but not that.
+    ``httpx.Client`` (what fal-client's sync client, and falnb's sync ``run`` through its
+    blocking transport, are built on) and an ``httpx.AsyncClient`` driven from this thread
+    through falnb's event-loop thread (what falnb's sync ``run`` did before it had a blocking
+    transport, and what the sync front's waits still do). CPU is the whole client process's,
+    per run: load on the machine stretches wall time but not that.
     """
     import fal_client
 
