@@ -178,3 +178,37 @@ def test_realtime_fetches_a_url_once_across_frames(harness: Any, file_server: An
     assert requested == ["/input.png"]  # decoded once, then served from the cache
     contents = {frame["images"][0]["content"] for frame in frames}
     assert len(contents) == 3  # each strength is a different picture
+
+
+def test_a_drag_frame_is_the_frame_a_fresh_connection_draws(
+    harness: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slider drag keeps each picture's strength-free parts; they must not leak across
+    prompts, seeds, steps or pictures, nor make a frame differ from an uncached one."""
+    from falnb.local.apps.media import image_to_image as module
+
+    ctx = harness.context()
+    picture, other = make_png(), make_png(64, 48)
+
+    def frame(image: bytes, **extra: Any) -> bytes:
+        arguments = {"image": image, "prompt": "sunset", "strength": 0.5, "seed": 9, **extra}
+        content: bytes = image_to_image_realtime(arguments, ctx)["images"][0]["content"]
+        return content
+
+    variants: list[dict[str, Any]] = [
+        {},
+        {"prompt": "a wolf at night"},
+        {"seed": 10},
+        {"num_inference_steps": 4},
+        {"strength": 0.9},
+    ]
+    fresh = []
+    for extra in variants:
+        monkeypatch.setattr(module, "_FIXED", module._Newest(4))  # a fresh server process
+        fresh.append(frame(picture, **extra))
+    assert len(set(fresh)) == len(variants)  # every knob changes the picture
+    monkeypatch.setattr(module, "_FIXED", module._Newest(4))
+    frame(other)
+    for extra, expected in zip(variants * 2, fresh * 2, strict=True):  # one long drag
+        assert frame(picture, **extra) == expected
+    assert frame(other) != fresh[0]

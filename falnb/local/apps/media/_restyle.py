@@ -15,7 +15,7 @@ from ._noise import Array
 from ._prompt import style_for
 from .text_to_image import paint
 
-__all__ = ["restyle", "scene_for", "to_float"]
+__all__ = ["Look", "blend", "look_for", "restyle", "scene_for", "to_float"]
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -50,8 +50,12 @@ def _ramp(prompt: str, seed: int) -> Array:
     return ramp
 
 
-def restyle(source: Array, prompt: str, seed: int, strength: float) -> Array:
-    """``source`` pulled towards the prompt's look; ``strength`` 0 keeps it, 1 goes furthest."""
+Look = tuple[Array, Array]
+"""What a prompt and seed make of one picture at any strength: its soft-lit tone and the scene."""
+
+
+def look_for(source: Array, prompt: str, seed: int) -> Look:
+    """The strength-independent part of :func:`restyle` (a realtime slider keeps it per picture)."""
     height, width = source.shape[:2]
     luma = source @ _LUMA
     index = np.clip(luma * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -60,8 +64,25 @@ def restyle(source: Array, prompt: str, seed: int, strength: float) -> Array:
     styled = toned * 0.7 + source * 0.3
     scene = scene_for(prompt, seed, width, height)
     # Soft-light the scene over the picture: its light and shapes show through, gently.
-    soft = styled + (scene - 0.5) * styled * (1.0 - styled) * 2.0
+    soft: Array = styled + (scene - 0.5) * styled * (1.0 - styled) * 2.0
+    soft.setflags(write=False)
+    return soft, scene
+
+
+def restyle(source: Array, prompt: str, seed: int, strength: float) -> Array:
+    """``source`` pulled towards the prompt's look; ``strength`` 0 keeps it, 1 goes furthest."""
+    return blend(source, look_for(source, prompt, seed), strength)
+
+
+def blend(source: Array, look: Look, strength: float) -> Array:
+    """:func:`restyle` from its look: the per-frame part (in place where the result is ours)."""
+    soft, scene = look
     weight = np.float32(0.35 * strength)
-    styled = soft * (1.0 - weight) + scene * weight
-    out: Array = source + (styled - source) * np.float32(strength)
+    # out = source + (soft * (1 - w) + scene * w - source) * strength, the same operations
+    # in the same order, written into one buffer.
+    out: Array = soft * (np.float32(1.0) - weight)
+    out += scene * weight
+    out -= source
+    out *= np.float32(strength)
+    out += source
     return out

@@ -7,12 +7,29 @@ costs time, and few steps leave visible grain. Noise comes from the caller's see
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
 from ._noise import Array
 
-__all__ = ["sample"]
+__all__ = ["Grain", "draw_grain", "sample", "walk"]
+
+
+Grain = tuple[Array, "np.ndarray[Any, np.dtype[np.int64]]"]
+"""The noise a walk stirs in: one field larger than the image, and each step's window offset."""
+
+_PAD = 97
+
+
+def draw_grain(rng: np.random.Generator, height: int, width: int, num_steps: int) -> Grain:
+    """The noise :func:`walk` stirs in, drawn from ``rng`` (a caller may keep it for reuse)."""
+    # One noise field a little larger than the image, read through a window that jumps to a
+    # random offset each step: fresh noise per step for the price of generating it once.
+    # (Small steady shifts would correlate the steps and draw streaks.)
+    field = rng.standard_normal((height + _PAD, width + _PAD), dtype=np.float32)
+    offsets = rng.integers(0, _PAD, size=(num_steps + 1, 2))
+    return field, offsets
 
 
 def sample(
@@ -31,17 +48,31 @@ def sample(
     after N steps is about ``0.5 / (N + 1) ** 1.2``.
     """
     height, width = target.shape[:2]
+    grain = draw_grain(rng, height, width, num_steps)
+    return walk(start, target, num_steps, grain, step_indices, churn=churn)
+
+
+def walk(
+    start: Array,
+    target: Array,
+    num_steps: int,
+    grain: Grain,
+    step_indices: Iterable[int],
+    *,
+    churn: float = 0.06,
+) -> Array:
+    """:func:`sample` with its noise already drawn (a realtime frame reuses its seed's grain)."""
+    height, width = target.shape[:2]
+    field, offsets = grain
     latent: Array = start.copy()
+    gap = np.empty_like(latent)
     residual = 0.5 / (num_steps + 1) ** 1.2
     rate = np.float32(1.0 - residual ** (1.0 / num_steps))
-    # One noise field a little larger than the image, read through a window that jumps to a
-    # random offset each step: fresh noise per step for the price of generating it once.
-    # (Small steady shifts would correlate the steps and draw streaks.)
-    pad = 97
-    field = rng.standard_normal((height + pad, width + pad), dtype=np.float32)
-    offsets = rng.integers(0, pad, size=(num_steps + 1, 2))
     for index in step_indices:
-        latent += (target - latent) * rate
+        # latent += (target - latent) * rate, in place: a frame allocates no new images.
+        np.subtract(target, latent, out=gap)
+        gap *= rate
+        latent += gap
         sigma = np.float32(churn * (1.0 - index / num_steps))
         if sigma:
             dy, dx = offsets[index]

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -37,8 +38,8 @@ from ._inputs import (
 from ._media import decode_image, encode_image, fetch_bytes, image_answer, image_file
 from ._noise import Array
 from ._prompt import rng_for
-from ._restyle import restyle, to_float
-from ._sampler import sample
+from ._restyle import Look, blend, look_for, to_float
+from ._sampler import Grain, draw_grain, walk
 from ._steps import Timer, steps
 
 __all__ = ["INPUT", "OUTPUT", "image_to_image", "image_to_image_realtime"]
@@ -56,35 +57,53 @@ INPUT = Inputs(
 )
 OUTPUT = image_output("ImageToImageOutput")
 
+K = TypeVar("K")
+V = TypeVar("V")
 
-class _ImageCache:
-    """Decoded input images by URL (or by content hash), newest kept, so slider drags are cheap."""
 
-    def __init__(self, size: int = 16) -> None:
+class _Newest(Generic[K, V]):
+    """The newest few values by key (thread-safe): decoded pictures, a slider's fixed parts."""
+
+    def __init__(self, size: int) -> None:
         self._size = size
-        self._items: OrderedDict[str, Image.Image] = OrderedDict()
+        self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Image.Image | None:
+    def get(self, key: K) -> V | None:
         with self._lock:
-            image = self._items.get(key)
-            if image is not None:
+            value = self._items.get(key)
+            if value is not None:
                 self._items.move_to_end(key)
-            return image
+            return value
 
-    def put(self, key: str, image: Image.Image) -> None:
+    def put(self, key: K, value: V) -> None:
         with self._lock:
-            self._items[key] = image
+            self._items[key] = value
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
 
-_CACHE = _ImageCache()
+@dataclass(frozen=True)
+class _Fixed:
+    """What a frame's picture, size, prompt, seed and steps fix, whatever the strength.
+
+    A slider drag changes only the strength, so a realtime connection pays for these once.
+    """
+
+    source: Array
+    look: Look
+    noise: Array
+    grain: Grain
 
 
-def _load(url: str | None, data: bytes | None) -> Image.Image:
-    """The input picture from raw bytes or a URL / data URI, through the cache."""
+# Decoded input images by URL (or by content hash), so slider drags are cheap.
+_IMAGES: _Newest[str, Image.Image] = _Newest(16)
+_FIXED: _Newest[tuple[str, tuple[int, int], str, int, int], _Fixed] = _Newest(4)
+
+
+def _load(url: str | None, data: bytes | None) -> tuple[str, Image.Image]:
+    """The input picture from raw bytes or a URL / data URI, through the cache, and its key."""
     if data is not None:
         key = "sha256:" + hashlib.sha256(data).hexdigest()
     else:
@@ -95,15 +114,15 @@ def _load(url: str | None, data: bytes | None) -> Image.Image:
             if not url.startswith("data:")
             else "sha256u:" + hashlib.sha256(url.encode()).hexdigest()
         )
-    image = _CACHE.get(key)
+    image = _IMAGES.get(key)
     if image is None:
         image = (
             decode_image(data, "image")
             if data is not None
             else decode_image(fetch_bytes(url or ""))
         )
-        _CACHE.put(key, image)
-    return image
+        _IMAGES.put(key, image)
+    return key, image
 
 
 def _size(arguments: dict[str, Any], image: Image.Image) -> tuple[int, int]:
@@ -113,22 +132,26 @@ def _size(arguments: dict[str, Any], image: Image.Image) -> tuple[int, int]:
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-def _render(
-    source: Array,
-    prompt: str,
-    seed: int,
-    strength: float,
-    *,
-    num_steps: int,
-    ctx: Context | None,
-) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    target = restyle(source, prompt, seed, strength)
+def _fix(source: Array, prompt: str, seed: int, num_steps: int) -> _Fixed:
+    height, width = source.shape[:2]
     rng = rng_for(seed, prompt, salt=4)
+    # Drawn in this order from one rng: the start's noise, then the sampler's grain.
+    noise = rng.standard_normal((height, width), dtype=np.float32)[..., None]
+    grain = draw_grain(rng, height, width, num_steps)
+    for array in (source, noise, *grain):
+        array.setflags(write=False)
+    return _Fixed(source, look_for(source, prompt, seed), noise, grain)
+
+
+def _render(
+    fixed: _Fixed, strength: float, *, num_steps: int, ctx: Context | None
+) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    source = fixed.source
+    target = blend(source, fixed.look, strength)
     # Start from the source noised in proportion to strength, as img2img samplers do.
-    noise = rng.standard_normal(source.shape[:2], dtype=np.float32)[..., None]
-    start = source + noise * np.float32(0.15 * strength)
+    start = source + fixed.noise * np.float32(0.15 * strength)
     indices = steps(ctx, num_steps) if ctx is not None else range(1, num_steps + 1)
-    return to_uint8(sample(start, target, num_steps, rng, indices, churn=0.04 * strength))
+    return to_uint8(walk(start, target, num_steps, fixed.grain, indices, churn=0.04 * strength))
 
 
 def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
@@ -139,11 +162,12 @@ def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     fmt, seed, sync_mode = values["output_format"], values["seed"], values["sync_mode"]
 
     timer = Timer()
-    image = _load(url, None)
+    _, image = _load(url, None)
     source = to_float(image, _size(arguments, image))
     images = []
     for index in range(num_images):
-        pixels = _render(source, prompt, seed + index, strength, num_steps=num_steps, ctx=ctx)
+        fixed = _fix(source, prompt, seed + index, num_steps)
+        pixels = _render(fixed, strength, num_steps=num_steps, ctx=ctx)
         images.append(image_file(ctx, pixels, fmt, f"image_{index}", sync_mode=sync_mode))
     height, width = source.shape[:2]
     ctx.bill(num_images * width * height / 1e6)  # per megapixel of output
@@ -169,9 +193,14 @@ def image_to_image_realtime(arguments: dict[str, Any], _ctx: Context) -> dict[st
     args.check()
 
     timer = Timer()
-    image = _load(url, bytes(data) if data is not None else None)
-    source = to_float(image, _size(arguments, image))
-    pixels = _render(source, prompt, seed, strength, num_steps=num_steps, ctx=None)
+    key, image = _load(url, bytes(data) if data is not None else None)
+    size = _size(arguments, image)
+    fixed_key = (key, size, prompt, seed, num_steps)
+    fixed = _FIXED.get(fixed_key)
+    if fixed is None:
+        fixed = _fix(to_float(image, size), prompt, seed, num_steps)
+        _FIXED.put(fixed_key, fixed)
+    pixels = _render(fixed, strength, num_steps=num_steps, ctx=None)
     height, width = pixels.shape[:2]
     output: dict[str, Any] = {
         "images": [
