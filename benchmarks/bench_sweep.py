@@ -4,11 +4,11 @@ Run: ``.venv/bin/python benchmarks/bench_sweep.py [--jobs 1000] [--slots 32] [--
 
 One ``falnb serve`` process with ``--slots`` runners; each measurement is a fresh client
 process, so its memory is its own: ``--jobs`` jobs of ``local/slow`` taking ``--seconds``
-each, ``--concurrency`` in flight. Ideal wall time is jobs x seconds / slots. Three clients
+each, ``--concurrency`` in flight. Ideal wall time is jobs x seconds / slots. The clients
 run in rotating order each round: falnb's sweep engine, fal-client (``subscribe`` in a
-thread pool, polling every 0.1 s) and ``httpx``: the fewest requests per job (submit, one
-status stream, result) from one asyncio loop with no library around them (measured: not a
-floor; httpx's async pool costs more CPU per request than falnb's whole client does).
+thread pool, polling every 0.1 s), and two floors with no library around httpx, each making
+the fewest requests a job needs (submit, one status stream read to its end, result):
+``httpx`` from one asyncio loop, ``httpx-threads`` from a thread pool over one ``httpx.Client``.
 Printed, as medians over ``--pairs`` rounds: wall / ideal, the CPU seconds the client and
 the server spent (on a loaded machine wall time is mostly waiting for a core; CPU is what
 each client costs), each client's memory growth (peak RSS minus RSS after warm-up), and the
@@ -59,13 +59,12 @@ def _process_cpu_s(pid: int) -> float:
 
 
 async def _bare(base: str, key: str, arguments: list[dict[str, Any]], in_flight: int) -> None:
-    """Bare httpx: the fewest requests a job needs (submit, one status stream that ends when
-    it completes, result) from one asyncio loop, with no client library around them."""
+    """Bare httpx: the fewest requests a job needs (submit, one status stream that the server
+    ends after COMPLETED, result) from one asyncio loop, with no client library around them."""
     import asyncio
 
     headers = {"Authorization": f"Key {key}"}
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=4 * in_flight)
-    async with httpx.AsyncClient(headers=headers, limits=limits, timeout=60) as http:
+    async with httpx.AsyncClient(headers=headers, limits=_limits(in_flight), timeout=60) as http:
         slots = asyncio.Semaphore(in_flight)
 
         async def one(body: dict[str, Any]) -> None:
@@ -73,12 +72,35 @@ async def _bare(base: str, key: str, arguments: list[dict[str, Any]], in_flight:
                 answer = (await http.post(f"{base}/_queue/local/slow", json=body)).json()
                 url = f"{answer['status_url']}/stream"
                 async with http.stream("GET", url, params={"logs": "0"}) as events:
-                    async for line in events.aiter_lines():
-                        if line.startswith("data:") and '"COMPLETED"' in line:
-                            break
+                    async for _ in events.aiter_lines():
+                        pass  # read to the end: the connection goes back to the pool
                 (await http.get(answer["response_url"])).raise_for_status()
 
         await asyncio.gather(*(one(a) for a in arguments))
+
+
+def _bare_threads(base: str, key: str, arguments: list[dict[str, Any]], in_flight: int) -> None:
+    """:func:`_bare`'s requests from a thread pool over one ``httpx.Client``: fal-client's shape,
+    with a status stream instead of polling."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    headers = {"Authorization": f"Key {key}"}
+    with httpx.Client(headers=headers, limits=_limits(in_flight), timeout=60) as http:
+
+        def one(body: dict[str, Any]) -> None:
+            answer = http.post(f"{base}/_queue/local/slow", json=body).json()
+            url = f"{answer['status_url']}/stream"
+            with http.stream("GET", url, params={"logs": "0"}) as events:
+                for _ in events.iter_lines():
+                    pass
+            http.get(answer["response_url"]).raise_for_status()
+
+        with ThreadPoolExecutor(max_workers=in_flight) as pool:
+            list(pool.map(one, arguments))
+
+
+def _limits(in_flight: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=None, max_keepalive_connections=in_flight + 8)
 
 
 def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[str, float]:
@@ -90,6 +112,12 @@ def _child(which: str, base: str, key: str, args: argparse.Namespace) -> dict[st
         before, cpu = _rss_mb(), _cpu_s()
         start = time.perf_counter()
         asyncio.run(_bare(base, key, arguments, args.concurrency))
+        wall = time.perf_counter() - start
+    elif which == "httpx-threads":
+        _bare_threads(base, key, [{"duration": 0, "steps": 1}], 1)  # warm up
+        before, cpu = _rss_mb(), _cpu_s()
+        start = time.perf_counter()
+        _bare_threads(base, key, arguments, args.concurrency)
         wall = time.perf_counter() - start
     elif which.startswith("falnb"):
         os.environ.update(
@@ -211,7 +239,8 @@ def _report(args: argparse.Namespace, server: int, base: str, key: str) -> None:
     argv = ["--jobs", str(args.jobs), "--seconds", str(args.seconds)]
     argv += ["--concurrency", str(args.concurrency)]
     ideal = args.jobs * args.seconds / args.slots
-    clients = ["falnb", "fal-client", "httpx"] + (["falnb+lock"] if args.with_lock else [])
+    clients = ["falnb", "fal-client", "httpx", "httpx-threads"]
+    clients += ["falnb+lock"] if args.with_lock else []
     runs: dict[str, list[dict[str, float]]] = {which: [] for which in clients}
     for pair in range(args.pairs):
         # The order rotates, so no client always runs first (or right after another's load).
@@ -233,12 +262,13 @@ def _report(args: argparse.Namespace, server: int, base: str, key: str) -> None:
     for which in runs:
         wall, memory = median(which, "wall"), median(which, "memory")
         print(
-            f"  {which:<11} wall {wall:6.2f} s = {wall / ideal:5.2f}x ideal, "
+            f"  {which:<13} wall {wall:6.2f} s = {wall / ideal:5.2f}x ideal, "
             f"CPU client {median(which, 'cpu'):5.2f} s + server {median(which, 'server_cpu'):5.2f}"
             f" s, memory growth {memory:6.1f} MB"
         )
     print(f"  falnb / fal-client wall (paired median): {paired('falnb', 'fal-client'):.2f}")
     print(f"  falnb / bare httpx wall (paired median): {paired('falnb', 'httpx'):.2f}")
+    print(f"  falnb / httpx threads wall (paired median): {paired('falnb', 'httpx-threads'):.2f}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ __all__ = [
     "RETRY_MAX_DELAY",
     "RUN_TIMEOUT",
     "STREAM_ATTEMPTS",
+    "STREAM_DRAIN_TIMEOUT",
 ]
 
 #: Opening a connection: long enough for a slow network, short enough to tell a dead host.
@@ -68,6 +69,9 @@ MAX_RECONNECT_DELAY = 5.0
 
 #: Consecutive status-stream failures (without an event between) before falling back to polling.
 STREAM_ATTEMPTS = 3
+#: How long a status stream is read on after COMPLETED for its end (the server closes it at
+#: once), so its connection is kept for the next request instead of dropped.
+STREAM_DRAIN_TIMEOUT = 1.0
 #: Polling a request's status: the first pause, growing to at most the second.
 POLL_START, POLL_MAX = 0.15, 2.0
 

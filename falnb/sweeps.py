@@ -507,10 +507,10 @@ class Sweep:
 
     def _badges(self) -> dict[str, str]:
         """The seedcheck verdicts the lock holds for this sweep's endpoints, as badges."""
-        from falnb.seedchecks import recorded  # seedcheck runs sweeps
-
         if self._options.get("record") == "off":
             return {}
+        from falnb.seedchecks import recorded  # seedcheck runs sweeps
+
         found = {e: recorded(self.session, e) for e in dict.fromkeys(j.endpoint for j in self.jobs)}
         return {e: check.badge() for e, check in found.items() if check is not None}
 

@@ -12,6 +12,7 @@ server's definitive answer ends a request (``falnb.client._transport.settles_req
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import (
@@ -30,7 +31,7 @@ import httpx
 from httpx_sse import EventSource, SSEError
 
 from falnb import _runtime
-from falnb._config import POLL_MAX, POLL_START, STREAM_ATTEMPTS
+from falnb._config import POLL_MAX, POLL_START, STREAM_ATTEMPTS, STREAM_DRAIN_TIMEOUT
 from falnb._protocol import billable_units, endpoint_app, request_urls
 from falnb.client._status import Completed, LogDeduper, Reconnecting, Status, parse_status
 from falnb.client._transport import (
@@ -219,13 +220,31 @@ async def _stream_status(
         content_type = response.headers.get("content-type", "")
         if "text/event-stream" not in content_type:
             raise _StreamUnavailableError(content_type)
-        async for event in EventSource(response).aiter_sse():
+        events = EventSource(response).aiter_sse()
+        async for event in events:
             if not event.data.strip():
                 continue
             try:
-                yield json.loads(event.data)
+                data = json.loads(event.data)
             except ValueError as exc:
                 raise _StreamUnavailableError("event data is not JSON") from exc
+            if isinstance(data, dict) and data.get("status") == "COMPLETED":
+                await _read_to_end(events)
+            yield data
+
+
+async def _read_to_end(events: AsyncIterator[object]) -> None:
+    """Read what follows COMPLETED: the server closes the stream right after it, and a
+    response read to its end gives its connection back to the pool (closed early, the
+    connection is dropped, and the next request pays a new TCP connection on both sides).
+    Bounded, in case a server keeps the stream open."""
+    with contextlib.suppress(asyncio.TimeoutError, httpx.HTTPError, SSEError):
+        await asyncio.wait_for(_exhaust(events), STREAM_DRAIN_TIMEOUT)
+
+
+async def _exhaust(events: AsyncIterator[object]) -> None:
+    async for _ in events:
+        pass
 
 
 async def iter_status(
@@ -627,15 +646,22 @@ class RequestHandle:
         self, *, with_logs: bool, deadline: Deadline, reconnecting: bool = False
     ) -> Generator[Status, None, None]:
         events = self._async._events(with_logs=with_logs, reconnecting=reconnecting)
+        completed = False
         try:
-            while True:
+            while not completed:
                 try:
                     status = self._wait(_anext(events), deadline)
                 except StopAsyncIteration:
                     return
+                # Completed is the last status: no round trip to the loop to hear the end.
+                completed = isinstance(status, Completed)
                 yield status
         finally:
-            _runtime.run(_aclose_quietly(events))
+            if completed:
+                # Nothing is left to cancel or wait for: close it without waiting.
+                _runtime.close_soon(events.aclose)
+            else:
+                _runtime.run(_aclose_quietly(events))
 
 
 async def _anext(agen: AsyncIterator[T]) -> T:

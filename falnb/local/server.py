@@ -47,7 +47,10 @@ from falnb.local.state import ServerState
 from falnb.local.storage import cdn_routes, rest_routes, storage_api_routes
 from falnb.local.webhooks import WebhookSigner
 
-__all__ = ["LocalServer", "build_app"]
+__all__ = ["KEEP_ALIVE", "LocalServer", "build_app"]
+
+#: Seconds an idle keep-alive connection stays open on the server's side.
+KEEP_ALIVE = 30
 
 
 def build_app(state: ServerState) -> ASGIApp:
@@ -167,6 +170,10 @@ class LocalServer:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=1,
+            # Longer than httpx's idle expiry (5 s), so a pooled connection is always dropped
+            # by the client first: a server closing it while a request is sent on it would
+            # fail that request (and a submit cannot be repeated safely).
+            timeout_keep_alive=KEEP_ALIVE,
             ws_max_size=64 * 1024 * 1024,
         )
         return uvicorn.Server(config)

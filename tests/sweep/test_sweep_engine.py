@@ -13,10 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import falnb
-from falnb import RetryPolicy, SyncClient
+from falnb import RetryPolicy, SyncClient, _runtime
 from falnb.local import LocalServer
 from falnb.repro import LockFile, MediaStore, Recorder
 from falnb.session import Session
@@ -224,6 +225,27 @@ def test_a_keyboard_interrupt_cancels_every_outstanding_job(
     cancelled = server.journal.entries(method="PUT", path_contains="/cancel")
     assert len(cancelled) == 3
     assert engine.state.count("cancelled") == 10
+
+
+def test_status_streams_hand_their_connection_back_for_the_next_request(
+    server: LocalServer, recorder: Recorder
+) -> None:
+    # A status stream closed as soon as COMPLETED is read (before the server's end of it)
+    # loses its connection: each job then opened a new TCP connection on both sides.
+    ports: set[int] = set()
+
+    async def seen(response: httpx.Response) -> None:
+        ports.add(response.extensions["network_stream"].get_extra_info("client_addr")[1])
+
+    http = httpx.AsyncClient(event_hooks={"response": [seen]})
+    with SyncClient(server.target, http=http) as client:
+        jobs = plan("local/echo", {}, {"seed": list(range(10))})
+        results = Sweep(Session(client, recorder=recorder), jobs, concurrency=1).run()
+    _runtime.run(http.aclose())
+    assert results.failures == []
+    streams = server.journal.entries(method="GET", path_contains="/status/stream")
+    assert len(streams) == 10
+    assert len(ports) <= 2, f"{len(ports)} connections for 10 jobs one after another"
 
 
 # -- the Python front ---------------------------------------------------------------------------
