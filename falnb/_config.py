@@ -70,8 +70,9 @@ MAX_RECONNECT_DELAY = 5.0
 #: Consecutive status-stream failures (without an event between) before falling back to polling.
 STREAM_ATTEMPTS = 3
 #: How long a status stream is read on after COMPLETED for its end (the server closes it at
-#: once), so its connection is kept for the next request instead of dropped.
-STREAM_DRAIN_TIMEOUT = 1.0
+#: once), so its connection is kept for the next request (the result) instead of dropped and
+#: a new one (a TLS handshake, on fal's cloud) opened; short, as a late end only costs that.
+STREAM_DRAIN_TIMEOUT = 0.25
 #: Polling a request's status: the first pause, growing to at most the second.
 POLL_START, POLL_MAX = 0.15, 2.0
 
