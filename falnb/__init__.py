@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from falnb import _embedded
 from falnb._settings import Key, Target
-from falnb._version import __version__
 from falnb.client import (
     AsyncClient,
     AsyncRequestHandle,
@@ -56,6 +55,7 @@ set_default_target(_embedded.default_target)
 if TYPE_CHECKING:
     from falnb import local, widgets
     from falnb._sweep_api import map, map_async, sweep, sweep_async
+    from falnb._version import __version__
     from falnb.client.realtime import RealtimeConnection
     from falnb.client.webhooks import verify_webhook
     from falnb.result import MediaFile, Result
@@ -201,6 +201,8 @@ _LAZY_FROM = {
     "falnb.client.webhooks": ("verify_webhook",),
     "falnb.widgets.compare": ("compare",),
     "falnb.widgets.form": ("form",),
+    # The version comes from the package metadata: importlib.metadata costs ~50 ms to load.
+    "falnb._version": ("__version__",),
 }
 _LAZY = {name: module for module, names in _LAZY_FROM.items() for name in names}
 #: Subpackages loaded on first use: ``falnb.local``, ``falnb.widgets``.

@@ -54,7 +54,6 @@ from falnb._config import (
     RETRY_MAX_DELAY,
     RETRYABLE_STATUSES,
 )
-from falnb._version import __version__
 from falnb.client.errors import (
     ConnectionFailedError,
     FalError,
@@ -81,11 +80,21 @@ __all__ = [
     "redact_url",
     "settles_request",
     "sign_media_with",
+    "user_agent",
 ]
 
 logger = logging.getLogger("falnb.client")
 
-USER_AGENT = f"falnb/{__version__} (python)"
+
+@functools.cache
+def user_agent() -> str:
+    """falnb's User-Agent, read on the first request: the version's metadata lookup
+    (importlib.metadata) would otherwise cost ``import falnb`` a sixth of its time."""
+    from falnb._version import __version__
+
+    return f"falnb/{__version__} (python)"
+
+
 #: Query values that are credentials: tokens, and the signatures of signed URLs (fal's signed
 #: media URLs carry ``identity``, the local server's ``sig``).
 _SECRET_PARAMS = frozenset({"fal_jwt_token", "token", "sig", "signature", "identity"})
@@ -303,7 +312,7 @@ def _http_options(timeout: httpx.Timeout | float | None) -> dict[str, Any]:
     """How falnb's own httpx clients (async and blocking alike) are configured."""
     return {
         "timeout": timeout if timeout is not None else REQUEST_TIMEOUT,
-        "headers": {"User-Agent": USER_AGENT},
+        "headers": {"User-Agent": user_agent()},
         "follow_redirects": True,
     }
 

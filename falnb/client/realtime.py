@@ -50,7 +50,7 @@ from websockets.sync.client import connect as sync_connect
 from falnb import _comm_pump, _runtime
 from falnb._config import REALTIME_OPEN_TIMEOUT
 from falnb._protocol import endpoint_alias
-from falnb.client._transport import USER_AGENT, Transport, redact_url
+from falnb.client._transport import Transport, redact_url, user_agent
 from falnb.client.errors import RealtimeError
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def _socket_options(headers: dict[str, str]) -> dict[str, Any]:
         "max_size": None,
         "open_timeout": REALTIME_OPEN_TIMEOUT,
         "additional_headers": headers,
-        "user_agent_header": USER_AGENT,
+        "user_agent_header": user_agent(),
         "logger": _WEBSOCKETS_LOGGER,
     }
 
