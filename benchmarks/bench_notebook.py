@@ -140,11 +140,19 @@ print(time.perf_counter() - start)
 """
 
 
-def in_fresh_kernel(code: str) -> str:
+def writing_bytecode() -> dict[str, str]:
+    """This environment, but with Python writing its bytecode caches (``.pyc``), as it does
+    by default on a user's machine: with ``PYTHONDONTWRITEBYTECODE`` set (some sandboxes and
+    CI images set it) every process compiles falnb's sources again, which is not what a user's
+    import costs."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def in_fresh_kernel(code: str, env: dict[str, str] | None = None) -> str:
     """What ``code`` prints in a new IPython kernel (started, used once, shut down)."""
     from jupyter_client.manager import start_new_kernel
 
-    manager, client = start_new_kernel(kernel_name="python3")
+    manager, client = start_new_kernel(kernel_name="python3", env=env or dict(os.environ))
     printed: list[str] = []
 
     def keep(message: dict[str, Any]) -> None:
@@ -165,14 +173,21 @@ def import_time(processes: int) -> dict[str, Any]:
     pays: the kernel has IPython, asyncio and the rest already), and to ``import falnb`` in
     a bare interpreter; the median of ``processes`` of each, alternating."""
 
+    env = writing_bytecode()
+
     def bare() -> float:
         command = [sys.executable, "-c", BARE_IMPORT]
-        return float(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        run = subprocess.run(command, check=True, capture_output=True, text=True, env=env)
+        return float(run.stdout)
 
-    bare()  # warm the OS page cache and the bytecode caches
+    def in_kernel() -> list[float]:
+        return [float(value) for value in in_fresh_kernel(KERNEL_IMPORT, env).split()]
+
+    bare()  # warm the OS page cache and the bytecode caches (the magics' too)
+    in_kernel()
     kernel, plain = [], []
     for _ in range(processes):
-        kernel.append([float(value) for value in in_fresh_kernel(KERNEL_IMPORT).split()])
+        kernel.append(in_kernel())
         plain.append(bare())
     return {
         "processes": processes,
