@@ -183,8 +183,11 @@ def _copy(entry: Entry) -> Entry:
 
 
 def _parse(path: Path, data: bytes) -> dict[str, Entry]:
+    # A lock is UTF-8; json.loads on bytes would also take UTF-16 or UTF-32. Bytes that are not
+    # UTF-8 raise UnicodeDecodeError here, which callers report as an unreadable file.
+    text = data.decode("utf-8")
     try:
-        raw = json.loads(data)["entries"]
+        raw = json.loads(text)["entries"]
         return {fp: Entry.from_dict(e) for fp, e in raw.items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise LockFileError(
