@@ -252,12 +252,38 @@ def error_from_response(response: httpx.Response) -> HTTPError:
     return HTTPError(f"{status} from {where}: {text}{suffix}", **kw)
 
 
-def connection_failed(exc: httpx.TransportError, request: httpx.Request) -> ConnectionFailedError:
-    """The one-line error for a transport failure on ``request`` (the URL redacted)."""
-    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return ConnectionFailedError(
-        f"could not reach {request.method} {redact_url(request.url)}: {reason}", request=request
-    )
+#: Transport failures that leave the request unsent: safe to send again even when it creates work.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def _closed_early(exc: httpx.TransportError) -> bool:
+    """Whether ``exc`` says the connection closed after the request went out, before any answer.
+
+    The same event reaches httpx as a reset (``ReadError``, often with no message) or as an
+    end of stream (``RemoteProtocolError: Server disconnected ...``), depending on timing.
+    """
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return True
+    return isinstance(exc, httpx.RemoteProtocolError) and str(exc).startswith("Server disconnected")
+
+
+def connection_failed(
+    exc: httpx.TransportError, request: httpx.Request, *, creates_work: bool = False
+) -> ConnectionFailedError:
+    """The one-line error for a transport failure on ``request`` (the URL redacted).
+
+    A connection that closed before its answer reads the same whichever way httpx saw it;
+    for a request that creates work it says why it was not sent again.
+    """
+    where = f"{request.method} {redact_url(request.url)}"
+    if _closed_early(exc):
+        message = f"the connection closed before {where} was answered"
+        if creates_work:
+            message += "; not sent again, as the server may have started (and billed) it"
+    else:
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        message = f"could not reach {where}: {reason}"
+    return ConnectionFailedError(message, request=request)
 
 
 def settles_request(error: BaseException) -> bool:
@@ -534,7 +560,7 @@ class _Attempts:
         if self.attempt >= self.policy.max_attempts or not _may_retry_exception(
             exc, request, creates_work=self.creates_work
         ):
-            raise connection_failed(exc, request) from exc
+            raise connection_failed(exc, request, creates_work=self.creates_work) from exc
         return self._delay(None, f"{type(exc).__name__} on {request.method}")
 
     def answered(self, response: httpx.Response) -> bool:
@@ -666,7 +692,7 @@ def _may_retry_exception(
         return False
     if creates_work:
         # Only failures before the request reached the server are safe to repeat.
-        return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+        return isinstance(exc, _NOT_SENT)
     return True
 
 

@@ -112,8 +112,8 @@ CASES: dict[str, tuple[str, dict[str, Any], Outcome, int | None, float]] = {
             "raised",
             "ConnectionFailedError",
             (
-                "could not reach POST {run}/{endpoint}: RemoteProtocolError: Server "
-                "disconnected without sending a response."
+                "the connection closed before POST {run}/{endpoint} was answered; not sent "
+                "again, as the server may have started (and billed) it"
             ),
             None,
         ),
