@@ -468,8 +468,14 @@ def _uploadables(
         yield value, path
 
 
+#: Types that are never local data (by exact type: subclasses take the full walk).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def has_uploads(arguments: Mapping[str, Any]) -> bool:
     """Whether :func:`upload_inputs` would upload anything from ``arguments``."""
+    if all(type(value) in _PLAIN for value in arguments.values()):
+        return False  # the usual flat prompt-and-numbers arguments: nothing to walk
     return next(_uploadables(arguments, ()), None) is not None
 
 
