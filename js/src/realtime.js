@@ -1,8 +1,10 @@
 // The live picture of a realtime widget: the latest frame, what produced it, the connection's
 // state, fps and latency, and which transport carries the frames. Frames come either from the
-// kernel (the binary "frame" trait, shown through a blob URL) or, browser-direct, from the
-// widget's own socket (_direct.js); either way they are decoded off-screen and swapped in
-// whole, so the picture never flickers. Controls listed in "controls_spec" are drawn here:
+// kernel (the binary "frame" trait) or, browser-direct, from the widget's own socket
+// (_direct.js); either way they are decoded off the main thread (createImageBitmap) and drawn
+// whole onto one canvas, so the picture never flickers. A canvas rather than an <img>: a new
+// src makes Chromium decode the picture again when it rasterises the page's tiles, and
+// re-lay out the page around it; a drawn bitmap is decoded once and changes only pixels. Controls listed in "controls_spec" are drawn here:
 // browser-direct their moves go straight to the socket, and the kernel hears where they rest.
 // The view also tells the kernel when a hand is on the controls (a pointer held down in the
 // widget, or a text box in it being edited): the kernel re-emits the cell's output with the
@@ -24,6 +26,18 @@ const LABELS = {
 // Sets target[key] only when it differs: writing the same text still dirties layout.
 function put(target, key, value) {
   if (target[key] !== value) target[key] = value;
+}
+
+// An element's text, changed in place: setting textContent replaces the text node, and every
+// node inserted into an output area makes Chromium recheck the page's :has() rules and
+// re-style the output (on each frame and key press); a text node's data changes alone.
+function setText(node, value) {
+  const only = node.firstChild;
+  if (only && only.nodeType === Node.TEXT_NODE && !only.nextSibling) {
+    if (only.data !== value) only.data = value;
+  } else if (node.textContent !== value) {
+    node.textContent = value;
+  }
 }
 
 function element(tag, className, parent) {
@@ -146,7 +160,7 @@ function drawControls(model, parent, onMove) {
       input.step = String(spec.step);
       const readout = element("span", "falnb-realtime-readout", row);
       const show = (value) => {
-        readout.textContent = pyRepr(value, spec.integer);
+        setText(readout, pyRepr(value, spec.integer));
       };
       input.addEventListener("input", () => {
         const value = onGrid(Number(input.value), spec);
@@ -218,9 +232,11 @@ const TRANSPORT_LABELS = { browser: "browser-direct", kernel: "via kernel", "": 
 function render({ model, el }, socket) {
   const root = element("div", "falnb-realtime-view", el);
   const picture = element("div", "falnb-realtime-picture", root);
-  const img = element("img", "falnb-realtime-frame", picture);
-  img.alt = "latest frame";
-  img.hidden = true;
+  const canvas = element("canvas", "falnb-realtime-frame", picture);
+  canvas.setAttribute("role", "img");
+  canvas.setAttribute("aria-label", "latest frame");
+  canvas.hidden = true;
+  let context = null;
   const empty = element("div", "falnb-realtime-empty", picture);
   empty.textContent = "waiting for the first frame…";
   const caption = element("div", "falnb-realtime-caption", root);
@@ -232,7 +248,6 @@ function render({ model, el }, socket) {
   const transport = element("span", "falnb-realtime-transport", bar);
   const error = element("div", "falnb-realtime-error", root);
 
-  let shownUrl = null;
   let pending = 0;
   const hands = watchHands(model, el);
 
@@ -246,27 +261,43 @@ function render({ model, el }, socket) {
   const controls = drawControls(model, root, onMove);
   controls.sync(model.get("values"));
 
-  async function show(url, frames, label, owned) {
+  // A frame as a bitmap: bytes decode off the main thread; a URL loads as an image (drawing
+  // one from another origin is allowed, it only stops the page reading the pixels back).
+  async function decoded(source) {
+    if (source instanceof Blob) return createImageBitmap(source);
+    const image = new Image();
+    image.src = source;
+    await image.decode();
+    return image;
+  }
+
+  // source: the frame's bytes as a Blob, or its URL.
+  async function show(source, frames, label) {
     const ticket = ++pending;
-    const next = new Image();
-    next.src = url;
+    let bitmap;
     try {
-      await next.decode();
+      bitmap = await decoded(source);
     } catch {
-      if (owned) URL.revokeObjectURL(url);
       return;
     }
     if (ticket !== pending) {
-      if (owned) URL.revokeObjectURL(url); // a newer frame is already on its way
+      bitmap.close?.(); // a newer frame is already on its way
       return;
     }
-    img.src = url;
-    put(img, "hidden", false);
+    const width = bitmap.naturalWidth || bitmap.width;
+    const height = bitmap.naturalHeight || bitmap.height;
+    // Setting a canvas's size clears it and re-lays it out: only when the size changes.
+    if (canvas.width !== width) canvas.width = width;
+    if (canvas.height !== height) canvas.height = height;
+    context ??= canvas.getContext("2d", { alpha: false });
+    context.drawImage(bitmap, 0, 0);
+    bitmap.close?.();
+    // What the canvas shows, for whoever must prove it is the frame that was sent (tests).
+    canvas.falnbShown = source;
+    put(canvas, "hidden", false);
     put(empty, "hidden", true);
-    img.dataset.frames = String(frames);
-    put(caption, "textContent", label);
-    if (shownUrl) URL.revokeObjectURL(shownUrl);
-    shownUrl = owned ? url : null;
+    canvas.dataset.frames = String(frames);
+    setText(caption, label);
   }
 
   function showFrame() {
@@ -276,19 +307,15 @@ function render({ model, el }, socket) {
     }
     const data = model.get("frame");
     if (!data || data.byteLength === 0) return;
-    const url = URL.createObjectURL(new Blob([data], { type: model.get("frame_type") }));
-    show(url, model.get("frames"), model.get("frame_label"), true);
+    const blob = new Blob([data], { type: model.get("frame_type") });
+    show(blob, model.get("frames"), model.get("frame_label"));
   }
 
   function showDirect(frame) {
     if (hands.gone()) return;
     const label = controls.label(frame.inputs);
-    if (frame.bytes) {
-      const url = URL.createObjectURL(new Blob([frame.bytes], { type: frame.type }));
-      show(url, socket.frames, label, true);
-    } else {
-      show(frame.url, socket.frames, label, false);
-    }
+    const source = frame.bytes ? new Blob([frame.bytes], { type: frame.type }) : frame.url;
+    show(source, socket.frames, label);
   }
 
   // Runs on every frame: only what changed is written, so the page re-lays out no more of
@@ -298,15 +325,15 @@ function render({ model, el }, socket) {
     const state = direct ? socket.state : model.get("status");
     put(root.dataset, "status", state);
     put(root.dataset, "transport", model.get("transport_in_use") || "undecided");
-    put(endpoint, "textContent", model.get("endpoint"));
-    put(status, "textContent", LABELS[state] || state);
+    setText(endpoint, model.get("endpoint"));
+    setText(status, LABELS[state] || state);
     const rate = direct ? socket.fps : model.get("fps");
-    put(fps, "textContent", rate > 0 ? `${rate.toFixed(1)} fps` : "");
+    setText(fps, rate > 0 ? `${rate.toFixed(1)} fps` : "");
     const ms = direct ? socket.latency : model.get("latency_ms");
-    put(latency, "textContent", ms > 0 ? `${Math.round(ms)} ms` : "");
-    put(transport, "textContent", TRANSPORT_LABELS[model.get("transport_in_use")] || "");
+    setText(latency, ms > 0 ? `${Math.round(ms)} ms` : "");
+    setText(transport, TRANSPORT_LABELS[model.get("transport_in_use")] || "");
     const message = direct || socket?.error ? socket.error : model.get("error");
-    put(error, "textContent", message);
+    setText(error, message);
     put(error, "hidden", !message);
   }
 
@@ -328,7 +355,7 @@ function render({ model, el }, socket) {
     unsubscribe();
     clearTimeout(valuesTimer);
     hands.stop();
-    if (shownUrl) URL.revokeObjectURL(shownUrl);
+    pending += 1; // a frame still decoding is not drawn
   };
 }
 

@@ -55,8 +55,24 @@ SLIDER = ".falnb-realtime-drawn input[type=range]"
 # The still: the widget cell's second output.
 STILL = ".jp-Notebook .jp-Cell >> nth=0 >> .jp-OutputArea-child >> nth=1"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-READ_FRAME = """async (img) => {
-  const data = new Uint8Array(await (await fetch(img.src)).arrayBuffer());
+# The bytes the frame's canvas was drawn from, proven to be what it shows: its pixels (read
+# in the same task as the bytes, so a newer frame cannot slip in between) must equal those
+# bytes decoded again and drawn the same way, every pixel.
+READ_FRAME = """async (canvas) => {
+  const source = canvas.falnbShown;
+  if (!(source instanceof Blob)) throw new Error(`the frame was not drawn from bytes: ${source}`);
+  const { width, height } = canvas;
+  const shown = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+  const bitmap = await createImageBitmap(source);
+  if (bitmap.width !== width || bitmap.height !== height) {
+    throw new Error(`the canvas is ${width}x${height}, its bytes ${bitmap.width}x${bitmap.height}`);
+  }
+  const copy = new OffscreenCanvas(width, height).getContext("2d", { alpha: false });
+  copy.drawImage(bitmap, 0, 0);
+  const decoded = copy.getImageData(0, 0, width, height).data;
+  const differ = decoded.findIndex((value, i) => value !== shown[i]);
+  if (differ >= 0) throw new Error(`the canvas does not show its bytes (pixel ${differ / 4})`);
+  const data = new Uint8Array(await source.arrayBuffer());
   let text = "";
   for (const byte of data) text += String.fromCharCode(byte);
   return btoa(text);
@@ -162,7 +178,7 @@ def settled_on(page: Any, value: float) -> dict[str, Any]:
 
 
 def shown_frame(page: Any) -> bytes:
-    """The bytes behind the <img> the user sees (its blob URL, fetched in the page)."""
+    """The bytes of the frame the user sees (proven in the page to be what its canvas shows)."""
     return base64.b64decode(page.locator(FRAME).evaluate(READ_FRAME))
 
 
