@@ -3,7 +3,8 @@
 Two transports speak it: :class:`Transport` (an ``httpx.AsyncClient`` on falnb's loop) and
 :class:`BlockingTransport` (an ``httpx.Client``, for the sync front's plain requests). They
 share how a request is built and every retry decision (:class:`_Attempts`); only their send
-loops differ, one awaiting, one blocking, as httpx's own two clients do.
+loops differ, one awaiting, one blocking, as httpx's own two clients do. Both send each
+request in one write and keep no cookies (:mod:`falnb.client._wire`).
 
 Retry rules (fal-protocol.md section 7.4, plus Retry-After):
 
@@ -30,17 +31,14 @@ import json as jsonlib
 import logging
 import os
 import random
-import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any, Generic, TypedDict, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpcore
 import httpx
 
 from falnb import _runtime
@@ -57,6 +55,7 @@ from falnb._config import (
     RETRY_MAX_DELAY,
     RETRYABLE_STATUSES,
 )
+from falnb.client._wire import AsyncOneWriteTransport, NoCookies, OneWriteTransport
 from falnb.client.errors import (
     ConnectionFailedError,
     FalError,
@@ -66,9 +65,6 @@ from falnb.client.errors import (
 )
 
 if TYPE_CHECKING:
-    from http.cookiejar import Cookie
-    from urllib.request import Request
-
     from typing_extensions import Unpack
 
     from falnb._settings import Target
@@ -340,144 +336,14 @@ class RequestParts(TypedDict, total=False):
 HTTP = TypeVar("HTTP", httpx.Client, httpx.AsyncClient)
 
 
-class _NoCookies(CookieJar):
-    """A cookie jar that keeps nothing, for falnb's own httpx clients.
-
-    fal's APIs are keyed by the ``Authorization`` header and ask for no cookie state; a jar
-    would keep whatever any host we talk to (the CDN, a signed URL's host, a redirect's)
-    sets and send it back on later requests, and httpx's extraction of every response's
-    cookies into it costs a few percent of a direct run's client CPU. httpx takes any
-    ``CookieJar`` as a client's ``cookies``; this one ignores what it is given.
-    """
-
-    def extract_cookies(self, response: object, request: Request) -> None:  # noqa: ARG002 - jar API
-        return None
-
-    def set_cookie(self, cookie: Cookie) -> None:  # noqa: ARG002 - CookieJar's signature
-        return None
-
-
 def _http_options(timeout: httpx.Timeout | float | None) -> dict[str, Any]:
     """How falnb's own httpx clients (async and blocking alike) are configured."""
     return {
         "timeout": timeout if timeout is not None else REQUEST_TIMEOUT,
         "headers": {"User-Agent": user_agent()},
         "follow_redirects": True,
-        "cookies": _NoCookies(),
+        "cookies": NoCookies(),
     }
-
-
-#: The largest write :class:`_OneWriteStream` holds back: a bigger body (an upload) goes out
-#: as it comes, so a request is never copied whole in memory to save one segment.
-_HELD_WRITE = 64 * 1024
-
-
-class _OneWriteStream(httpcore.NetworkStream):
-    """A connection that sends a request in one write, not two.
-
-    httpcore writes a request's head and its body as separate writes, so each reaches the
-    server as its own TCP segment (it sets TCP_NODELAY) and the server wakes twice to read
-    one request. Over HTTP/1.1 a client reads after every request it writes, so writes are
-    held until the next read and go out together then. Nothing else changes: a write that
-    fails fails in that read, as the ``WriteError`` it is (a request that creates work is
-    not sent again after one, as before), and bytes never read for are never sent.
-    """
-
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-        self._held: list[bytes] = []
-        self._held_size = 0
-        self._timeout: float | None = None
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if self._held_size + len(buffer) > _HELD_WRITE:
-            self._flush()
-            self._stream.write(buffer, timeout)
-        elif buffer:
-            self._held.append(buffer)
-            self._held_size += len(buffer)
-            self._timeout = timeout
-
-    def _flush(self) -> None:
-        if self._held:
-            data = b"".join(self._held)
-            self._held.clear()
-            self._held_size = 0
-            self._stream.write(data, self._timeout)
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        self._flush()
-        return self._stream.read(max_bytes, timeout)
-
-    def close(self) -> None:
-        self._held.clear()
-        self._stream.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        self._flush()
-        return _OneWriteStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _OneWriteBackend(httpcore.NetworkBackend):
-    """httpcore's own blocking sockets, each wrapped in a :class:`_OneWriteStream`."""
-
-    def __init__(self) -> None:
-        self._backend = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _OneWriteStream(stream)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        return _OneWriteStream(self._backend.connect_unix_socket(path, timeout, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-#: httpx's default pool limits (``httpx.Client``'s own), spelled out for the pool built here.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
-
-
-class _OneWriteTransport(httpx.HTTPTransport):
-    """httpx's own transport over :class:`_OneWriteBackend` connections.
-
-    ``httpx.HTTPTransport`` takes no network backend (encode/httpx#3749 would add one), so
-    its pool is built again here, as it builds it, with one: the only httpx internal this
-    touches is that the transport sends through ``self._pool``. Proxies from the environment
-    are unaffected (httpx mounts its own transports for them).
-    """
-
-    def __init__(self) -> None:
-        ssl_context = httpx.create_ssl_context()
-        super().__init__(verify=ssl_context, limits=_LIMITS)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry,
-            network_backend=_OneWriteBackend(),
-        )
 
 
 class _BaseTransport(Generic[HTTP]):
@@ -564,7 +430,9 @@ class Transport(_BaseTransport[httpx.AsyncClient]):
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | float | None = None,
     ) -> None:
-        own = http or httpx.AsyncClient(**_http_options(timeout))
+        own = http or httpx.AsyncClient(
+            transport=AsyncOneWriteTransport(), **_http_options(timeout)
+        )
         super().__init__(target, own, retry, owned=http is None)
 
     async def aclose(self) -> None:
@@ -629,7 +497,7 @@ class BlockingTransport(_BaseTransport[httpx.Client]):
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | float | None = None,
     ) -> None:
-        own = http or httpx.Client(transport=_OneWriteTransport(), **_http_options(timeout))
+        own = http or httpx.Client(transport=OneWriteTransport(), **_http_options(timeout))
         super().__init__(target, own, retry, owned=http is None)
 
     def close(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import httpcore
 import pytest
 
 from falnb import AsyncClient, SyncClient, Target, _runtime
-from falnb.client._transport import _HELD_WRITE
+from falnb.client._wire import HELD_WRITE
 from falnb.client.storage import has_uploads
 from falnb.local import LocalServer
 
@@ -28,8 +28,8 @@ ARGUMENTS = {"prompt": "a red fox", "seed": 7}
 
 
 class _Counted(httpcore.NetworkStream):
-    """A socket stream that notes the size of each write it makes (httpcore's ``write`` of
-    nothing sends nothing, so is not one)."""
+    """A blocking socket stream that notes the size of each write it makes (httpcore's
+    ``write`` of nothing sends nothing, so is not one)."""
 
     def __init__(self, stream: httpcore.NetworkStream, sizes: list[int]) -> None:
         self.stream, self.sizes = stream, sizes
@@ -49,38 +49,76 @@ class _Counted(httpcore.NetworkStream):
         return self.stream.get_extra_info(info)
 
 
+class _AsyncCounted(httpcore.AsyncNetworkStream):
+    """:class:`_Counted` for the async front's sockets."""
+
+    def __init__(self, stream: httpcore.AsyncNetworkStream, sizes: list[int]) -> None:
+        self.stream, self.sizes = stream, sizes
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if buffer:
+            self.sizes.append(len(buffer))
+        await self.stream.write(buffer, timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self.stream.read(max_bytes, timeout)
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+
 @pytest.fixture
 def socket_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of each write made to a blocking socket httpcore opens during the test."""
+    """The size of each write made to a socket httpcore opens during the test (blocking, or
+    on falnb's loop)."""
     sizes: list[int] = []
     connect = httpcore.SyncBackend.connect_tcp
+    connect_async = httpcore.AnyIOBackend.connect_tcp
 
     def counted(self: httpcore.SyncBackend, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
         return _Counted(connect(self, *args, **kwargs), sizes)
 
+    async def counted_async(
+        self: httpcore.AnyIOBackend, *args: Any, **kwargs: Any
+    ) -> httpcore.AsyncNetworkStream:
+        return _AsyncCounted(await connect_async(self, *args, **kwargs), sizes)
+
     monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", counted)
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", counted_async)
     return sizes
 
 
-def test_a_sync_run_sends_its_request_in_one_write(
-    client: SyncClient, socket_writes: list[int]
+@pytest.fixture(params=["sync", "async"])
+def run(
+    request: pytest.FixtureRequest, client: SyncClient, aclient: AsyncClient
+) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A run of ``local/echo`` from each front (clients made in the test: their connections
+    are opened under :func:`socket_writes`)."""
+    if request.param == "sync":
+        return lambda arguments: client.run(ECHO, arguments)
+    return lambda arguments: asyncio.run(aclient.run(ECHO, arguments))
+
+
+def test_a_run_sends_its_request_in_one_write(
+    socket_writes: list[int], run: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:
-    client.close()  # the next run opens a new connection, under the counting fixture
-    client.run(ECHO, ARGUMENTS)
+    run(ARGUMENTS)  # opens the connection
     socket_writes.clear()
     for seed in range(3):
-        assert client.run(ECHO, {**ARGUMENTS, "seed": seed}) == {**ARGUMENTS, "seed": seed}
+        assert run({**ARGUMENTS, "seed": seed}) == {**ARGUMENTS, "seed": seed}
     # Head and body together: one write a run (httpcore alone makes two).
     assert len(socket_writes) == 3, socket_writes
 
 
 def test_a_body_bigger_than_a_held_write_goes_out_whole(
-    client: SyncClient, socket_writes: list[int]
+    socket_writes: list[int], run: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:
-    client.close()
-    prompt = "fox " * (_HELD_WRITE // 2)
-    assert client.run(ECHO, {"prompt": prompt}) == {"prompt": prompt}
-    assert max(socket_writes) > _HELD_WRITE  # the big body went as it came, not held
+    prompt = "fox " * (HELD_WRITE // 2)
+    assert run({"prompt": prompt}) == {"prompt": prompt}
+    assert max(socket_writes) > HELD_WRITE  # the big body went as it came, not held
 
 
 def test_a_run_with_local_inputs_still_uploads_them_first(
