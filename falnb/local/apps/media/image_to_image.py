@@ -154,6 +154,41 @@ def _render(
     return to_uint8(walk(start, target, num_steps, fixed.grain, indices, churn=0.04 * strength))
 
 
+def _frame(fixed: _Fixed, strength: float, num_steps: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """A realtime frame: :func:`_render`'s picture in closed form, in a third of its passes.
+
+    Every step of the walk is linear in the fixed parts, so the frame is one weighted sum of
+    them: the source, the look's soft light and scene, the start's noise and each step's
+    grain, with weights that depend on the strength alone (and 255, folded in). It is the
+    same picture up to float rounding, and as deterministic.
+    """
+    s = strength
+    w = 0.35 * s  # the scene's share of the look, as blend() draws it
+    # walk(): each step keeps (1 - rate) of the gap; after n steps, keep ** n of the start.
+    keep = (0.5 / (num_steps + 1) ** 1.2) ** (1.0 / num_steps)
+    left = keep**num_steps
+    soft, scene = fixed.look
+    scale = 255.0
+    out = fixed.source * np.float32(scale * ((1.0 - s) * (1.0 - left) + left))
+    term = soft * np.float32(scale * (1.0 - w) * s * (1.0 - left))
+    out += term
+    np.multiply(scene, np.float32(scale * w * s * (1.0 - left)), out=term)
+    out += term
+    # The single-channel parts: the start's noise and the grain each step stirs in (none on
+    # the last step), each faded by the steps after it; and to_uint8's rounding half.
+    height, width = out.shape[:2]
+    grey = fixed.noise[..., 0] * np.float32(scale * 0.15 * s * left)
+    field, offsets = fixed.grain
+    for index in range(1, num_steps):
+        sigma = 0.04 * s * (1.0 - index / num_steps) * keep ** (num_steps - index)
+        dy, dx = offsets[index]
+        grey += field[dy : dy + height, dx : dx + width] * np.float32(scale * sigma)
+    grey += np.float32(0.5)
+    out += grey[..., None]
+    np.clip(out, 0.5, scale + 0.5, out=out)
+    return out.astype(np.uint8)
+
+
 def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
     """Handler for ``local/image-to-image``."""
     values = INPUT.read(arguments, ctx)
@@ -200,7 +235,7 @@ def image_to_image_realtime(arguments: dict[str, Any], _ctx: Context) -> dict[st
     if fixed is None:
         fixed = _fix(to_float(image, size), prompt, seed, num_steps)
         _FIXED.put(fixed_key, fixed)
-    pixels = _render(fixed, strength, num_steps=num_steps, ctx=None)
+    pixels = _frame(fixed, strength, num_steps)
     height, width = pixels.shape[:2]
     output: dict[str, Any] = {
         "images": [
