@@ -169,7 +169,7 @@ def _frame(fixed: _Fixed, strength: float, num_steps: int) -> np.ndarray[Any, np
     left = keep**num_steps
     soft, scene = fixed.look
     scale = 255.0
-    out = fixed.source * np.float32(scale * ((1.0 - s) * (1.0 - left) + left))
+    out: Array = fixed.source * np.float32(scale * ((1.0 - s) * (1.0 - left) + left))
     term = soft * np.float32(scale * (1.0 - w) * s * (1.0 - left))
     out += term
     np.multiply(scene, np.float32(scale * w * s * (1.0 - left)), out=term)
@@ -186,7 +186,8 @@ def _frame(fixed: _Fixed, strength: float, num_steps: int) -> np.ndarray[Any, np
     grey += np.float32(0.5)
     out += grey[..., None]
     np.clip(out, 0.5, scale + 0.5, out=out)
-    return out.astype(np.uint8)
+    pixels: np.ndarray[Any, np.dtype[np.uint8]] = out.astype(np.uint8)
+    return pixels
 
 
 def image_to_image(arguments: dict[str, Any], ctx: Context) -> dict[str, Any]:
