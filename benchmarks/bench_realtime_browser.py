@@ -323,6 +323,13 @@ class Run:
     def presses(self) -> int:
         return len(self.keys)
 
+    @property
+    def close_pairs(self) -> int:
+        """Frames replaced within one 60 Hz screen refresh: perhaps never on screen (counted
+        as shown all the same; printed so that a figure they inflate says so)."""
+        pairs = zip(self.frames, self.frames[1:], strict=False)
+        return sum(1 for a, b in pairs if b[0] - a[0] < 1 / 60)
+
 
 def in_browser(
     lab: LabServer,
@@ -505,10 +512,12 @@ def main() -> None:
     for name in ("kernel", "bdirect"):
         runs = browser[name]
         frames = sum(len(r.frames) for r in runs)
+        close = sum(r.close_pairs for r in runs)
         presses = sum(r.presses for r in runs)
         achieved = statistics.median(r.presses / args.seconds for r in runs)
         print(
-            f"  {name}: {frames} frames for {presses} ArrowRight presses over {len(runs)}"
+            f"  {name}: {frames} frames ({close} replaced within 1/60 s) for {presses}"
+            f" ArrowRight presses over {len(runs)}"
             f" rounds (driver asked {args.rate:g} Hz, gave {achieved:.1f}; latest wins);"
             " per round fps "
             + ", ".join(f"{r.fps:.1f}" for r in runs)

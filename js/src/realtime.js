@@ -248,7 +248,12 @@ function render({ model, el }, socket) {
   const transport = element("span", "falnb-realtime-transport", bar);
   const error = element("div", "falnb-realtime-error", root);
 
-  let pending = 0;
+  // Frames in the order they came, and the newest drawn: a frame that finishes decoding
+  // after a newer one is dropped, any other is drawn (a newer one still decoding will
+  // follow it; dropping it would leave the screen on an older frame meanwhile).
+  let arrived = 0;
+  let drawn = 0;
+  let disposed = false;
   const hands = watchHands(model, el);
 
   // Browser-direct the socket has the move already; the kernel hears where the control rests.
@@ -273,17 +278,18 @@ function render({ model, el }, socket) {
 
   // source: the frame's bytes as a Blob, or its URL.
   async function show(source, frames, label) {
-    const ticket = ++pending;
+    const ticket = ++arrived;
     let bitmap;
     try {
       bitmap = await decoded(source);
     } catch {
       return;
     }
-    if (ticket !== pending) {
-      bitmap.close?.(); // a newer frame is already on its way
+    if (disposed || ticket < drawn) {
+      bitmap.close?.(); // a newer frame is already drawn
       return;
     }
+    drawn = ticket;
     const width = bitmap.naturalWidth || bitmap.width;
     const height = bitmap.naturalHeight || bitmap.height;
     // Setting a canvas's size clears it and re-lays it out: only when the size changes.
@@ -355,7 +361,7 @@ function render({ model, el }, socket) {
     unsubscribe();
     clearTimeout(valuesTimer);
     hands.stop();
-    pending += 1; // a frame still decoding is not drawn
+    disposed = true; // a frame still decoding is not drawn
   };
 }
 
