@@ -179,8 +179,19 @@ def _processes() -> dict[int, tuple[int, str, float]]:
     return found
 
 
+def _chromium_type(pid: int) -> str:
+    try:
+        # Chromium rewrites its title: the switches may be one space-separated string.
+        argv = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").split()
+    except OSError:
+        return "other"
+    kind = next((a[7:].decode() for a in argv if a.startswith(b"--type=")), "browser")
+    return kind if kind in ("browser", "renderer", "gpu-process") else "other"
+
+
 def cpu_by_group(server: int, lab: int) -> dict[str, float]:
-    """CPU seconds so far of the server, JupyterLab, its kernels, Chromium and Playwright."""
+    """CPU seconds so far of the server, JupyterLab, its kernels, Chromium (and each of its
+    processes by type), Playwright, and the whole machine (busy time, every process)."""
     table = _processes()
 
     def below(root: int) -> list[int]:
@@ -200,9 +211,18 @@ def cpu_by_group(server: int, lab: int) -> dict[str, float]:
         "chromium": [pid for pid in ours if "chrom" in table[pid][1]],
         "driver": [pid for pid in ours if table[pid][1].startswith("node")],
     }
-    return {
+    # Chromium by process: the browser, the page's renderer, the GPU process (software
+    # compositing here: --disable-gpu), the rest (network, storage).
+    for pid in groups["chromium"]:
+        kind = _chromium_type(pid)
+        groups.setdefault(f"chromium:{kind}", []).append(pid)
+    seconds = {
         name: sum(table[pid][2] for pid in pids if pid in table) for name, pids in groups.items()
     }
+    # The whole machine's busy time (every process, ours or not): what the cores gave.
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return seconds | {"machine": (sum(fields[:8]) - idle) / TICK}
 
 
 # Kernel-side hop probes, prepended to the cell under --hops: one JSON line per event.
@@ -391,7 +411,7 @@ def in_browser(
         raw: dict[str, Any] = {}
         if cpu is not None:
             after, shown = cpu(), max(1, len(data["frames"]))
-            raw["cpu_per_frame"] = {k: (after[k] - v) / shown for k, v in cpu_before.items()}
+            raw["cpu_per_frame"] = {k: (after.get(k, v) - v) / shown for k, v in cpu_before.items()}
             raw["cpu_window"] = (time.perf_counter() - started, shown, presses)
             if direct:
                 raw["wire"] = page.evaluate("window.falnbWire")
@@ -589,7 +609,7 @@ def print_breakdown(name: str, runs: list[Run]) -> None:
     timings: all rounds' frames)."""
     per_frame = [r.raw["cpu_per_frame"] for r in runs]
     cpu = ", ".join(
-        f"{group} {statistics.median(p[group] for p in per_frame) * 1000:.1f}"
+        f"{group} {statistics.median(p.get(group, 0.0) for p in per_frame) * 1000:.1f}"
         for group in per_frame[0]
     )
     shown = sum(r.raw["cpu_window"][1] for r in runs)
