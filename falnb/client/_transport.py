@@ -55,7 +55,6 @@ from falnb._config import (
     RETRY_MAX_DELAY,
     RETRYABLE_STATUSES,
 )
-from falnb.client._wire import AsyncOneWriteTransport, NoCookies, OneWriteTransport
 from falnb.client.errors import (
     ConnectionFailedError,
     FalError,
@@ -338,6 +337,9 @@ HTTP = TypeVar("HTTP", httpx.Client, httpx.AsyncClient)
 
 def _http_options(timeout: httpx.Timeout | float | None) -> dict[str, Any]:
     """How falnb's own httpx clients (async and blocking alike) are configured."""
+    # Imported on the first client, as httpx imports httpcore: ``import falnb`` stays light.
+    from falnb.client._wire import NoCookies
+
     return {
         "timeout": timeout if timeout is not None else REQUEST_TIMEOUT,
         "headers": {"User-Agent": user_agent()},
@@ -430,6 +432,8 @@ class Transport(_BaseTransport[httpx.AsyncClient]):
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | float | None = None,
     ) -> None:
+        from falnb.client._wire import AsyncOneWriteTransport  # see _http_options
+
         own = http or httpx.AsyncClient(
             transport=AsyncOneWriteTransport(), **_http_options(timeout)
         )
@@ -497,6 +501,8 @@ class BlockingTransport(_BaseTransport[httpx.Client]):
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | float | None = None,
     ) -> None:
+        from falnb.client._wire import OneWriteTransport  # see _http_options
+
         own = http or httpx.Client(transport=OneWriteTransport(), **_http_options(timeout))
         super().__init__(target, own, retry, owned=http is None)
 

@@ -12,7 +12,7 @@ import sys
 HEAVY = [
     "PIL", "numpy", "av", "ipywidgets", "anywidget", "nbformat", "nbclient", "nbconvert",
     "pandas", "cryptography", "uvicorn", "starlette", "websockets", "msgpack", "pydantic",
-    "filelock",
+    "filelock", "httpcore",
 ]  # fmt: skip
 
 PROBE = """\
