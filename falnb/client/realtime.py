@@ -136,6 +136,8 @@ def _socket_options(headers: dict[str, str]) -> dict[str, Any]:
     """How both websockets clients (asyncio and blocking) open falnb's sockets."""
     return {
         "max_size": None,
+        # Frames are compressed media: per-message deflate costs both ends CPU for nothing.
+        "compression": None,
         "open_timeout": REALTIME_OPEN_TIMEOUT,
         "additional_headers": headers,
         "user_agent_header": user_agent(),
