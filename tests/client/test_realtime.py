@@ -385,9 +385,13 @@ def test_realtime_sockets_are_not_deflated_at_either_end(
         connection.send({"n": 1})
         assert reply_n(connection) == 1
         ws = connection._ws
+        assert ws is not None
+        assert ws.request is not None
         assert "Sec-WebSocket-Extensions" not in ws.request.headers
         url = f"{server.base_url.replace('http', 'ws', 1)}{ws.request.path}"
         offered = {k: v for k, v in ws.request.headers.raw_items() if k.lower() == "authorization"}
     with connect(url, additional_headers=offered) as browser_like:
+        assert browser_like.request is not None
+        assert browser_like.response is not None
         assert "permessage-deflate" in browser_like.request.headers["Sec-WebSocket-Extensions"]
         assert "Sec-WebSocket-Extensions" not in browser_like.response.headers
