@@ -3,8 +3,8 @@
 Two transports speak it: :class:`Transport` (an ``httpx.AsyncClient`` on falnb's loop) and
 :class:`BlockingTransport` (an ``httpx.Client``, for the sync front's plain requests). They
 share how a request is built and every retry decision (:class:`_Attempts`); only their send
-loops differ, one awaiting, one blocking, as httpx's own two clients do. Both send each
-request in one write and keep no cookies (:mod:`falnb.client._wire`).
+loops differ, one awaiting, one blocking, as httpx's own two clients do. Both keep no
+cookies, and the blocking one sends each request in one write (:mod:`falnb.client._wire`).
 
 Retry rules (fal-protocol.md section 7.4, plus Retry-After):
 
@@ -432,11 +432,7 @@ class Transport(_BaseTransport[httpx.AsyncClient]):
         retry: RetryPolicy | None = None,
         timeout: httpx.Timeout | float | None = None,
     ) -> None:
-        from falnb.client._wire import AsyncOneWriteTransport  # see _http_options
-
-        own = http or httpx.AsyncClient(
-            transport=AsyncOneWriteTransport(), **_http_options(timeout)
-        )
+        own = http or httpx.AsyncClient(**_http_options(timeout))
         super().__init__(target, own, retry, owned=http is None)
 
     async def aclose(self) -> None:

@@ -3,18 +3,21 @@
 * **One write.** httpcore writes a request's head and its body as separate writes, so each
   reaches the server as its own TCP segment (httpcore sets TCP_NODELAY) and the server wakes
   twice to read one request. Over HTTP/1.1 a client reads after every request it writes, so
-  :class:`OneWriteTransport` (blocking) and :class:`AsyncOneWriteTransport` hold writes until
-  the next read and send them together then. Nothing else changes: a write that fails fails
+  :class:`OneWriteTransport` (the sync front's blocking transport) holds writes until the
+  next read and sends them together then. Nothing else changes: a write that fails fails
   in that read, as the ``WriteError`` it is (a request that creates work is not sent again
   after one, as before), and bytes never read for are never sent. A body bigger than
   :data:`HELD_WRITE` (an upload) goes out as it comes, so a request is never copied whole.
+  The async front's connections are httpx's own: wrapping its anyio streams the same way cost
+  a 1000-job sweep (submit, status stream, result per job on falnb's loop) ~25% more client
+  CPU (11.9 -> 15.0-16.5 s, benchmarks/bench_sweep.py) for one wake-up fewer on the server.
 * **No cookies.** fal's APIs are keyed by the ``Authorization`` header and ask for no cookie
   state; a jar would keep whatever any host a client talks to (the CDN, a signed URL's host,
   a redirect's) sets and send it back on later requests, and httpx's extraction of each
   response's cookies into it was a few percent of a direct run's client CPU.
 
-httpx's transports take no network backend (encode/httpx#3749 would add one), so these build
-their pool again, as httpx builds it, with httpcore's own sockets wrapped: the one httpx
+httpx's transports take no network backend (encode/httpx#3749 would add one), so this builds
+its pool again, as httpx builds it, with httpcore's own sockets wrapped: the one httpx
 internal relied on is that a transport sends through ``self._pool``. Proxies from the
 environment are unaffected (httpx mounts transports of its own for them).
 """
@@ -33,7 +36,7 @@ if TYPE_CHECKING:
     from http.cookiejar import Cookie
     from urllib.request import Request
 
-__all__ = ["HELD_WRITE", "AsyncOneWriteTransport", "NoCookies", "OneWriteTransport"]
+__all__ = ["HELD_WRITE", "NoCookies", "OneWriteTransport"]
 
 #: The most a connection holds back before a read (a request's head and a JSON body fit).
 HELD_WRITE = 64 * 1024
@@ -117,45 +120,6 @@ class _OneWriteStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
-class _AsyncOneWriteStream(httpcore.AsyncNetworkStream):
-    """:class:`_OneWriteStream`, awaited."""
-
-    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
-        self._stream = stream
-        self._held = _Held()
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not self._held.hold(buffer, timeout):
-            await self._flush()
-            await self._stream.write(buffer, timeout)
-
-    async def _flush(self) -> None:
-        if self._held.parts:
-            timeout = self._held.timeout
-            await self._stream.write(self._held.take(), timeout)
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        await self._flush()
-        return await self._stream.read(max_bytes, timeout)
-
-    async def aclose(self) -> None:
-        self._held.take()
-        await self._stream.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        await self._flush()
-        tls = await self._stream.start_tls(ssl_context, server_hostname, timeout)
-        return _AsyncOneWriteStream(tls)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
 class _OneWriteBackend(httpcore.NetworkBackend):
     """httpcore's blocking sockets, each wrapped in a :class:`_OneWriteStream`."""
 
@@ -182,34 +146,6 @@ class _OneWriteBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-class _AsyncOneWriteBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's anyio sockets (what it picks on asyncio, falnb's loop), each wrapped in an
-    :class:`_AsyncOneWriteStream`."""
-
-    def __init__(self) -> None:
-        self._backend = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Socket = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._backend.connect_tcp(host, port, timeout, local_address, socket_options)
-        return _AsyncOneWriteStream(stream)
-
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Socket = None
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._backend.connect_unix_socket(path, timeout, socket_options)
-        return _AsyncOneWriteStream(stream)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._backend.sleep(seconds)
-
-
 def _pool_options(ssl_context: ssl.SSLContext) -> dict[str, Any]:
     """How httpx's transports configure their pool with httpx's defaults."""
     return {
@@ -228,15 +164,4 @@ class OneWriteTransport(httpx.HTTPTransport):
         super().__init__(verify=ssl_context, limits=_LIMITS)
         self._pool = httpcore.ConnectionPool(
             **_pool_options(ssl_context), network_backend=_OneWriteBackend()
-        )
-
-
-class AsyncOneWriteTransport(httpx.AsyncHTTPTransport):
-    """``httpx.AsyncHTTPTransport`` whose connections send each request in one write."""
-
-    def __init__(self) -> None:
-        ssl_context = httpx.create_ssl_context()
-        super().__init__(verify=ssl_context, limits=_LIMITS)
-        self._pool = httpcore.AsyncConnectionPool(
-            **_pool_options(ssl_context), network_backend=_AsyncOneWriteBackend()
         )

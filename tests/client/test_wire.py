@@ -49,57 +49,24 @@ class _Counted(httpcore.NetworkStream):
         return self.stream.get_extra_info(info)
 
 
-class _AsyncCounted(httpcore.AsyncNetworkStream):
-    """:class:`_Counted` for the async front's sockets."""
-
-    def __init__(self, stream: httpcore.AsyncNetworkStream, sizes: list[int]) -> None:
-        self.stream, self.sizes = stream, sizes
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if buffer:
-            self.sizes.append(len(buffer))
-        await self.stream.write(buffer, timeout)
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self.stream.read(max_bytes, timeout)
-
-    async def aclose(self) -> None:
-        await self.stream.aclose()
-
-    def get_extra_info(self, info: str) -> Any:
-        return self.stream.get_extra_info(info)
-
-
 @pytest.fixture
 def socket_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The size of each write made to a socket httpcore opens during the test (blocking, or
-    on falnb's loop)."""
+    """The size of each write made to a blocking socket httpcore opens during the test."""
     sizes: list[int] = []
     connect = httpcore.SyncBackend.connect_tcp
-    connect_async = httpcore.AnyIOBackend.connect_tcp
 
     def counted(self: httpcore.SyncBackend, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
         return _Counted(connect(self, *args, **kwargs), sizes)
 
-    async def counted_async(
-        self: httpcore.AnyIOBackend, *args: Any, **kwargs: Any
-    ) -> httpcore.AsyncNetworkStream:
-        return _AsyncCounted(await connect_async(self, *args, **kwargs), sizes)
-
     monkeypatch.setattr(httpcore.SyncBackend, "connect_tcp", counted)
-    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", counted_async)
     return sizes
 
 
-@pytest.fixture(params=["sync", "async"])
-def run(
-    request: pytest.FixtureRequest, client: SyncClient, aclient: AsyncClient
-) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """A run of ``local/echo`` from each front (clients made in the test: their connections
-    are opened under :func:`socket_writes`)."""
-    if request.param == "sync":
-        return lambda arguments: client.run(ECHO, arguments)
-    return lambda arguments: asyncio.run(aclient.run(ECHO, arguments))
+@pytest.fixture
+def run(client: SyncClient) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A sync run of ``local/echo`` (the client is made in the test: its connections are
+    opened under :func:`socket_writes`). The async front's connections are httpx's own."""
+    return lambda arguments: client.run(ECHO, arguments)
 
 
 def test_a_run_sends_its_request_in_one_write(
