@@ -138,8 +138,8 @@ def sequential_runs(server: Server, runs: int) -> dict[str, Any]:
     through falnb's event-loop thread (what falnb's sync ``run`` did before it had a blocking
     transport, and what the sync front's waits still do). Those loops are plain httpx; falnb's
     blocking client sends each request in one write and keeps no cookies
-    (``falnb/client/_wire.py``), so falnb can come in under them. CPU is the whole client process's, per run: load on the
-    machine stretches wall time but not that.
+    (``falnb/client/_wire.py``), so falnb can come in under them. CPU is the whole client
+    process's, per run: load on the machine stretches wall time but not that.
     """
     import fal_client
 
