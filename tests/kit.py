@@ -9,8 +9,10 @@ import contextlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -98,6 +100,22 @@ def serving(key: str, log_dir: Path) -> Iterator[tuple[str, subprocess.Popen[byt
             yield base_url, process
         finally:
             stop_process(process)
+
+
+@contextlib.contextmanager
+def plain_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A stdlib HTTP server answering with ``handler`` on loopback, in a thread, until the block
+    ends: its ``http://127.0.0.1:PORT`` (for what the local fal server is not: another host, a
+    webhook receiver, a gateway that refuses, a server that sets cookies)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
 
 
 def stop_process(process: subprocess.Popen[bytes] | subprocess.Popen[str]) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ from PIL import Image
 
 from falnb.local.apperror import AppError
 from falnb.local.apps.media.image_to_image import image_to_image, image_to_image_realtime
+from tests.kit import plain_http
 
 
 def make_png(width: int = 80, height: int = 60) -> bytes:
@@ -52,14 +52,8 @@ def file_server() -> Iterator[tuple[str, list[str]]]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requested
-    finally:
-        server.shutdown()
-        server.server_close()
+    with plain_http(Handler) as base_url:
+        yield base_url, requested
 
 
 def decode(data: bytes) -> np.ndarray[Any, Any]:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import queue
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from falnb.client.errors import WebhookVerificationError
 from falnb.client.webhooks import fetch_jwks, verify_webhook, verify_webhook_with
 from falnb.local import LocalServer
 from falnb.local.webhooks import WebhookSigner
+from tests.kit import plain_http
 
 BODY = b'{"request_id":"r-1","status":"OK","payload":{"n":1}}'
 NOW = 1_700_000_000
@@ -122,15 +122,9 @@ def test_client_submit_with_webhook_verifies(client: SyncClient, transport: Tran
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"
-        handle = client.submit("local/echo", {"hello": "hook"}, webhook_url=url)
+    with plain_http(Handler) as base_url:
+        handle = client.submit("local/echo", {"hello": "hook"}, webhook_url=f"{base_url}/hook")
         body, headers = received.get(timeout=10)
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     _runtime.run(verify_webhook_with(transport, body, headers))
     delivered = json.loads(body)
     assert delivered["request_id"] == handle.request_id

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from falnb import AsyncClient, SyncClient, Target, _runtime
 from falnb.client._wire import HELD_WRITE
 from falnb.client.storage import has_uploads
 from falnb.local import LocalServer
+from tests.kit import plain_http
 
 ECHO = "local/echo"
 ARGUMENTS = {"prompt": "a red fox", "seed": 7}
@@ -144,15 +144,8 @@ def cookie_server() -> Iterator[tuple[str, list[str | None]]]:
         def log_message(self, *args: object) -> None:
             return None
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", carried
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=10)
+    with plain_http(Handler) as base_url:
+        yield base_url, carried
 
 
 def test_a_cookie_the_server_sets_is_never_sent_back(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import queue
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ from falnb.client.errors import WebhookVerificationError
 from falnb.client.webhooks import verify_webhook
 from falnb.local import LocalServer
 from falnb.local.webhooks import PAYLOAD_ERROR, webhook_body
+from tests.kit import plain_http
 
 
 @dataclass
@@ -60,13 +60,9 @@ def receiver() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/hooks/fal"
-    yield state
-    httpd.shutdown()
-    httpd.server_close()
+    with plain_http(Handler) as base_url:
+        state.url = f"{base_url}/hooks/fal"
+        yield state
 
 
 def submit(http: httpx.Client, endpoint: str, arguments: dict[str, Any], webhook: str) -> str:

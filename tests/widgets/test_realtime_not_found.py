@@ -8,9 +8,8 @@ never "Unauthorized" (1008 is also how refused tokens close) nor a raw websocket
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -21,6 +20,7 @@ from falnb.client import SyncClient
 from falnb.client._transport import RetryPolicy
 from falnb.local import LocalServer
 from falnb.widgets.realtime import Realtime
+from tests.kit import plain_http
 
 QUICK = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.05)
 MISSING = "local/no-such-app"
@@ -69,12 +69,8 @@ class _NotFound(BaseHTTPRequestHandler):
 @pytest.fixture
 def gateway_404() -> Iterator[str]:
     """A ws:// base URL whose every handshake is answered 404, as a gateway may."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"ws://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with plain_http(_NotFound) as base_url:
+        yield base_url.replace("http", "ws", 1)
 
 
 def test_a_404_handshake_is_not_found(server: LocalServer, gateway_404: str) -> None:
