@@ -8,9 +8,10 @@
   in that read, as the ``WriteError`` it is (a request that creates work is not sent again
   after one, as before), and bytes never read for are never sent. A body bigger than
   :data:`HELD_WRITE` (an upload) goes out as it comes, so a request is never copied whole.
-  The async front's connections are httpx's own: wrapping its anyio streams the same way cost
-  a 1000-job sweep (submit, status stream, result per job on falnb's loop) ~25% more client
-  CPU (11.9 -> 15.0-16.5 s, benchmarks/bench_sweep.py) for one wake-up fewer on the server.
+  The async front's connections are httpx's own: with its anyio streams wrapped the same
+  way, a 1000-job sweep (submit, status stream, result per job on falnb's loop) measured
+  15.0-16.5 s of client CPU against 10.7-13.2 s without (benchmarks/bench_sweep.py, single
+  noisy runs), for one wake-up fewer on the server.
 * **No cookies.** fal's APIs are keyed by the ``Authorization`` header and ask for no cookie
   state; a jar would keep whatever any host a client talks to (the CDN, a signed URL's host,
   a redirect's) sets and send it back on later requests, and httpx's extraction of each
@@ -56,55 +57,34 @@ class NoCookies(CookieJar):
         return None
 
 
-class _Held:
-    """The writes a connection holds until its next read."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.timeout: float | None = None
-
-    def hold(self, buffer: bytes, timeout: float | None) -> bool:
-        """Keep ``buffer`` for later; False when it is too big to (flush, then write it)."""
-        if self.size + len(buffer) > HELD_WRITE:
-            return False
-        if buffer:
-            self.parts.append(buffer)
-            self.size += len(buffer)
-            self.timeout = timeout
-        return True
-
-    def take(self) -> bytes:
-        """Everything held, as one write (and nothing held any more)."""
-        data = b"".join(self.parts)
-        self.parts.clear()
-        self.size = 0
-        return data
-
-
 class _OneWriteStream(httpcore.NetworkStream):
-    """A blocking connection that sends what it holds when it next reads."""
+    """A blocking connection that holds its writes and sends them when it next reads."""
 
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
-        self._held = _Held()
+        self._held = bytearray()
+        self._timeout: float | None = None
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not self._held.hold(buffer, timeout):
+        if len(self._held) + len(buffer) > HELD_WRITE:
             self._flush()
             self._stream.write(buffer, timeout)
+        elif buffer:
+            self._held += buffer
+            self._timeout = timeout
 
     def _flush(self) -> None:
-        if self._held.parts:
-            timeout = self._held.timeout
-            self._stream.write(self._held.take(), timeout)
+        if self._held:
+            data = bytes(self._held)
+            self._held.clear()
+            self._stream.write(data, self._timeout)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self._flush()
         return self._stream.read(max_bytes, timeout)
 
     def close(self) -> None:
-        self._held.take()
+        self._held.clear()
         self._stream.close()
 
     def start_tls(
@@ -146,16 +126,6 @@ class _OneWriteBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def _pool_options(ssl_context: ssl.SSLContext) -> dict[str, Any]:
-    """How httpx's transports configure their pool with httpx's defaults."""
-    return {
-        "ssl_context": ssl_context,
-        "max_connections": _LIMITS.max_connections,
-        "max_keepalive_connections": _LIMITS.max_keepalive_connections,
-        "keepalive_expiry": _LIMITS.keepalive_expiry,
-    }
-
-
 class OneWriteTransport(httpx.HTTPTransport):
     """``httpx.HTTPTransport`` whose connections send each request in one write."""
 
@@ -163,5 +133,9 @@ class OneWriteTransport(httpx.HTTPTransport):
         ssl_context = httpx.create_ssl_context()
         super().__init__(verify=ssl_context, limits=_LIMITS)
         self._pool = httpcore.ConnectionPool(
-            **_pool_options(ssl_context), network_backend=_OneWriteBackend()
+            ssl_context=ssl_context,
+            max_connections=_LIMITS.max_connections,
+            max_keepalive_connections=_LIMITS.max_keepalive_connections,
+            keepalive_expiry=_LIMITS.keepalive_expiry,
+            network_backend=_OneWriteBackend(),
         )

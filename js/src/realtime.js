@@ -4,8 +4,9 @@
 // (_direct.js); either way they are decoded off the main thread (createImageBitmap) and drawn
 // whole onto one canvas, so the picture never flickers. A canvas rather than an <img>: a new
 // src makes Chromium decode the picture again when it rasterises the page's tiles, and
-// re-lay out the page around it; a drawn bitmap is decoded once and changes only pixels. Controls listed in "controls_spec" are drawn here:
-// browser-direct their moves go straight to the socket, and the kernel hears where they rest.
+// re-lay out the page around it; a drawn bitmap is decoded once and changes only pixels.
+// Controls listed in "controls_spec" are drawn here: browser-direct their moves go straight
+// to the socket, and the kernel hears where they rest.
 // The view also tells the kernel when a hand is on the controls (a pointer held down in the
 // widget, or a text box in it being edited): the kernel re-emits the cell's output with the
 // last frame once things settle, which re-renders this view, so it must not happen mid-drag.
