@@ -198,10 +198,10 @@ def test_a_drag_frame_is_the_frame_a_fresh_connection_draws(
     ]
     fresh = []
     for extra in variants:
-        monkeypatch.setattr(module, "_FIXED", module._Newest(4))  # a fresh server process
+        monkeypatch.setattr(module, "_TERMS", module._Newest(4))  # a fresh server process
         fresh.append(frame(picture, **extra))
     assert len(set(fresh)) == len(variants)  # every knob changes the picture
-    monkeypatch.setattr(module, "_FIXED", module._Newest(4))
+    monkeypatch.setattr(module, "_TERMS", module._Newest(4))
     frame(other)
     for extra, expected in zip(variants * 2, fresh * 2, strict=True):  # one long drag
         assert frame(picture, **extra) == expected
@@ -210,20 +210,22 @@ def test_a_drag_frame_is_the_frame_a_fresh_connection_draws(
 
 @pytest.mark.parametrize("num_steps", [1, 2, 5, 8])
 def test_a_realtime_frame_is_the_step_by_step_picture_in_closed_form(num_steps: int) -> None:
-    """Realtime frames sum the fixed parts with per-strength weights instead of walking the
-    steps (a third of the passes); the picture is the walk's, up to float rounding."""
+    """Realtime frames fold the fixed parts into a polynomial in the strength (three pictures,
+    once per slider) instead of walking the steps; the picture is the walk's, up to float
+    rounding."""
     from falnb.local.apps.media import image_to_image as module
     from falnb.local.apps.media._restyle import to_float
 
     image = Image.open(io.BytesIO(make_png(96, 64))).convert("RGB")
     fixed = module._fix(to_float(image, (96, 64)), "a fox at dusk", 7, num_steps)
+    terms = module._terms(fixed, num_steps)
     for strength in (0.0, 0.25, 0.6, 1.0):
         walked = module._render(fixed, strength, num_steps=num_steps, ctx=None).astype(int)
-        summed = module._frame(fixed, strength, num_steps).astype(int)
+        summed = module._frame(terms, strength).astype(int)
         assert summed.shape == walked.shape
         difference = np.abs(summed - walked)
         assert difference.max() <= 1, (strength, difference.max())
         assert (difference == 0).mean() > 0.99, strength  # a rounding tie here and there
     # Not vacuous: the strength moves the picture far more than the rounding does.
-    apart = module._frame(fixed, 0.9, num_steps).astype(int) - module._frame(fixed, 0.1, num_steps)
+    apart = module._frame(terms, 0.9).astype(int) - module._frame(terms, 0.1)
     assert np.abs(apart).mean() > 5

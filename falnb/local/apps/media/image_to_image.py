@@ -97,9 +97,14 @@ class _Fixed:
     grain: Grain
 
 
+Terms = tuple[Array, Array, Array]
+"""A realtime frame by powers of the strength ``s``: it is ``P0 + s * P1 + s * s * P2``."""
+
+
 # Decoded input images by URL (or by content hash), so slider drags are cheap.
 _IMAGES: _Newest[str, Image.Image] = _Newest(16)
-_FIXED: _Newest[tuple[str, tuple[int, int], str, int, int], _Fixed] = _Newest(4)
+# A slider's frame terms by picture, size, prompt, seed and steps (its fixed parts, folded).
+_TERMS: _Newest[tuple[str, tuple[int, int], str, int, int], Terms] = _Newest(4)
 
 
 def _load(url: str | None, data: bytes | None) -> tuple[str, Image.Image]:
@@ -154,38 +159,54 @@ def _render(
     return to_uint8(walk(start, target, num_steps, fixed.grain, indices, churn=0.04 * strength))
 
 
-def _frame(fixed: _Fixed, strength: float, num_steps: int) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """A realtime frame: :func:`_render`'s picture in closed form, in a third of its passes.
+def _terms(fixed: _Fixed, num_steps: int) -> Terms:
+    """:func:`_render`'s picture in closed form, as a polynomial in the strength.
 
-    Every step of the walk is linear in the fixed parts, so the frame is one weighted sum of
-    them: the source, the look's soft light and scene, the start's noise and each step's
-    grain, with weights that depend on the strength alone (and 255, folded in). It is the
-    same picture up to float rounding, and as deterministic.
+    Every step of the walk is linear in the fixed parts, so the picture is one weighted sum
+    of them: the source, the look's soft light and scene, the start's noise and each step's
+    grain. Each weight is a polynomial of degree at most 2 in the strength, so the fixed
+    parts fold into three pictures once per slider and a frame costs a handful of passes.
+    255 and to_uint8's rounding half are folded in too.
     """
-    s = strength
-    w = 0.35 * s  # the scene's share of the look, as blend() draws it
     # walk(): each step keeps (1 - rate) of the gap; after n steps, keep ** n of the start.
     keep = (0.5 / (num_steps + 1) ** 1.2) ** (1.0 / num_steps)
     left = keep**num_steps
     soft, scene = fixed.look
     scale = 255.0
-    out: Array = fixed.source * np.float32(scale * ((1.0 - s) * (1.0 - left) + left))
-    term = soft * np.float32(scale * (1.0 - w) * s * (1.0 - left))
-    out += term
-    np.multiply(scene, np.float32(scale * w * s * (1.0 - left)), out=term)
-    out += term
-    # The single-channel parts: the start's noise and the grain each step stirs in (none on
-    # the last step), each faded by the steps after it; and to_uint8's rounding half.
-    height, width = out.shape[:2]
-    grey = fixed.noise[..., 0] * np.float32(scale * 0.15 * s * left)
+    moved = np.float32(scale * (1.0 - left))  # how much of the blend's target the walk reaches
+    # With blend()'s target, the source weighs 1 - (1 - left) s, the soft light
+    # (1 - left) (s - 0.35 s^2) and the scene (1 - left) 0.35 s^2.
+    p0: Array = fixed.source * np.float32(scale)
+    p0 += np.float32(0.5)
+    p1: Array = np.subtract(soft, fixed.source)
+    p1 *= moved
+    p2: Array = np.subtract(scene, soft)
+    p2 *= np.float32(0.35) * moved
+    # The single-channel parts, all linear in s: the start's noise and the grain each step
+    # stirs in (none on the last step), each faded by the steps after it.
+    height, width = p0.shape[:2]
+    grey = fixed.noise[..., 0] * np.float32(scale * 0.15 * left)
     field, offsets = fixed.grain
     for index in range(1, num_steps):
-        sigma = 0.04 * s * (1.0 - index / num_steps) * keep ** (num_steps - index)
+        sigma = 0.04 * (1.0 - index / num_steps) * keep ** (num_steps - index)
         dy, dx = offsets[index]
         grey += field[dy : dy + height, dx : dx + width] * np.float32(scale * sigma)
-    grey += np.float32(0.5)
-    out += grey[..., None]
-    np.clip(out, 0.5, scale + 0.5, out=out)
+    p1 += grey[..., None]
+    for array in (p0, p1, p2):
+        array.setflags(write=False)
+    return p0, p1, p2
+
+
+def _frame(terms: Terms, strength: float) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """A realtime frame from its :func:`_terms`: the same picture as :func:`_render` up to
+    float rounding, and as deterministic, in six passes over the image."""
+    p0, p1, p2 = terms
+    s = np.float32(strength)
+    out: Array = p2 * s  # Horner's form: one buffer, no temporaries
+    out += p1
+    out *= s
+    out += p0
+    np.clip(out, 0.5, 255.5, out=out)
     pixels: np.ndarray[Any, np.dtype[np.uint8]] = out.astype(np.uint8)
     return pixels
 
@@ -231,12 +252,12 @@ def image_to_image_realtime(arguments: dict[str, Any], _ctx: Context) -> dict[st
     timer = Timer()
     key, image = _load(url, bytes(data) if data is not None else None)
     size = _size(arguments, image)
-    fixed_key = (key, size, prompt, seed, num_steps)
-    fixed = _FIXED.get(fixed_key)
-    if fixed is None:
-        fixed = _fix(to_float(image, size), prompt, seed, num_steps)
-        _FIXED.put(fixed_key, fixed)
-    pixels = _frame(fixed, strength, num_steps)
+    terms_key = (key, size, prompt, seed, num_steps)
+    terms = _TERMS.get(terms_key)
+    if terms is None:
+        terms = _terms(_fix(to_float(image, size), prompt, seed, num_steps), num_steps)
+        _TERMS.put(terms_key, terms)
+    pixels = _frame(terms, strength)
     height, width = pixels.shape[:2]
     output: dict[str, Any] = {
         "images": [
