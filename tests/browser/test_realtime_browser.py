@@ -57,24 +57,30 @@ STILL = ".jp-Notebook .jp-Cell >> nth=0 >> .jp-OutputArea-child >> nth=1"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # The bytes the frame's canvas was drawn from, proven to be what it shows: its pixels (read
 # in the same task as the bytes, so a newer frame cannot slip in between) must equal those
-# bytes decoded again and drawn the same way, every pixel.
+# bytes decoded again the way the widget decodes them (WebCodecs' ImageDecoder where the page
+# has one, else a Blob's bitmap) and drawn the same way, every pixel.
 READ_FRAME = """async (canvas) => {
   const source = canvas.falnbShown;
-  if (!(source instanceof Blob)) throw new Error(`the frame was not drawn from bytes: ${source}`);
+  if (!(source?.bytes instanceof Uint8Array)) {
+    throw new Error(`the frame was not drawn from bytes: ${source}`);
+  }
   const { width, height } = canvas;
   const shown = canvas.getContext("2d").getImageData(0, 0, width, height).data;
-  const bitmap = await createImageBitmap(source);
-  if (bitmap.width !== width || bitmap.height !== height) {
-    throw new Error(`the canvas is ${width}x${height}, its bytes ${bitmap.width}x${bitmap.height}`);
+  const bitmap =
+    typeof ImageDecoder === "function"
+      ? (await new ImageDecoder({ data: source.bytes, type: source.type }).decode()).image
+      : await createImageBitmap(new Blob([source.bytes], { type: source.type }));
+  const size = [bitmap.displayWidth || bitmap.width, bitmap.displayHeight || bitmap.height];
+  if (size[0] !== width || size[1] !== height) {
+    throw new Error(`the canvas is ${width}x${height}, its bytes ${size[0]}x${size[1]}`);
   }
   const copy = new OffscreenCanvas(width, height).getContext("2d", { alpha: false });
   copy.drawImage(bitmap, 0, 0);
   const decoded = copy.getImageData(0, 0, width, height).data;
   const differ = decoded.findIndex((value, i) => value !== shown[i]);
   if (differ >= 0) throw new Error(`the canvas does not show its bytes (pixel ${differ / 4})`);
-  const data = new Uint8Array(await source.arrayBuffer());
   let text = "";
-  for (const byte of data) text += String.fromCharCode(byte);
+  for (const byte of source.bytes) text += String.fromCharCode(byte);
   return btoa(text);
 }"""
 
