@@ -267,11 +267,14 @@ function render({ model, el }, socket) {
   const controls = drawControls(model, root, onMove);
   controls.sync(model.get("values"));
 
-  // A frame as something to draw, decoded off the main thread. Bytes go to WebCodecs'
-  // ImageDecoder where the page has one (Chromium, in a secure context such as loopback): a
-  // Blob would first be registered with the browser process, an IPC and a copy there for
-  // every frame (3 ms of the page's main thread a frame, measured in the browser benchmark).
-  // Elsewhere they decode as a Blob's bitmap. A URL loads as an image (drawing one from
+  // A frame as something to draw. Bytes go to WebCodecs' ImageDecoder where the page has one
+  // (Chromium, in a secure context such as loopback), which decodes off the main thread: a
+  // Blob, the other way in, is registered with the browser process and read back from it, a
+  // round trip through another busy process for every frame (without it the browser
+  // benchmark's answer-to-frame time fell from 20 to 9 ms). ImageDecoder hands a JPEG over as
+  // YUV, converted when drawn, so its colours are upsampled as a GPU does it rather than as
+  // libjpeg does: less than one level apart on average, more at a sharp colour edge.
+  // Elsewhere bytes decode as a Blob's bitmap. A URL loads as an image (drawing one from
   // another origin is allowed, it only stops the page reading the pixels back).
   async function decoded(source) {
     if (typeof source === "string") {
