@@ -14,6 +14,8 @@ import { DirectSocket } from "./_direct.js";
 
 // Browser-direct, the kernel hears a drawn control's value once it rests this long.
 const VALUES_AFTER = 300;
+// The fps and latency readouts are rewritten at most this often (ms).
+const STATS_EVERY = 200;
 
 const LABELS = {
   idle: "idle",
@@ -348,6 +350,21 @@ function render({ model, el }, socket) {
     show(source, socket.frames, label);
   }
 
+  // fps and latency change with every frame: as tqdm does, they are written a few times a
+  // second (and once more after the last frame), not at a rate nobody can read.
+  let statsAt = Number.NEGATIVE_INFINITY;
+  let statsTimer = null;
+  function writeStats() {
+    clearTimeout(statsTimer);
+    statsTimer = null;
+    statsAt = performance.now();
+    const direct = socket?.direct;
+    const rate = direct ? socket.fps : model.get("fps");
+    setText(fps, rate > 0 ? `${rate.toFixed(1)} fps` : "");
+    const ms = direct ? socket.latency : model.get("latency_ms");
+    setText(latency, ms > 0 ? `${Math.round(ms)} ms` : "");
+  }
+
   // Runs on every frame: only what changed is written, so the page re-lays out no more of
   // the widget than the numbers that moved.
   function update() {
@@ -357,10 +374,9 @@ function render({ model, el }, socket) {
     put(root.dataset, "transport", model.get("transport_in_use") || "undecided");
     setText(endpoint, model.get("endpoint"));
     setText(status, LABELS[state] || state);
-    const rate = direct ? socket.fps : model.get("fps");
-    setText(fps, rate > 0 ? `${rate.toFixed(1)} fps` : "");
-    const ms = direct ? socket.latency : model.get("latency_ms");
-    setText(latency, ms > 0 ? `${Math.round(ms)} ms` : "");
+    const wait = statsAt + STATS_EVERY - performance.now();
+    if (wait <= 0) writeStats();
+    else statsTimer ??= setTimeout(writeStats, wait);
     setText(transport, TRANSPORT_LABELS[model.get("transport_in_use")] || "");
     const message = direct || socket?.error ? socket.error : model.get("error");
     setText(error, message);
@@ -384,6 +400,7 @@ function render({ model, el }, socket) {
   return () => {
     unsubscribe();
     clearTimeout(valuesTimer);
+    clearTimeout(statsTimer);
     hands.stop();
     disposed = true; // a frame still decoding is not drawn
   };
