@@ -15,6 +15,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from falnb.local import LocalServer, validation_error
 from falnb.local.registry import Context, Endpoint, Registry
+from tests.conftest import wait_until
 
 ECHO = "local/realtime-echo"
 
@@ -159,6 +160,36 @@ def test_max_buffering_drops_the_oldest_inputs(make_server: Any) -> None:
         answered.append(next_frame(ws)["i"])
     # Input 0 was running; of 1..5 a buffer of one keeps only the newest.
     assert answered == [0, 5, "end"]
+
+
+def _session_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("falnb-realtime")]
+
+
+def test_a_client_leaving_mid_frame_lets_the_handler_finish_and_frees_its_thread(
+    make_server: Any,
+) -> None:
+    """Each session answers on a thread of its own; it must not outlive the session."""
+    started, gate, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def gated(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:
+        if arguments["i"] == 0:
+            started.set()
+            gate.wait(10)
+            finished.set()
+        return {"i": arguments["i"]}
+
+    server = make_server(registry=Registry([Endpoint("test/gated", realtime=gated)]))
+    with connect(ws_url(server, "test/gated"), additional_headers=key_headers(server)) as ws:
+        send(ws, {"i": 0})
+        assert started.wait(10)
+        assert len(_session_threads()) == 1
+    gate.set()  # the client has gone; the handler is still running
+    assert finished.wait(10)
+    wait_until(lambda: not _session_threads(), what="the session's thread to end")
+    with connect(ws_url(server, "test/gated"), additional_headers=key_headers(server)) as ws:
+        send(ws, {"i": 1})
+        assert next_frame(ws)["i"] == 1  # the server still answers
 
 
 @pytest.mark.parametrize("value", ["0", "61", "many"])
