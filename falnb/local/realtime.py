@@ -41,6 +41,10 @@ DEFAULT_MAX_BUFFERING = 16
 MAX_BUFFERING_RANGE = (1, 60)
 #: Close code for a refused session (policy violation), never 1000.
 CLOSE_REFUSED = 1008
+#: Sync handlers running at once, across all sessions (anyio's default thread limit): a frame
+#: holds its arrays while it runs, so a crowd of sessions waits for a thread, not for memory.
+MAX_RUNNING = 40
+_HANDLERS = ThreadPoolExecutor(MAX_RUNNING, thread_name_prefix="falnb-realtime")
 
 
 def _alias(endpoint_id: str) -> str:
@@ -66,9 +70,9 @@ def _parse_max_buffering(raw: str | None) -> int | None:
 class _Session:
     """One connection: a receive loop filling the buffer, a worker draining it.
 
-    A sync handler runs on the session's own thread: inputs are answered one at a time, in
-    order, so one thread is all a session needs, and handing it a frame costs ~110 us of CPU
-    where anyio's shared pool costs ~175 us (its limiter, context copy and checkpoints).
+    A sync handler runs on a thread of ``_HANDLERS``, one input at a time and in order (the
+    next is handed over once the last is answered): handing it a frame costs ~110 us of CPU
+    where anyio's ``to_thread`` costs ~175 us (its limiter, context copy and checkpoints).
     """
 
     def __init__(
@@ -85,7 +89,6 @@ class _Session:
         assert endpoint.realtime is not None
         self.handler = endpoint.realtime
         self.is_async = inspect.iscoroutinefunction(self.handler)
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="falnb-realtime")
         self.running: Future[Any] | None = None
 
     def _log(self, message: str, level: LogLevel) -> None:
@@ -145,7 +148,7 @@ class _Session:
             if self.is_async:
                 output = self.handler(arguments, self.context)
             else:
-                self.running = self.thread.submit(self.handler, arguments, self.context)
+                self.running = _HANDLERS.submit(self.handler, arguments, self.context)
                 output = await asyncio.wrap_future(self.running)
             if inspect.isawaitable(output):
                 output = await output
@@ -166,12 +169,11 @@ class _Session:
         return True
 
     async def finish(self) -> None:
-        """Let a handler still running return (a thread cannot be interrupted), then free the
-        session's thread: a session ends after its last handler, never under it."""
+        """Let a handler still running return (a thread cannot be interrupted): a session
+        ends after its last handler, never under it."""
         if self.running is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wrap_future(self.running)
-        self.thread.shutdown(wait=False)
 
 
 def _decode(raw: bytes | None) -> tuple[dict[str, Any], str]:

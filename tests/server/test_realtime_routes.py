@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -13,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from falnb.local import LocalServer, validation_error
+from falnb.local import LocalServer, realtime, validation_error
 from falnb.local.registry import Context, Endpoint, Registry
 from tests.conftest import wait_until
 
@@ -162,14 +164,7 @@ def test_max_buffering_drops_the_oldest_inputs(make_server: Any) -> None:
     assert answered == [0, 5, "end"]
 
 
-def _session_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name.startswith("falnb-realtime")]
-
-
-def test_a_client_leaving_mid_frame_lets_the_handler_finish_and_frees_its_thread(
-    make_server: Any,
-) -> None:
-    """Each session answers on a thread of its own; it must not outlive the session."""
+def test_a_client_leaving_mid_frame_lets_the_handler_finish(make_server: Any) -> None:
     started, gate, finished = threading.Event(), threading.Event(), threading.Event()
 
     def gated(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:
@@ -183,13 +178,46 @@ def test_a_client_leaving_mid_frame_lets_the_handler_finish_and_frees_its_thread
     with connect(ws_url(server, "test/gated"), additional_headers=key_headers(server)) as ws:
         send(ws, {"i": 0})
         assert started.wait(10)
-        assert len(_session_threads()) == 1
     gate.set()  # the client has gone; the handler is still running
     assert finished.wait(10)
-    wait_until(lambda: not _session_threads(), what="the session's thread to end")
     with connect(ws_url(server, "test/gated"), additional_headers=key_headers(server)) as ws:
         send(ws, {"i": 1})
         assert next_frame(ws)["i"] == 1  # the server still answers
+
+
+def test_sessions_beyond_the_running_limit_wait_for_a_thread(
+    make_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """However many sessions a client opens, no more handlers than the limit run at once
+    (each holds its frame's memory); the others are answered as threads come free."""
+    limit = 2
+    pool = ThreadPoolExecutor(limit, thread_name_prefix="test-realtime")
+    monkeypatch.setattr(realtime, "_HANDLERS", pool)
+    running, most, gate = [0], [0], threading.Event()
+    lock = threading.Lock()
+
+    def gated(arguments: dict[str, Any], _ctx: Context) -> dict[str, Any]:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        gate.wait(10)
+        with lock:
+            running[0] -= 1
+        return {"i": arguments["i"]}
+
+    server = make_server(registry=Registry([Endpoint("test/gated", realtime=gated)]))
+    url, headers = ws_url(server, "test/gated"), key_headers(server)
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(connect(url, additional_headers=headers)) for _ in range(4)]
+        for i, ws in enumerate(sockets):
+            send(ws, {"i": i})
+        wait_until(lambda: running[0] == limit, what="the first handlers to start")
+        assert all(ws.ping().wait(10) for ws in sockets)  # every input has arrived
+        assert running[0] == limit
+        gate.set()
+        assert [next_frame(ws)["i"] for ws in sockets] == [0, 1, 2, 3]
+    assert most[0] == limit
+    pool.shutdown()
 
 
 @pytest.mark.parametrize("value", ["0", "61", "many"])
