@@ -5,14 +5,15 @@ Run: ``.venv/bin/python benchmarks/bench_realtime_browser.py [--seconds S] [--ra
 (needs ``/usr/bin/chromium``).
 
 It starts ``falnb serve`` and JupyterLab on loopback, opens a notebook holding a ``Realtime``
-widget in headless Chromium, focuses the slider and holds ArrowRight down, one keydown per
-step at ``--rate`` Hz (default 60: inputs are offered faster than the 30 fps goal, as a hand
-dragging a slider moves it on every screen refresh; each step is one trusted input event
-through Chromium's DevTools protocol, a held key's repeat, and the key is released at the
-end). The widget sends latest-wins, so presses made while an input is in flight are
-superseded by the next, and only the newest is sent. In the page, a
-MutationObserver timestamps every frame shown (the frame element's ``data-frames`` changes
-in the same task as the picture and its caption, which names the value the frame answers).
+widget in headless Chromium, focuses the slider and, once the machine is quiet (the page has
+loaded), holds ArrowRight down, one keydown per step at ``--rate`` Hz (default 60: inputs are
+offered faster than the 30 fps goal, as a hand dragging a slider moves it on every screen
+refresh; each step is one trusted input event through Chromium's DevTools protocol, a held
+key's repeat, and the key is released at the end). The widget sends latest-wins, so presses
+made while an input is in flight are superseded by the next, and only the newest is sent. In
+the page, a MutationObserver timestamps every frame shown (the frame element's
+``data-frames`` changes in the same task as the picture and its caption, which names the
+value the frame answers).
 
 * fps: frames shown over the frames' own span (first frame shown to last frame shown), so
   neither the driver's rate nor the wait for the last frame caps it;
@@ -198,6 +199,26 @@ def _chromium_type(pid: int) -> str:
     return kind if kind in ("browser", "renderer", "gpu-process") else "other"
 
 
+def _busy() -> float:
+    """The whole machine's busy CPU seconds so far (every process: what the cores gave)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / TICK
+
+
+def settle(share: float = 0.25, window: float = 0.25, timeout: float = 15.0) -> float:
+    """Wait until the machine is busy for under ``share`` of one core over a ``window`` (the
+    page has finished loading: JupyterLab, the kernel and Chromium still start up for a few
+    seconds after the widget shows); returns the seconds waited (``timeout`` at most)."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        before = _busy()
+        time.sleep(window)
+        if _busy() - before < share * window:
+            break
+    return time.perf_counter() - started
+
+
 def cpu_by_group(server: int, lab: int) -> dict[str, float]:
     """CPU seconds so far of the server, JupyterLab, its kernels, Chromium (and each of its
     processes by type), Playwright, and the whole machine (busy time, every process)."""
@@ -228,10 +249,7 @@ def cpu_by_group(server: int, lab: int) -> dict[str, float]:
     seconds = {
         name: sum(table[pid][2] for pid in pids if pid in table) for name, pids in groups.items()
     }
-    # The whole machine's busy time (every process, ours or not): what the cores gave.
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle, iowait
-    return seconds | {"machine": (sum(fields[:8]) - idle) / TICK}
+    return seconds | {"machine": _busy()}
 
 
 # Kernel-side hop probes, prepended to the cell under --hops: one JSON line per event.
@@ -396,6 +414,7 @@ def in_browser(
             expect(transport).to_have_text("browser-direct", timeout=60_000)
         page.locator(DRAWN_SLIDER if direct else IPYWIDGETS_SLIDER).first.focus()
         page.evaluate(INSTALL)
+        settle()
         if hops:
             page.evaluate(PAGE_PROBES)
         if direct and cpu is not None:
