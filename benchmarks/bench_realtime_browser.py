@@ -5,20 +5,26 @@ Run: ``.venv/bin/python benchmarks/bench_realtime_browser.py [--seconds S] [--ra
 (needs ``/usr/bin/chromium``).
 
 It starts ``falnb serve`` and JupyterLab on loopback, opens a notebook holding a ``Realtime``
-widget in headless Chromium, focuses the slider and, once the machine is quiet (the page has
-loaded), holds ArrowRight down, one keydown per step at ``--rate`` Hz (default 60: inputs are
-offered faster than the 30 fps goal, as a hand dragging a slider moves it on every screen
-refresh; each step is one trusted input event through Chromium's DevTools protocol, a held
-key's repeat, and the key is released at the end). The widget sends latest-wins, so presses
-made while an input is in flight are superseded by the next, and only the newest is sent. In
-the page, a MutationObserver timestamps every frame shown (the frame element's
+widget in headless Chromium and, once the machine is quiet (the page has loaded), drags the
+slider's handle to the right a pixel per step at ``--rate`` Hz (default 60: inputs are offered
+faster than the 30 fps goal, as a hand dragging a slider moves it on every screen refresh;
+each step is one trusted mouse event through Chromium's DevTools protocol). The widget sends
+latest-wins, so moves made while an input is in flight are superseded by the next, and only
+the newest is sent. In the page, a MutationObserver timestamps every move (the slider's
+readout, rewritten in the task that moves it) and every frame shown (the frame element's
 ``data-frames`` changes in the same task as the picture and its caption, which names the
 value the frame answers).
 
 * fps: frames shown over the frames' own span (first frame shown to last frame shown), so
   neither the driver's rate nor the wait for the last frame caps it;
-* latency: for each answered press (a press whose own value a frame showed), the time from
-  its keydown to that frame; superseded presses are counted, not timed.
+* latency: for each answered move (a move whose own value a frame showed), the time from the
+  move to that frame; superseded moves are counted, not timed.
+
+Why a drag and not a held arrow key: Chromium defers a page's other tasks (socket messages
+among them) after each discrete input such as a keydown until the next frame is drawn, so
+keydowns at the screen's own rate can starve the page's realtime socket for whole seconds
+(a round of 6 fps against 55-60 fps with ``--disable-features=DeferRendererTasksAfterInput``);
+a drag is continuous input, which it does not defer, and is how a slider is moved.
 
 Two widgets are measured with the same driver, each in its own page of the same JupyterLab:
 ``kernel``, an ipywidgets slider on the kernel path (every move and frame crosses the
@@ -30,7 +36,7 @@ printed side by side with ratios, and the machine's load average before and afte
 
 ``--hops`` also timestamps every hop on one clock (the page's ``performance.timeOrigin +
 now()`` and the kernel's ``time.time()``, both this machine's wall clock) and prints where a
-key press's time goes: the slider's comm message (ipywidgets sends one at a time, the next
+slider move's time goes: the slider's comm message (ipywidgets sends one at a time, the next
 after the kernel's ``idle`` for the previous one arrives), the kernel, the model, the frame's
 way back and its decode. ``--lab-nodelay`` adds a run whose JupyterLab sets TCP_NODELAY on its
 kernel websockets (jupyter_server leaves Nagle on: small messages can wait for a delayed ACK).
@@ -112,33 +118,36 @@ realtime = Realtime(
 realtime.controls["strength"].value = 0.0
 realtime"""
 IPYWIDGETS_SLIDER = ".widget-slider .noUi-handle"
-# A keydown of ArrowRight as Chromium's DevTools protocol takes it (a key with no text).
-ARROW_RIGHT = {
-    "type": "rawKeyDown",
-    "key": "ArrowRight",
-    "code": "ArrowRight",
-    "windowsVirtualKeyCode": 39,
-}
 DRAWN_SLIDER = ".falnb-realtime-drawn input[type=range]"
 
-# Timestamps in the page's own clock: key presses, and every new frame with its caption (the
-# view sets the frame's data-frames, its picture and the caption in one task, so the caption
-# names the value the frame answers).
+# Timestamps in the page's own clock: every move of the slider (its readout, which both
+# sliders rewrite in the task that moves them, with the value moved to), and every new frame
+# with its caption (the view sets the frame's data-frames, its picture and the caption in one
+# task, so the caption names the value the frame answers).
 INSTALL = """() => {
-  const bench = { keys: [], frames: [] };
+  const bench = { moves: [], frames: [] };
   window.falnbBench = bench;
-  document.addEventListener("keydown", (event) => {
-    if (event.key === "ArrowRight") bench.keys.push(performance.now());
-  }, true);
+  const READOUT = ".falnb-realtime-readout, .widget-readout";
   new MutationObserver((records) => {
     const now = performance.now();
     for (const record of records) {
-      if (!record.target.classList.contains("falnb-realtime-frame")) continue;
-      if (!record.target.dataset.frames) continue;
-      const caption = document.querySelector(".falnb-realtime-caption");
-      bench.frames.push([now, caption ? caption.textContent : ""]);
+      const node = record.target;
+      const element = node.nodeType === Node.TEXT_NODE ? node.parentElement : node;
+      if (record.type === "attributes") {
+        const frame = element.classList.contains("falnb-realtime-frame");
+        if (!frame || !element.dataset.frames) continue;
+        const caption = document.querySelector(".falnb-realtime-caption");
+        bench.frames.push([now, caption ? caption.textContent : ""]);
+      } else if (element?.matches(READOUT)) {
+        const moves = bench.moves;
+        const text = element.textContent;
+        if (!moves.length || moves[moves.length - 1][1] !== text) moves.push([now, text]);
+      }
     }
-  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["data-frames"] });
+  }).observe(document.body, {
+    subtree: true, attributes: true, attributeFilter: ["data-frames"], characterData: true,
+    childList: true,
+  });
 }"""
 
 
@@ -350,8 +359,8 @@ def start_server(directory: Path) -> FalnbServer:
 class Run:
     """One widget's slider run in one page: what the figures are made of."""
 
-    keys: list[float]  # keydown times (s, the page's clock); press k moves to (k+1)*STEP
-    frames: list[tuple[float, int]]  # (shown at, index of the press whose value it shows)
+    moves: list[tuple[float, int]]  # (when, the value in steps): each move of the slider
+    frames: list[tuple[float, int]]  # (shown at, the value in steps it shows)
     raw: dict[str, Any]
 
     @property
@@ -363,12 +372,13 @@ class Run:
 
     @property
     def latencies(self) -> list[float]:
-        """For each answered press (its own value shown): keydown to that frame (s)."""
-        return [t - self.keys[k] for t, k in self.frames if 0 <= k < len(self.keys)]
+        """For each answered move (its own value shown): the move to that frame (s)."""
+        moved = {value: t for t, value in reversed(self.moves)}  # a value's first move
+        return [t - moved[value] for t, value in self.frames if value in moved]
 
     @property
-    def presses(self) -> int:
-        return len(self.keys)
+    def moved(self) -> int:
+        return len(self.moves)
 
     @property
     def close_pairs(self) -> int:
@@ -412,7 +422,13 @@ def in_browser(
         if direct:
             transport = page.locator(".falnb-realtime-transport")
             expect(transport).to_have_text("browser-direct", timeout=60_000)
-        page.locator(DRAWN_SLIDER if direct else IPYWIDGETS_SLIDER).first.focus()
+        handle = page.locator(DRAWN_SLIDER if direct else IPYWIDGETS_SLIDER).first
+        handle.scroll_into_view_if_needed()
+        box = handle.bounding_box()
+        assert box is not None
+        # Where the handle sits at 0 (the drawn slider's thumb is at its left end).
+        x = box["x"] + (box["height"] / 2 if direct else box["width"] / 2)
+        y = box["y"] + box["height"] / 2
         page.evaluate(INSTALL)
         settle()
         if hops:
@@ -421,54 +437,62 @@ def in_browser(
             page.evaluate(
                 "() => { for (const list of Object.values(window.falnbWire)) list.length = 0; }"
             )
-        # The key is held: one trusted keydown per step (repeats marked as such), as a held
-        # key sends them, and one keyup at the end; each is a single input event sent
-        # straight to the page's input pipeline (page.keyboard.press would send a keyup per
-        # step too, and costs the driver twice the CPU the page spends on the step).
+        # A drag: the handle pressed, then moved right a pixel at a time, one trusted mouse
+        # event per step through Chromium's DevTools protocol, then released.
         session = context.new_cdp_session(page)
+
+        def mouse(kind: str, at: float) -> None:
+            event = {"type": kind, "x": at, "y": y, "button": "left", "clickCount": 1}
+            session.send("Input.dispatchMouseEvent", event | {"buttons": 1})
+
+        mouse("mousePressed", x)
         cpu_before = cpu() if cpu is not None else {}
         started = time.perf_counter()
-        presses = 0
-        while time.perf_counter() - started < seconds and presses < round(1 / STEP) - 1:
-            session.send("Input.dispatchKeyEvent", ARROW_RIGHT | {"autoRepeat": presses > 0})
-            presses += 1
-            time.sleep(max(0.0, started + presses / rate - time.perf_counter()))
-        session.send("Input.dispatchKeyEvent", ARROW_RIGHT | {"type": "keyUp"})
-        final = f"strength={presses * STEP:.3f}".rstrip("0").rstrip(".")
+        steps = 0
+        while time.perf_counter() - started < seconds:
+            steps += 1
+            mouse("mouseMoved", x + steps)
+            time.sleep(max(0.0, started + steps / rate - time.perf_counter()))
+        mouse("mouseReleased", x + steps)
+        moves = page.evaluate("window.falnbBench.moves")
+        final = _value(f"strength={moves[-1][1]}") if moves else -1
         caption = page.locator(".falnb-realtime-caption")
         wait_until(
-            lambda: _value(caption.text_content() or "") == presses,
+            lambda: _value(caption.text_content() or "") == final,
             timeout=30,
-            what=f"the frame for {final}",
+            what=f"the frame for the last move ({moves[-1][1] if moves else 'none'})",
         )
         data: dict[str, Any] = page.evaluate("window.falnbBench")
+        moved = len(data["moves"])
         raw: dict[str, Any] = {}
         if cpu is not None:
             after, shown = cpu(), max(1, len(data["frames"]))
             raw["cpu_per_frame"] = {k: (after.get(k, v) - v) / shown for k, v in cpu_before.items()}
-            raw["cpu_window"] = (time.perf_counter() - started, shown, presses)
+            raw["cpu_window"] = (time.perf_counter() - started, shown, moved)
             if direct:
                 raw["wire"] = page.evaluate("window.falnbWire")
-                raw["keys"], raw["frames"] = data["keys"], [t for t, _ in data["frames"]]
+                raw["move_times"] = [t for t, _ in data["moves"]]
+                raw["frames"] = [t for t, _ in data["frames"]]
         if hops:
             origin = page.evaluate("performance.timeOrigin")
             raw |= {
                 "page": page.evaluate("window.falnbHops"),
                 "kernel": [json.loads(line) for line in (lab.root / "hops.jsonl").open()],
                 # The bench's own timestamps, moved onto the same (epoch ms) clock.
-                "keys": [origin + t for t in data["keys"]],
+                "moves": [[origin + t, _value(f"strength={v}")] for t, v in data["moves"]],
                 "frames": [[origin + t, text] for t, text in data["frames"]],
             }
         browser.close()
-    keys = [t / 1000 for t in data["keys"]]
-    frames = [(t / 1000, _value(text) - 1) for t, text in data["frames"]]
-    # Frames answering this run's presses (not a first frame the page drew before them).
-    return Run(keys, [(t, index) for t, index in frames if index >= 0], raw)
+    moves = [(t / 1000, _value(f"strength={v}")) for t, v in data["moves"]]
+    frames = [(t / 1000, _value(text)) for t, text in data["frames"]]
+    # Frames answering this run's moves (not a first frame the page drew before them).
+    return Run(moves, [(t, value) for t, value in frames if value > 0], raw)
 
 
 def hop_table(raw: dict[str, Any]) -> list[tuple[str, list[float]]]:
-    """Per-hop durations (ms) from one --hops run, in the order a key press travels."""
-    page, kernel, keys = raw["page"], raw["kernel"], raw["keys"]
+    """Per-hop durations (ms) from one --hops run, in the order a slider move travels."""
+    page, kernel = raw["page"], raw["kernel"]
+    moved = {value: t for t, value in reversed(raw["moves"])}  # a value's first move
 
     def steps(value: Any) -> int:
         return round(float(value) / STEP)
@@ -485,7 +509,7 @@ def hop_table(raw: dict[str, Any]) -> list[tuple[str, list[float]]]:
     idle = {e["parent"]: (e["id"], e["t"]) for e in published if e["state"] == "idle"}
     frame_msgs = [e for e in published if e["frame"]]
     shown = [(t, _value(text)) for t, text in raw["frames"]]
-    key_to_send = [t - keys[n - 1] for t, n in sent.values() if 0 < n <= len(keys)]
+    key_to_send = [t - moved[n] for t, n in sent.values() if n in moved]
     up = [handled[i] - t for i, (t, _) in sent.items() if i in handled]
     kernel_idle = [idle[i][1] - handled[i] for i in handled if i in idle]
     model: list[float] = []  # includes waiting for the exchange already in flight
@@ -502,7 +526,7 @@ def hop_table(raw: dict[str, Any]) -> list[tuple[str, list[float]]]:
     back = [arrived[i] - t for i, t in idle.values() if i in arrived]
     throttle = [idle_for[i] - t for i, (t, _) in sent.items() if i in idle_for]
     return [
-        ("keydown -> slider comm_msg sent (JS throttle)", key_to_send),
+        ("move -> slider comm_msg sent (JS throttle)", key_to_send),
         ("slider comm_msg: browser -> kernel handler", up),
         ("kernel: handler -> idle published", kernel_idle),
         ("idle status: kernel -> browser", back),
@@ -522,10 +546,10 @@ def _value(caption: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="slider run per round")
-    parser.add_argument("--rate", type=float, default=60.0, help="key presses per second")
+    parser.add_argument("--rate", type=float, default=60.0, help="slider moves per second")
     parser.add_argument("--rounds", type=int, default=3, help="rounds; figures are medians")
     parser.add_argument("--size", type=int, default=512, help="input picture side, pixels")
-    parser.add_argument("--hops", action="store_true", help="time each hop of a key press")
+    parser.add_argument("--hops", action="store_true", help="time each hop of a slider move")
     parser.add_argument(
         "--breakdown",
         action="store_true",
@@ -567,11 +591,11 @@ def main() -> None:
         runs = browser[name]
         frames = sum(len(r.frames) for r in runs)
         close = sum(r.close_pairs for r in runs)
-        presses = sum(r.presses for r in runs)
-        achieved = statistics.median(r.presses / args.seconds for r in runs)
+        moved = sum(r.moved for r in runs)
+        achieved = statistics.median(r.moved / args.seconds for r in runs)
         print(
-            f"  {name}: {frames} frames ({close} replaced within 1/60 s) for {presses}"
-            f" ArrowRight presses over {len(runs)}"
+            f"  {name}: {frames} frames ({close} replaced within 1/60 s) for {moved}"
+            f" slider moves over {len(runs)}"
             f" rounds (driver asked {args.rate:g} Hz, gave {achieved:.1f}; latest wins);"
             " per round fps "
             + ", ".join(f"{r.fps:.1f}" for r in runs)
@@ -580,7 +604,7 @@ def main() -> None:
         )
     print(
         "  kernel = ipywidgets slider through the kernel, bdirect = the widget's own slider and"
-        " socket (browser-direct); fps over the frames' own span, latency per answered press"
+        " socket (browser-direct); fps over the frames' own span, latency per answered move"
     )
     load_after = os.getloadavg()
     print(
@@ -635,7 +659,7 @@ def print_hops(name: str, raws: list[dict[str, Any]], measured: float) -> None:
         values = [v for table in tables for v in table[i][1]]
         median = f"{statistics.median(values):6.1f}" if values else "   n/a"
         print(f"    {label:<56} {median} [{len(values)}]")
-    print(f"    {'keydown -> frame shown (measured above)':<56} {measured:6.1f}")
+    print(f"    {'move -> frame shown (measured above)':<56} {measured:6.1f}")
 
 
 def print_breakdown(name: str, runs: list[Run]) -> None:
@@ -647,9 +671,9 @@ def print_breakdown(name: str, runs: list[Run]) -> None:
         for group in per_frame[0]
     )
     shown = sum(r.raw["cpu_window"][1] for r in runs)
-    presses = sum(r.raw["cpu_window"][2] for r in runs)
+    moved = sum(r.raw["cpu_window"][2] for r in runs)
     print(
-        f"  cpu ({name}): ms of CPU per frame shown ({shown} frames, {presses} key presses in"
+        f"  cpu ({name}): ms of CPU per frame shown ({shown} frames, {moved} slider moves in"
         f" {len(runs)} rounds): {cpu}"
     )
     if "wire" not in runs[0].raw:
@@ -663,7 +687,7 @@ def print_breakdown(name: str, runs: list[Run]) -> None:
         return f"{statistics.median(known):6.1f} [{len(known)}]" if known else "   n/a"
 
     labels = [
-        "key press -> its input sent (waits for the one in flight)",
+        "slider move -> its input sent (waits for the one in flight)",
         "input sent -> answer received (round trip)",
         "  of which the server's handler + msgpack",
         "  of which the rest (socket both ways, scheduling)",
@@ -677,7 +701,7 @@ def print_breakdown(name: str, runs: list[Run]) -> None:
         # One input in flight: the i-th answer is the i-th input's.
         trips = [a - t for t, a in zip(sends, answers, strict=False)]
         server = [t * 1000 for t in wire["timings"]]
-        rows[0] += [after(k, sends) for k in run.raw["keys"]]
+        rows[0] += [after(k, sends) for k in run.raw["move_times"]]
         rows[1] += trips
         rows[2] += server
         rows[3] += [t - v for t, v in zip(trips, server, strict=False)]
