@@ -215,17 +215,16 @@ def _busy() -> float:
     return (sum(fields[:8]) - idle) / TICK
 
 
-def settle(share: float = 0.25, window: float = 0.25, timeout: float = 15.0) -> float:
+def settle(share: float = 0.25, window: float = 0.25, timeout: float = 15.0) -> None:
     """Wait until the machine is busy for under ``share`` of one core over a ``window`` (the
     page has finished loading: JupyterLab, the kernel and Chromium still start up for a few
-    seconds after the widget shows); returns the seconds waited (``timeout`` at most)."""
+    seconds after the widget shows), ``timeout`` seconds at most."""
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
         before = _busy()
         time.sleep(window)
         if _busy() - before < share * window:
-            break
-    return time.perf_counter() - started
+            return
 
 
 def cpu_by_group(server: int, lab: int) -> dict[str, float]:
@@ -455,12 +454,14 @@ def in_browser(
             time.sleep(max(0.0, started + steps / rate - time.perf_counter()))
         mouse("mouseReleased", x + steps)
         moves = page.evaluate("window.falnbBench.moves")
-        final = _value(f"strength={moves[-1][1]}") if moves else -1
+        if not moves:
+            raise RuntimeError("the drag did not move the slider")
+        final = _steps(moves[-1][1])
         caption = page.locator(".falnb-realtime-caption")
         wait_until(
             lambda: _value(caption.text_content() or "") == final,
             timeout=30,
-            what=f"the frame for the last move ({moves[-1][1] if moves else 'none'})",
+            what=f"the frame for the last move ({moves[-1][1]})",
         )
         data: dict[str, Any] = page.evaluate("window.falnbBench")
         moved = len(data["moves"])
@@ -479,11 +480,11 @@ def in_browser(
                 "page": page.evaluate("window.falnbHops"),
                 "kernel": [json.loads(line) for line in (lab.root / "hops.jsonl").open()],
                 # The bench's own timestamps, moved onto the same (epoch ms) clock.
-                "moves": [[origin + t, _value(f"strength={v}")] for t, v in data["moves"]],
+                "moves": [[origin + t, _steps(text)] for t, text in data["moves"]],
                 "frames": [[origin + t, text] for t, text in data["frames"]],
             }
         browser.close()
-    moves = [(t / 1000, _value(f"strength={v}")) for t, v in data["moves"]]
+    moves = [(t / 1000, _steps(text)) for t, text in data["moves"]]
     frames = [(t / 1000, _value(text)) for t, text in data["frames"]]
     # Frames answering this run's moves (not a first frame the page drew before them).
     return Run(moves, [(t, value) for t, value in frames if value > 0], raw)
@@ -509,7 +510,7 @@ def hop_table(raw: dict[str, Any]) -> list[tuple[str, list[float]]]:
     idle = {e["parent"]: (e["id"], e["t"]) for e in published if e["state"] == "idle"}
     frame_msgs = [e for e in published if e["frame"]]
     shown = [(t, _value(text)) for t, text in raw["frames"]]
-    key_to_send = [t - moved[n] for t, n in sent.values() if n in moved]
+    move_to_send = [t - moved[n] for t, n in sent.values() if n in moved]
     up = [handled[i] - t for i, (t, _) in sent.items() if i in handled]
     kernel_idle = [idle[i][1] - handled[i] for i in handled if i in idle]
     model: list[float] = []  # includes waiting for the exchange already in flight
@@ -526,7 +527,7 @@ def hop_table(raw: dict[str, Any]) -> list[tuple[str, list[float]]]:
     back = [arrived[i] - t for i, t in idle.values() if i in arrived]
     throttle = [idle_for[i] - t for i, (t, _) in sent.items() if i in idle_for]
     return [
-        ("move -> slider comm_msg sent (JS throttle)", key_to_send),
+        ("move -> slider comm_msg sent (JS throttle)", move_to_send),
         ("slider comm_msg: browser -> kernel handler", up),
         ("kernel: handler -> idle published", kernel_idle),
         ("idle status: kernel -> browser", back),
@@ -540,7 +541,12 @@ def hop_table(raw: dict[str, Any]) -> list[tuple[str, list[float]]]:
 def _value(caption: str) -> int:
     """The number of steps the caption's ``strength=`` is at (-1 when it names none)."""
     match = re.search(r"strength=([0-9.]+)", caption)
-    return round(float(match.group(1)) / STEP) if match else -1
+    return _steps(match.group(1)) if match else -1
+
+
+def _steps(readout: str) -> int:
+    """A slider readout (``0.123``) in steps."""
+    return round(float(readout) / STEP)
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 // The live picture of a realtime widget: the latest frame, what produced it, the connection's
 // state, fps and latency, and which transport carries the frames. Frames come either from the
 // kernel (the binary "frame" trait) or, browser-direct, from the widget's own socket
-// (_direct.js); either way they are decoded off the main thread (createImageBitmap) and drawn
+// (_direct.js); either way they are decoded off the main thread (see decoded()) and drawn
 // whole onto one canvas, so the picture never flickers. A canvas rather than an <img>: a new
 // src makes Chromium decode the picture again when it rasterises the page's tiles, and
 // re-lay out the page around it; a drawn bitmap is decoded once and changes only pixels.

@@ -208,6 +208,8 @@ def test_sessions_beyond_the_running_limit_wait_for_a_thread(
     server = make_server(registry=Registry([Endpoint("test/gated", realtime=gated)]))
     url, headers = ws_url(server, "test/gated"), key_headers(server)
     with contextlib.ExitStack() as stack:
+        stack.callback(pool.shutdown)
+        stack.callback(gate.set)  # a failed assertion must not leave handlers waiting
         sockets = [stack.enter_context(connect(url, additional_headers=headers)) for _ in range(4)]
         for i, ws in enumerate(sockets):
             send(ws, {"i": i})
@@ -217,7 +219,6 @@ def test_sessions_beyond_the_running_limit_wait_for_a_thread(
         gate.set()
         assert [next_frame(ws)["i"] for ws in sockets] == [0, 1, 2, 3]
     assert most[0] == limit
-    pool.shutdown()
 
 
 @pytest.mark.parametrize("value", ["0", "61", "many"])
