@@ -15,18 +15,21 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import logging
 import mimetypes
+import sys
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
+import anyio
 import httpx
 
 from falnb._values import data_uri, is_pil_image
@@ -36,6 +39,11 @@ from falnb.client.lifecycle import StorageSettings, lifecycle_headers
 
 if TYPE_CHECKING:
     from PIL.Image import Image
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import BaseExceptionGroup  # anyio's own dependency before 3.11
+
+T = TypeVar("T")
 
 __all__ = [
     "MULTIPART_CHUNK_SIZE",
@@ -170,25 +178,38 @@ def _chunks(data: bytes, size: int) -> list[bytes]:
     return [data[i : i + size] for i in range(0, len(data), size)] or [b""]
 
 
+async def _all_or_none(
+    calls: Sequence[Callable[[], Awaitable[T]]], limit: int | None = None
+) -> list[T]:
+    """Run ``calls`` concurrently, at most ``limit`` at once, and return their results in order.
+
+    The first failure stops the others (and waits until they have stopped) and is raised as
+    itself: nothing keeps uploading for an upload that has failed. The stopping is anyio's
+    cancel scope, which holds until each call returns, not one ``Task.cancel()``: on Python 3.10
+    a single cancel landing in anyio's own task group inside ``connect_tcp`` is absorbed, and the
+    part then sent on for as long as the server took (seconds) after its upload had failed.
+    """
+    results: list[Any] = [None] * len(calls)
+    limiter = anyio.CapacityLimiter(limit or max(len(calls), 1))
+
+    async def one(index: int, call: Callable[[], Awaitable[T]]) -> None:
+        async with limiter:
+            results[index] = await call()
+
+    try:
+        async with anyio.create_task_group() as group:
+            for index, call in enumerate(calls):
+                group.start_soon(one, index, call)
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return results
+
+
 async def _gather_parts(
     chunks: list[bytes], put: Callable[[int, bytes], Awaitable[dict[str, Any]]]
 ) -> list[dict[str, Any]]:
-    limit = asyncio.Semaphore(MULTIPART_MAX_CONCURRENCY)
-
-    async def one(number: int, chunk: bytes) -> dict[str, Any]:
-        async with limit:
-            return await put(number, chunk)
-
-    tasks = [asyncio.ensure_future(one(n, c)) for n, c in enumerate(chunks, start=1)]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        # One failed part fails the upload: stop sending the others (and wait until they
-        # have stopped) rather than keep uploading parts nobody will complete.
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+    calls = [functools.partial(put, number, chunk) for number, chunk in enumerate(chunks, start=1)]
+    return await _all_or_none(calls, MULTIPART_MAX_CONCURRENCY)
 
 
 @dataclass(frozen=True)
@@ -429,13 +450,8 @@ class _Collector:
 
     async def run(self) -> None:
         keys = list(self.found)
-        tasks = [asyncio.ensure_future(self._resolve(*self.found[k])) for k in keys]
-        try:
-            urls = await asyncio.gather(*tasks)
-        except BaseException:
-            for task in tasks:  # one failure stops the others: nothing uploads for nothing
-                task.cancel()
-            raise
+        # One failure stops the others: nothing uploads for nothing.
+        urls = await _all_or_none([functools.partial(self._resolve, *self.found[k]) for k in keys])
         self.urls = dict(zip(keys, urls, strict=True))
 
     def rebuild(self, value: Any) -> Any:
