@@ -28,6 +28,8 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
@@ -51,6 +53,15 @@ __all__ = ["KEEP_ALIVE", "LocalServer", "build_app"]
 
 #: Seconds an idle keep-alive connection stays open on the server's side.
 KEEP_ALIVE = 30
+#: What the journal records for a request whose client left before its body arrived
+#: (nginx's "client closed request"): nobody reads the answer.
+CLIENT_CLOSED = 499
+
+
+async def _client_gone(_request: Request, _exc: Exception) -> Response:
+    """A client that hangs up mid-body (a cancelled upload part, a dropped network) is an
+    ordinary event, not a server error: no traceback in the log, no 500 in the journal."""
+    return Response(status_code=CLIENT_CLOSED)
 
 
 def build_app(state: ServerState) -> ASGIApp:
@@ -79,6 +90,7 @@ def build_app(state: ServerState) -> ASGIApp:
             *routes(state),
         ],
         lifespan=lifespan,
+        exception_handlers={ClientDisconnect: _client_gone},
     )
     return gateway(app, state)
 

@@ -7,15 +7,20 @@ whose result was a permanent 500, and break the journal endpoint.
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from falnb.local import Context, Endpoint, LocalServer, Registry
 from falnb.local.bodies import MAX_DEPTH
+from falnb.local.server import CLIENT_CLOSED
 
 HOSTILE = {
     "nan": b'{"a": NaN}',
@@ -179,3 +184,33 @@ def test_a_stream_item_that_is_not_json_ends_the_stream_with_an_error_payload(
     assert "not JSON" in events[-1]
     assert "NaN" not in response.text
     assert "Infinity" not in response.text
+
+
+@pytest.mark.parametrize(("path", "role"), ROUTES)
+def test_a_client_gone_mid_body_is_journaled_without_a_traceback(
+    server: LocalServer, http: httpx.Client, caplog: pytest.LogCaptureFixture, path: str, role: str
+) -> None:
+    # A cancelled upload or a dropped network: the body is cut short and the socket closed.
+    # This was an unhandled ClientDisconnect: a traceback in the server's log, a 500 journaled.
+    jobs_before = server.state.jobs.request_ids()
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    uvicorn_errors.addHandler(caplog.handler)
+    try:
+        address = urlsplit(server.base_url)
+        with socket.create_connection((address.hostname, address.port)) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: {address.netloc}\r\n"
+                f"Authorization: Key {server.key}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 100000\r\n\r\n".encode()
+                + b'{"a": "only the start'
+            )
+        deadline = time.monotonic() + 10
+        while not server.journal.entries(path_contains=path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        uvicorn_errors.removeHandler(caplog.handler)
+    (entry,) = server.journal.entries(path_contains=path)
+    assert (entry.role, entry.status) == (role, CLIENT_CLOSED)
+    assert "Exception in ASGI" not in caplog.text
+    assert server.state.jobs.request_ids() == jobs_before
+    assert http.post("/local/echo", json={"a": 1}).json() == {"a": 1}  # still serving
