@@ -197,6 +197,7 @@ def test_a_client_gone_mid_body_is_journaled_without_a_traceback(
     uvicorn_errors.addHandler(caplog.handler)
     try:
         address = urlsplit(server.base_url)
+        assert address.port is not None
         with socket.create_connection((address.hostname, address.port)) as sock:
             sock.sendall(
                 f"POST {path} HTTP/1.1\r\nHost: {address.netloc}\r\n"
