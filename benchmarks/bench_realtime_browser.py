@@ -118,6 +118,10 @@ realtime = Realtime(
 realtime.controls["strength"].value = 0.0
 realtime"""
 IPYWIDGETS_SLIDER = ".widget-slider .noUi-handle"
+# --keys: a keydown of ArrowRight as Chromium's DevTools protocol takes it (a key with no text).
+ARROW_RIGHT = {"type": "rawKeyDown", "key": "ArrowRight", "code": "ArrowRight"} | {
+    "windowsVirtualKeyCode": 39
+}
 DRAWN_SLIDER = ".falnb-realtime-drawn input[type=range]"
 
 # Timestamps in the page's own clock: every move of the slider (its readout, which both
@@ -394,14 +398,16 @@ def in_browser(
     *,
     hops: bool = False,
     direct: bool = False,
+    keys: bool = False,
     cpu: Callable[[], dict[str, float]] | None = None,
 ) -> Run:
     """One slider run, with its raw log: hops (``hops``), the page's socket's timestamps
     (``direct`` with ``cpu``) and CPU seconds per frame (``cpu``).
 
     ``direct``: the browser-direct widget (its own slider and socket) instead of the kernel
-    path's; hop probes are for the kernel path only. ``cpu``: reads each process group's CPU
-    seconds so far (``cpu_by_group``), taken around the slider's run.
+    path's; hop probes are for the kernel path only. ``keys``: ArrowRight held on the focused
+    slider (one keydown per step, a key's auto-repeat) instead of a drag. ``cpu``: reads each
+    process group's CPU seconds so far (``cpu_by_group``), taken around the slider's run.
     """
     hops = hops and not direct
     cell = KERNEL_PROBES + CELL.removesuffix("realtime") + KERNEL_PROBES_AFTER + "realtime"
@@ -437,25 +443,38 @@ def in_browser(
                 "() => { for (const list of Object.values(window.falnbWire)) list.length = 0; }"
             )
         # A drag: the handle pressed, then moved right a pixel at a time, one trusted mouse
-        # event per step through Chromium's DevTools protocol, then released.
+        # event per step through Chromium's DevTools protocol, then released. Or (``keys``)
+        # the focused slider's ArrowRight held: a keydown per step, then its keyup.
         session = context.new_cdp_session(page)
 
         def mouse(kind: str, at: float) -> None:
             event = {"type": kind, "x": at, "y": y, "button": "left", "clickCount": 1}
             session.send("Input.dispatchMouseEvent", event | {"buttons": 1})
 
-        mouse("mousePressed", x)
+        def step(number: int) -> None:
+            if keys:
+                session.send("Input.dispatchKeyEvent", ARROW_RIGHT | {"autoRepeat": number > 1})
+            else:
+                mouse("mouseMoved", x + number)
+
+        if keys:
+            handle.focus()
+        else:
+            mouse("mousePressed", x)
         cpu_before = cpu() if cpu is not None else {}
         started = time.perf_counter()
         steps = 0
         while time.perf_counter() - started < seconds:
             steps += 1
-            mouse("mouseMoved", x + steps)
+            step(steps)
             time.sleep(max(0.0, started + steps / rate - time.perf_counter()))
-        mouse("mouseReleased", x + steps)
+        if keys:
+            session.send("Input.dispatchKeyEvent", ARROW_RIGHT | {"type": "keyUp"})
+        else:
+            mouse("mouseReleased", x + steps)
         moves = page.evaluate("window.falnbBench.moves")
         if not moves:
-            raise RuntimeError("the drag did not move the slider")
+            raise RuntimeError(f"the {'keys' if keys else 'drag'} did not move the slider")
         final = _steps(moves[-1][1])
         caption = page.locator(".falnb-realtime-caption")
         wait_until(
@@ -562,6 +581,11 @@ def main() -> None:
         help="time browser-direct frames on the page's socket; CPU per frame by process",
     )
     parser.add_argument(
+        "--keys",
+        action="store_true",
+        help="hold ArrowRight on the focused slider (a keydown per move) instead of dragging it",
+    )
+    parser.add_argument(
         "--lab-nodelay",
         action="store_true",
         help="also run with TCP_NODELAY on JupyterLab's kernel websockets",
@@ -651,7 +675,15 @@ def lab_run(
             for name in names if round_ % 2 == 0 else names[::-1]:
                 direct = name == "bdirect"
                 runs[name].append(
-                    in_browser(lab, args.seconds, args.rate, hops=args.hops, direct=direct, cpu=cpu)
+                    in_browser(
+                        lab,
+                        args.seconds,
+                        args.rate,
+                        hops=args.hops,
+                        direct=direct,
+                        keys=args.keys,
+                        cpu=cpu,
+                    )
                 )
         return runs
     finally:

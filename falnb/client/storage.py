@@ -186,8 +186,8 @@ async def _all_or_none(
     The first failure stops the others (and waits until they have stopped) and is raised as
     itself: nothing keeps uploading for an upload that has failed. The stopping is anyio's
     cancel scope, which holds until each call returns, not one ``Task.cancel()``: on Python 3.10
-    a single cancel landing in anyio's own task group inside ``connect_tcp`` is absorbed, and the
-    part then sent on for as long as the server took (seconds) after its upload had failed.
+    a single cancel landing in anyio's own task group inside ``connect_tcp`` is absorbed, and that
+    part went on sending for as long as the server held it, after its upload had failed.
     """
     results: list[Any] = [None] * len(calls)
     limiter = anyio.CapacityLimiter(limit or max(len(calls), 1))

@@ -49,7 +49,7 @@ from falnb.local.state import ServerState
 from falnb.local.storage import cdn_routes, rest_routes, storage_api_routes
 from falnb.local.webhooks import WebhookSigner
 
-__all__ = ["KEEP_ALIVE", "LocalServer", "build_app"]
+__all__ = ["CLIENT_CLOSED", "KEEP_ALIVE", "LocalServer", "build_app"]
 
 #: Seconds an idle keep-alive connection stays open on the server's side.
 KEEP_ALIVE = 30
