@@ -503,6 +503,10 @@ def in_browser(
                 "frames": [[origin + t, text] for t, text in data["frames"]],
             }
         browser.close()
+    # The notebook's kernel would serve the next run of the same notebook: a kernel-path run
+    # after it would meet the old widgets and probes (the hop probes wrapped twice recursed on
+    # every message, and its run-all never returned: the 3-round --hops hang).
+    lab.shut_down_kernels()
     moves = [(t / 1000, _steps(text)) for t, text in data["moves"]]
     frames = [(t / 1000, _value(text)) for t, text in data["frames"]]
     # Frames answering this run's moves (not a first frame the page drew before them).
