@@ -167,14 +167,14 @@ def test_a_failing_part_stops_its_siblings(transport: Transport, server: LocalSe
     assert time.monotonic() - started < 2  # it did not wait for the held parts to finish
     assert run(_still_sending()) == []
     parts = _drain(server, refused, held)
-    assert held.fired <= MULTIPART_MAX_CONCURRENCY  # no part was sent after the refusal
+    assert held.fired <= MULTIPART_MAX_CONCURRENCY  # the parts waiting for a slot never went
     assert [part.status for part in parts].count(403) == 1
 
 
 def test_cancelling_an_upload_stops_its_parts(transport: Transport, server: LocalServer) -> None:
     # As a Cancel click or an interrupt does: the caller's task is cancelled while parts are in
     # flight (some still connecting). On Python 3.10 one Task.cancel() landing in anyio's
-    # connect_tcp was absorbed there, and that part sent on until the server answered.
+    # connect_tcp was absorbed there, and that part went on until the server answered.
     held = server.faults.add("delay=2", method="PUT", path_contains="/multipart/")
 
     async def cancel_midway() -> tuple[float, list[str]]:
