@@ -119,8 +119,11 @@ realtime.controls["strength"].value = 0.0
 realtime"""
 IPYWIDGETS_SLIDER = ".widget-slider .noUi-handle"
 # --keys: a keydown of ArrowRight as Chromium's DevTools protocol takes it (a key with no text).
-ARROW_RIGHT = {"type": "rawKeyDown", "key": "ArrowRight", "code": "ArrowRight"} | {
-    "windowsVirtualKeyCode": 39
+ARROW_RIGHT = {
+    "type": "rawKeyDown",
+    "key": "ArrowRight",
+    "code": "ArrowRight",
+    "windowsVirtualKeyCode": 39,
 }
 DRAWN_SLIDER = ".falnb-realtime-drawn input[type=range]"
 
